@@ -1,0 +1,23 @@
+#pragma once
+// The message tags the config writers speak (ARCHITECTURE.md §3). CAF 0.17
+// atoms hold at most ten characters.
+#include <caf/atom.hpp>
+
+namespace mcfg {
+
+/// change(config_change): a key of the source of truth has a new value.
+using change_atom = caf::atom_constant<caf::atom("change")>;
+/// retry(timer_id): the armed retry timer fired (internal).
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+/// write: perform the owed write attempt (internal, self-sent).
+using write_atom = caf::atom_constant<caf::atom("write")>;
+/// sync: answered once no write is owed.
+using sync_atom = caf::atom_constant<caf::atom("sync")>;
+/// reload_file: rewrite the file from unchanged state.
+using reload_atom = caf::atom_constant<caf::atom("reload")>;
+/// full_reset: rebuild the module state from a fresh snapshot, then write.
+using reset_atom = caf::atom_constant<caf::atom("full_reset")>;
+/// status: report the writer's state (secrets redacted).
+using status_atom = caf::atom_constant<caf::atom("status")>;
+
+} // namespace mcfg

@@ -1,0 +1,42 @@
+#pragma once
+// The project's error codes, as a CAF error category, so that exit reasons and
+// failed requests print as readable text: what was attempted, on which path,
+// and what the OS said.
+#include <cstdint>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+#include <caf/make_message.hpp>
+
+namespace mcfg {
+
+enum class errc : uint8_t {
+  /// A file operation failed; context: operation, path, OS error text.
+  file_operation_failed = 1,
+  /// A writer kept failing past its deadline and exited; context: operation,
+  /// path, OS error text, deadline in milliseconds.
+  write_deadline_exceeded,
+  /// A module refused to render its state; context: path, reason.
+  invalid_content,
+  /// The writer stopped before the sync could be answered; context: path.
+  writer_stopped,
+};
+
+const char* to_string(errc x);
+
+/// The CAF error category of `errc`.
+constexpr caf::atom_value errc_category = caf::atom("mcfg");
+
+/// A file operation `op` on `path` failed with OS error `os_errno`.
+caf::error make_file_error(const std::string& op, const std::string& path,
+                           int os_errno);
+
+/// Renders any error as one line of text. Errors of this project's category
+/// read like "rename /etc/auth.tmp -> /etc/auth failed: Is a directory";
+/// other categories fall back to CAF's own rendering.
+std::string describe(const caf::error& err);
+
+} // namespace mcfg
+
+CAF_ERROR_CODE_ENUM(mcfg::errc, "mcfg")

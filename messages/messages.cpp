@@ -1,0 +1,92 @@
+#include <cstring>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/message.hpp>
+
+#include "messages/config_change.hpp"
+#include "messages/errors.hpp"
+#include "messages/message_types.hpp"
+#include "messages/writer_status.hpp"
+
+namespace mcfg {
+
+const char* to_string(writer_phase x) {
+  switch (x) {
+    case writer_phase::idle:
+      return "idle";
+    case writer_phase::pending:
+      return "pending";
+    case writer_phase::retrying:
+      return "retrying";
+  }
+  return "unknown";
+}
+
+const char* to_string(errc x) {
+  switch (x) {
+    case errc::file_operation_failed:
+      return "file_operation_failed";
+    case errc::write_deadline_exceeded:
+      return "write_deadline_exceeded";
+    case errc::invalid_content:
+      return "invalid_content";
+    case errc::writer_stopped:
+      return "writer_stopped";
+  }
+  return "unknown";
+}
+
+caf::error make_file_error(const std::string& op, const std::string& path,
+                           int os_errno) {
+  return caf::make_error(errc::file_operation_failed, op, path,
+                         std::string{std::strerror(os_errno)});
+}
+
+namespace {
+
+std::string text_at(const caf::message& ctx, size_t pos) {
+  if (pos < ctx.size() && ctx.match_element<std::string>(pos))
+    return ctx.get_as<std::string>(pos);
+  return {};
+}
+
+std::string render(uint8_t code, const caf::message& ctx) {
+  switch (static_cast<errc>(code)) {
+    case errc::file_operation_failed:
+      return text_at(ctx, 0) + " " + text_at(ctx, 1)
+             + " failed: " + text_at(ctx, 2);
+    case errc::write_deadline_exceeded:
+      return "gave up writing " + text_at(ctx, 1) + " after "
+             + text_at(ctx, 3) + " of failures: last " + text_at(ctx, 0)
+             + " failed: " + text_at(ctx, 2);
+    case errc::invalid_content:
+      return "refused to write " + text_at(ctx, 0) + ": " + text_at(ctx, 1);
+    case errc::writer_stopped:
+      return "writer of " + text_at(ctx, 0)
+             + " stopped before the file was written";
+  }
+  return "mcfg error " + std::to_string(code) + " " + caf::to_string(ctx);
+}
+
+} // namespace
+
+std::string describe(const caf::error& err) {
+  if (!err)
+    return "no error";
+  if (err.category() == errc_category)
+    return render(err.code(), err.context());
+  return caf::to_string(err);
+}
+
+void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<config_change>("mcfg::config_change");
+  cfg.add_message_type<writer_status>("mcfg::writer_status");
+  cfg.add_message_type<snapshot>("mcfg::snapshot");
+  cfg.add_error_category(
+    errc_category,
+    [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+      return render(code, ctx);
+    });
+}
+
+} // namespace mcfg

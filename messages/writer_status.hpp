@@ -1,0 +1,45 @@
+#pragma once
+// The answer to `status`: what a writer is doing, never a secret.
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <caf/meta/type_name.hpp>
+#include <caf/timestamp.hpp>
+
+namespace mcfg {
+
+enum class writer_phase : uint8_t {
+  idle,     ///< the file reflects the latest state
+  pending,  ///< a write is owed and queued
+  retrying, ///< the last attempt failed; a retry timer is armed
+};
+
+const char* to_string(writer_phase x);
+
+struct writer_status {
+  std::string path;
+  writer_phase phase = writer_phase::idle;
+  /// Failed attempts since the last change.
+  uint32_t attempts = 0;
+  /// Empty when the last attempt succeeded.
+  std::string last_error;
+  caf::timespan since_last_change{0};
+  /// Negative when the file was never written by this incarnation.
+  caf::timespan since_last_write{-1};
+  uint64_t changes = 0;          ///< events that changed the module's state
+  uint64_t ignored = 0;          ///< events filtered out or without effect
+  uint64_t writes = 0;           ///< files renamed into place
+  uint64_t failed_attempts = 0;  ///< attempts that failed, in total
+  /// The module's own view of its state, secrets redacted (format_status).
+  std::map<std::string, std::string> module;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, writer_status& x) {
+  return f(caf::meta::type_name("writer_status"), x.path, x.phase, x.attempts,
+           x.last_error, x.since_last_change, x.since_last_write, x.changes,
+           x.ignored, x.writes, x.failed_attempts, x.module);
+}
+
+} // namespace mcfg
