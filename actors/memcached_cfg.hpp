@@ -1,0 +1,82 @@
+#pragma once
+// memcached_cfg: the generic config-file writer (ARCHITECTURE.md §3), a CAF
+// actor modelled on ns_server's gen_server of that name. It keeps one file in
+// step with a source of truth through a callback module (writer_module):
+// every change is written atomically (temp file, fsync, rename, directory
+// fsync), a failed attempt is retried every `retry_interval` with fresh
+// content, and once attempts keep failing for `deadline` since the last
+// change the writer exits, for its supervisor to restart it from fresh state.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/file_port.hpp"
+#include "actors/writer_module.hpp"
+#include "messages/atoms.hpp"
+#include "messages/config_change.hpp"
+#include "messages/writer_status.hpp"
+
+namespace mcfg {
+
+/// What clients of a writer may send it; anything else is a compile error.
+using memcached_cfg_actor = caf::typed_actor<
+  // A key of the source of truth changed.
+  caf::reacts_to<change_atom, config_change>,
+  // Answered once no write is owed: at once when idle, else after the next
+  // successful write; an error when the content is refused or the writer
+  // exits first.
+  caf::replies_to<sync_atom>::with<caf::ok_atom>,
+  // Rewrite the file from unchanged state.
+  caf::reacts_to<reload_atom>,
+  // Rebuild the state from a fresh snapshot, then write.
+  caf::reacts_to<reset_atom>,
+  caf::replies_to<status_atom>::with<writer_status>>;
+
+/// The file-level settings of one writer.
+struct writer_settings {
+  /// The file kept in step.
+  std::string path;
+  /// Where content is prepared before the rename; empty means path + ".tmp".
+  std::string tmp_path;
+  caf::timespan retry_interval = std::chrono::milliseconds(100);
+  /// How long attempts may keep failing since the last change.
+  caf::timespan deadline = std::chrono::seconds(10);
+  mode_t mode = 0600;
+  /// fsync the file and its directory (off only to measure what it costs).
+  bool durable = true;
+
+  std::string effective_tmp_path() const {
+    return tmp_path.empty() ? path + ".tmp" : tmp_path;
+  }
+};
+
+/// Everything a writer incarnation is made from. Each incarnation calls
+/// `make_module` and `read_snapshot` afresh, so a restart starts clean.
+struct writer_spec {
+  writer_settings settings;
+  std::function<std::unique_ptr<writer_module>()> make_module;
+  /// The whole current source of truth (init and full_reset).
+  std::function<snapshot()> read_snapshot;
+  /// The file system; the POSIX port when empty.
+  std::shared_ptr<file_port> files;
+  /// The rename step, replaceable so an embedding node can serialise renames
+  /// with refreshes; `files->rename` when empty.
+  std::function<std::error_code(const std::string& from,
+                                const std::string& to)>
+    rename;
+  /// Tells the consumer to re-read the file, after each successful rename.
+  std::function<void()> refresh;
+};
+
+/// Spawns a writer. Its first act is to remove a leftover temp file and write
+/// the file from fresh state.
+memcached_cfg_actor spawn_memcached_cfg(caf::actor_system& sys,
+                                        writer_spec spec);
+
+} // namespace mcfg

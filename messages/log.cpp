@@ -1,0 +1,70 @@
+#include "messages/log.hpp"
+
+#include <atomic>
+#include <iostream>
+#include <mutex>
+
+namespace mcfg::log {
+
+namespace {
+
+std::atomic<level> max_level{level::info};
+std::mutex sink_mtx;
+sink current_sink;
+
+} // namespace
+
+const char* to_string(level x) {
+  switch (x) {
+    case level::error:
+      return "error";
+    case level::warning:
+      return "warning";
+    case level::info:
+      return "info";
+    case level::debug:
+      return "debug";
+  }
+  return "unknown";
+}
+
+std::optional<level> parse_level(std::string_view name) {
+  for (auto x : {level::error, level::warning, level::info, level::debug})
+    if (name == to_string(x))
+      return x;
+  return std::nullopt;
+}
+
+void set_level(level max) {
+  max_level = max;
+}
+
+level current_level() {
+  return max_level;
+}
+
+sink set_sink(sink s) {
+  std::lock_guard<std::mutex> guard{sink_mtx};
+  std::swap(current_sink, s);
+  return s;
+}
+
+void write(level lvl, std::string_view component, std::string_view message) {
+  if (lvl > max_level)
+    return;
+  std::string line;
+  line.reserve(component.size() + message.size() + 16);
+  line += '[';
+  line += to_string(lvl);
+  line += "] ";
+  line += component;
+  line += ": ";
+  line += message;
+  std::lock_guard<std::mutex> guard{sink_mtx};
+  if (current_sink)
+    current_sink(lvl, line);
+  else
+    std::cerr << line << '\n' << std::flush;
+}
+
+} // namespace mcfg::log
