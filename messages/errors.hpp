@@ -14,8 +14,9 @@ namespace mcfg {
 enum class errc : uint8_t {
   /// A file operation failed; context: operation, path, OS error text.
   file_operation_failed = 1,
-  /// A writer kept failing past its deadline and exited; context: operation,
-  /// path, OS error text, deadline in milliseconds.
+  /// A writer kept failing past its deadline and exited; context: the file,
+  /// then the last failure's operation, path and OS error text, then the
+  /// deadline as text.
   write_deadline_exceeded,
   /// A module refused to render its state; context: path, reason.
   invalid_content,

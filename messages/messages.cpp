@@ -56,9 +56,9 @@ std::string render(uint8_t code, const caf::message& ctx) {
       return text_at(ctx, 0) + " " + text_at(ctx, 1)
              + " failed: " + text_at(ctx, 2);
     case errc::write_deadline_exceeded:
-      return "gave up writing " + text_at(ctx, 1) + " after "
-             + text_at(ctx, 3) + " of failures: last " + text_at(ctx, 0)
-             + " failed: " + text_at(ctx, 2);
+      return "gave up writing " + text_at(ctx, 0) + " after "
+             + text_at(ctx, 4) + " of failures: last " + text_at(ctx, 1) + " "
+             + text_at(ctx, 2) + " failed: " + text_at(ctx, 3);
     case errc::invalid_content:
       return "refused to write " + text_at(ctx, 0) + ": " + text_at(ctx, 1);
     case errc::writer_stopped:

@@ -22,6 +22,8 @@ struct writer_status {
   writer_phase phase = writer_phase::idle;
   /// Failed attempts since the last change.
   uint32_t attempts = 0;
+  /// Id of the armed retry timer; 0 when none is armed.
+  uint64_t retry_timer = 0;
   /// Empty when the last attempt succeeded.
   std::string last_error;
   caf::timespan since_last_change{0};
@@ -38,8 +40,9 @@ struct writer_status {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, writer_status& x) {
   return f(caf::meta::type_name("writer_status"), x.path, x.phase, x.attempts,
-           x.last_error, x.since_last_change, x.since_last_write, x.changes,
-           x.ignored, x.writes, x.failed_attempts, x.module);
+           x.retry_timer, x.last_error, x.since_last_change,
+           x.since_last_write, x.changes, x.ignored, x.writes,
+           x.failed_attempts, x.module);
 }
 
 } // namespace mcfg

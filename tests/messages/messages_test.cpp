@@ -63,11 +63,12 @@ TEST_CASE_FIXTURE(test::coordinator_fixture,
   CHECK(describe(err) == "rename /tmp/a.tmp -> /tmp/a failed: Is a directory");
   // The actor system renders it the same way (exit reasons in logs).
   CHECK(sys.render(err).find("Is a directory") != std::string::npos);
-  auto gave_up = caf::make_error(errc::write_deadline_exceeded, "rename",
-                                 "/tmp/a", "Is a directory", "10s");
+  auto gave_up = caf::make_error(errc::write_deadline_exceeded, "/tmp/a",
+                                 "rename", "/tmp/a.tmp -> /tmp/a",
+                                 "Is a directory", "10s");
   CHECK(describe(gave_up)
         == "gave up writing /tmp/a after 10s of failures: last rename "
-           "failed: Is a directory");
+           "/tmp/a.tmp -> /tmp/a failed: Is a directory");
   CHECK(describe(caf::error{}) == "no error");
 }
 

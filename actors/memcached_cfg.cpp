@@ -1,0 +1,346 @@
+#include "actors/memcached_cfg.hpp"
+
+#include <optional>
+#include <stdexcept>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/errors.hpp"
+#include "messages/log.hpp"
+
+namespace mcfg {
+
+namespace {
+
+// The writer's full interface: the public one plus the messages it sends
+// itself. Clients hold a memcached_cfg_actor and so cannot send these.
+using writer_actor = memcached_cfg_actor::extend<
+  caf::reacts_to<write_atom>, caf::reacts_to<retry_atom, uint64_t>>;
+
+using clock_time = caf::actor_clock::time_point;
+
+/// Which step of an attempt failed, on which path, and what the OS said.
+struct attempt_failure {
+  const char* operation;
+  std::string path;
+  std::error_code os_error;
+};
+
+std::string format_duration(caf::timespan d) {
+  using namespace std::chrono;
+  auto ns = d.count();
+  if (ns % 1'000'000'000 == 0)
+    return std::to_string(ns / 1'000'000'000) + "s";
+  if (ns % 1'000'000 == 0)
+    return std::to_string(ns / 1'000'000) + "ms";
+  if (ns % 1'000 == 0)
+    return std::to_string(ns / 1'000) + "us";
+  return std::to_string(ns) + "ns";
+}
+
+std::string parent_directory(const std::string& path) {
+  auto pos = path.rfind('/');
+  if (pos == std::string::npos)
+    return ".";
+  if (pos == 0)
+    return "/";
+  return path.substr(0, pos);
+}
+
+struct writer_state {
+  static inline const char* name = "memcached_cfg";
+
+  writer_spec spec;
+  std::string tmp_path;
+  std::string directory;
+  std::string log_name;
+  std::unique_ptr<writer_module> module;
+
+  // The TimerRef equivalent: the id of the one live retry timer. Cancelling
+  // clears it, so a retry that still arrives finds no match and is dropped.
+  std::optional<uint64_t> retry_timer;
+  uint64_t last_timer_id = 0;
+
+  bool write_owed = false;
+  /// A `write` is in our mailbox; changes queued before it are coalesced.
+  bool write_queued = false;
+  clock_time last_change;
+  std::optional<clock_time> last_write;
+  /// Failed attempts since the last change.
+  uint32_t attempts = 0;
+  std::string last_error;
+  /// Set while the module refuses to render its state.
+  caf::error refusal;
+
+  uint64_t changes = 0;
+  uint64_t ignored = 0;
+  uint64_t writes = 0;
+  uint64_t failed_attempts = 0;
+
+  std::vector<caf::typed_response_promise<caf::ok_atom>> held_syncs;
+
+  ~writer_state() {
+    // Killed from outside (no chance to say why): a sync must not hang.
+    fail_held_syncs(caf::make_error(errc::writer_stopped, spec.settings.path));
+  }
+
+  void fail_held_syncs(const caf::error& reason) {
+    for (auto& promise : held_syncs)
+      promise.deliver(reason);
+    held_syncs.clear();
+  }
+
+  void answer_held_syncs() {
+    for (auto& promise : held_syncs)
+      promise.deliver(caf::ok_atom::value);
+    held_syncs.clear();
+  }
+
+  void rebuild_module() {
+    module = spec.make_module();
+    module->init(spec.read_snapshot());
+  }
+};
+
+using writer_self = writer_actor::stateful_pointer<writer_state>;
+
+/// New work (a change, reload_file, full_reset, start-up): cancel the retry
+/// timer, restart the deadline, and owe a write of the latest state.
+void new_work(writer_self self) {
+  auto& st = self->state;
+  st.retry_timer.reset();
+  st.last_change = self->clock().now();
+  st.attempts = 0;
+  st.write_owed = true;
+  if (!st.write_queued) {
+    st.write_queued = true;
+    self->send(self, write_atom::value);
+  }
+}
+
+void arm_retry_timer(writer_self self) {
+  auto& st = self->state;
+  auto id = ++st.last_timer_id;
+  st.retry_timer = id;
+  self->delayed_send(self, st.spec.settings.retry_interval, retry_atom::value,
+                     id);
+}
+
+/// Steps 1-4 of a write: directory, temp file, rename, directory fsync.
+std::optional<attempt_failure> replace_file(writer_state& st,
+                                            const std::string& bytes) {
+  auto& settings = st.spec.settings;
+  auto& files = *st.spec.files;
+  if (auto ec = files.make_directories(st.directory))
+    return attempt_failure{"mkdir", st.directory, ec};
+  if (auto ec = files.write_file(st.tmp_path, bytes, settings.mode,
+                                 settings.durable))
+    return attempt_failure{"write", st.tmp_path, ec};
+  if (auto ec = st.spec.rename(st.tmp_path, settings.path))
+    return attempt_failure{"rename", st.tmp_path + " -> " + settings.path, ec};
+  if (settings.durable) {
+    // The new content is in place either way; only whether the rename
+    // survives a power cut is in doubt, so this is no reason to retry.
+    if (auto ec = files.sync_directory(st.directory))
+      log::warning(st.log_name, describe(make_file_error(
+                                  "fsync", st.directory, ec.value())));
+  }
+  return std::nullopt;
+}
+
+void on_success(writer_self self, bool wrote) {
+  auto& st = self->state;
+  if (wrote) {
+    ++st.writes;
+    st.last_write = self->clock().now();
+    if (st.attempts > 0)
+      log::info(st.log_name, "written after " + std::to_string(st.attempts)
+                               + " failed attempts");
+    if (st.spec.refresh)
+      st.spec.refresh();
+  }
+  st.retry_timer.reset();
+  st.write_owed = false;
+  st.attempts = 0;
+  st.last_error.clear();
+  st.refusal = caf::error{};
+  st.answer_held_syncs();
+}
+
+void give_up(writer_self self, const attempt_failure& failure) {
+  auto& st = self->state;
+  auto& settings = st.spec.settings;
+  if (auto ec = st.spec.files->remove(st.tmp_path))
+    log::warning(st.log_name, describe(make_file_error("unlink", st.tmp_path,
+                                                       ec.value())));
+  auto reason = caf::make_error(errc::write_deadline_exceeded, settings.path,
+                                std::string{failure.operation}, failure.path,
+                                failure.os_error.message(),
+                                format_duration(settings.deadline));
+  log::error(st.log_name, describe(reason));
+  st.fail_held_syncs(reason);
+  self->quit(reason);
+}
+
+void on_failure(writer_self self, const attempt_failure& failure) {
+  auto& st = self->state;
+  ++st.attempts;
+  ++st.failed_attempts;
+  st.last_error = describe(
+    make_file_error(failure.operation, failure.path, failure.os_error.value()));
+  if (self->clock().now() - st.last_change >= st.spec.settings.deadline) {
+    give_up(self, failure);
+    return;
+  }
+  if (st.attempts == 1)
+    log::warning(st.log_name,
+                 st.last_error + "; retrying every "
+                   + format_duration(st.spec.settings.retry_interval)
+                   + " for up to "
+                   + format_duration(st.spec.settings.deadline));
+  else
+    log::debug(st.log_name, st.last_error + " (attempt "
+                              + std::to_string(st.attempts) + ")");
+  arm_retry_timer(self);
+}
+
+void on_refused(writer_self self, const std::string& reason) {
+  auto& st = self->state;
+  st.retry_timer.reset();
+  st.write_owed = false;
+  st.attempts = 0;
+  st.refusal = caf::make_error(errc::invalid_content, st.spec.settings.path,
+                               reason);
+  st.last_error = describe(st.refusal);
+  log::error(st.log_name, st.last_error + "; the file in place is kept");
+  st.fail_held_syncs(st.refusal);
+}
+
+/// One write attempt, always of the current state.
+void attempt(writer_self self) {
+  auto& st = self->state;
+  auto out = st.module->produce();
+  switch (out.what()) {
+    case rendering::kind::refused:
+      on_refused(self, out.text());
+      return;
+    case rendering::kind::nothing:
+      on_success(self, false);
+      return;
+    case rendering::kind::content:
+      break;
+  }
+  if (auto failure = replace_file(st, out.text()))
+    on_failure(self, *failure);
+  else
+    on_success(self, true);
+}
+
+writer_status make_status(writer_self self) {
+  auto& st = self->state;
+  writer_status out;
+  out.path = st.spec.settings.path;
+  out.phase = st.retry_timer ? writer_phase::retrying
+                             : (st.write_owed ? writer_phase::pending
+                                              : writer_phase::idle);
+  out.attempts = st.attempts;
+  out.retry_timer = st.retry_timer.value_or(0);
+  out.last_error = st.last_error;
+  auto now = self->clock().now();
+  out.since_last_change = now - st.last_change;
+  if (st.last_write)
+    out.since_last_write = now - *st.last_write;
+  out.changes = st.changes;
+  out.ignored = st.ignored;
+  out.writes = st.writes;
+  out.failed_attempts = st.failed_attempts;
+  out.module = st.module->format_status();
+  return out;
+}
+
+writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
+  auto& st = self->state;
+  st.spec = std::move(spec);
+  st.tmp_path = st.spec.settings.effective_tmp_path();
+  st.directory = parent_directory(st.spec.settings.path);
+  st.log_name = "writer " + st.spec.settings.path;
+  st.rebuild_module();
+  // A dead incarnation may have left its temp file behind.
+  if (st.spec.files->exists(st.tmp_path)) {
+    if (auto ec = st.spec.files->remove(st.tmp_path))
+      log::warning(st.log_name, describe(make_file_error(
+                                  "unlink", st.tmp_path, ec.value())));
+    else
+      log::info(st.log_name, "removed leftover temp file " + st.tmp_path);
+  }
+  new_work(self);
+  return {
+    [=](change_atom, const config_change& change) {
+      auto& st = self->state;
+      if (!st.module->filter_event(change.key)
+          || !st.module->handle_event(change)) {
+        ++st.ignored;
+        return;
+      }
+      ++st.changes;
+      new_work(self);
+    },
+    [=](write_atom) {
+      auto& st = self->state;
+      st.write_queued = false;
+      if (st.write_owed)
+        attempt(self);
+    },
+    [=](retry_atom, uint64_t id) {
+      auto& st = self->state;
+      if (st.retry_timer != id) {
+        log::debug(st.log_name,
+                   "dropped cancelled retry timer " + std::to_string(id));
+        return;
+      }
+      st.retry_timer.reset();
+      attempt(self);
+    },
+    [=](sync_atom) -> caf::result<caf::ok_atom> {
+      auto& st = self->state;
+      if (st.write_owed) {
+        auto promise = self->make_response_promise<caf::ok_atom>();
+        st.held_syncs.push_back(promise);
+        return promise;
+      }
+      if (st.refusal)
+        return st.refusal;
+      return caf::ok_atom::value;
+    },
+    [=](reload_atom) { new_work(self); },
+    [=](reset_atom) {
+      self->state.rebuild_module();
+      new_work(self);
+    },
+    [=](status_atom) { return make_status(self); },
+  };
+}
+
+} // namespace
+
+memcached_cfg_actor spawn_memcached_cfg(caf::actor_system& sys,
+                                        writer_spec spec) {
+  if (spec.settings.path.empty())
+    throw std::invalid_argument("memcached_cfg: settings.path is empty");
+  if (!spec.make_module || !spec.read_snapshot)
+    throw std::invalid_argument(
+      "memcached_cfg: make_module and read_snapshot are required");
+  if (!spec.files)
+    spec.files = make_posix_file_port();
+  if (!spec.rename)
+    spec.rename = [files = spec.files](const std::string& from,
+                                       const std::string& to) {
+      return files->rename(from, to);
+    };
+  return sys.spawn(writer, std::move(spec));
+}
+
+} // namespace mcfg

@@ -1,0 +1,383 @@
+// The writer's rules (ARCHITECTURE.md §3) under the test_coordinator:
+// simulated time, the fake file port, deterministic order.
+#include <doctest/doctest.h>
+
+#include <cerrno>
+#include <random>
+
+#include "messages/errors.hpp"
+#include "support/log_capture.hpp"
+#include "writer_fixture.hpp"
+
+using namespace mcfg;
+using namespace mcfg::test;
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "a change is written once, refreshed once, and a held sync "
+                  "is answered after the write") {
+  start();
+  REQUIRE(renamed().size() == 1); // the initial write from fresh state
+  REQUIRE(*refreshes == 1);
+  // The probe's sync reaches the writer after the change and before the
+  // write the change causes, so it is held until that write.
+  auto renames_when_answered = std::make_shared<size_t>(0);
+  sys.spawn([=, w = writer, f = files, p = path](caf::event_based_actor* self) {
+    self->request(w, caf::infinite, sync_atom::value)
+      .then([=](caf::ok_atom) { *renames_when_answered = f->renamed[p].size(); });
+  });
+  change("cfg/a", 1);
+  run();
+  CHECK(*renames_when_answered == 2);
+  CHECK(file() == "cfg/a=1\n");
+  CHECK(renamed().size() == 2);
+  CHECK(files->write_calls == 2);
+  CHECK(*refreshes == 2);
+  CHECK(files->sync_calls == 2); // directory fsync after each rename
+  CHECK_FALSE(files->exists(tmp_path));
+  CHECK(pending_retry_ids().empty());
+  auto st = status();
+  CHECK(st.phase == writer_phase::idle);
+  CHECK(st.changes == 1);
+  CHECK(st.failed_attempts == 0);
+  CHECK(st.last_error.empty());
+  CHECK(files->modes[path] == 0600);
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "events outside the module or without effect cause no write") {
+  start();
+  change("cfg/a", 1);
+  run();
+  REQUIRE(renamed().size() == 2);
+  change("other/key", 5); // filtered out
+  change("cfg/a", 1);     // unchanged
+  run();
+  CHECK(renamed().size() == 2);
+  CHECK(*refreshes == 2);
+  auto st = status();
+  CHECK(st.ignored == 2);
+  CHECK(st.changes == 1);
+  // A sync when nothing is owed is answered at once.
+  auto s = sync();
+  run();
+  CHECK(s->value.has_value());
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "a failed rename is retried after retry_interval, not "
+                  "before, by the timer whose id is in state") {
+  start();
+  files->rename_error = EISDIR;
+  change("cfg/a", 1);
+  run();
+  CHECK(files->rename_calls == 2);
+  auto st = status();
+  CHECK(st.phase == writer_phase::retrying);
+  CHECK(st.attempts == 1);
+  auto armed = pending_retry_ids();
+  REQUIRE(armed.size() == 1);
+  CHECK(st.retry_timer == armed.front());
+  CHECK(st.last_error == "rename /etc/mcfg/auth.tmp -> /etc/mcfg/auth failed: "
+                         "Is a directory");
+  advance(99ms);
+  CHECK(files->rename_calls == 2);
+  advance(1ms);
+  CHECK(files->rename_calls == 3);
+  auto rearmed = pending_retry_ids();
+  REQUIRE(rearmed.size() == 1);
+  CHECK(rearmed.front() != armed.front());
+  st = status();
+  CHECK(st.retry_timer == rearmed.front());
+  CHECK(st.attempts == 2);
+  // The fault clears: the next retry lands the latest content.
+  files->rename_error = 0;
+  advance(100ms);
+  CHECK(file() == "cfg/a=1\n");
+  CHECK(pending_retry_ids().empty());
+  st = status();
+  CHECK(st.phase == writer_phase::idle);
+  CHECK(st.retry_timer == 0);
+  CHECK(st.attempts == 0);
+  CHECK(st.last_error.empty());
+  CHECK(*refreshes == 2); // no refresh for the failed attempts
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "a change while a retry is armed cancels it: the late retry "
+                  "is dropped and stale content never lands") {
+  log_capture logs;
+  start();
+  files->rename_error = EISDIR;
+  change("cfg/a", 1);
+  run();
+  auto cancelled = pending_retry_ids();
+  REQUIRE(cancelled.size() == 1);
+  advance(50ms);
+  SUBCASE("the fault persists: the new content is attempted at once") {
+    change("cfg/a", 2);
+    run();
+    CHECK(files->rename_calls == 3);
+    CHECK(files->files[tmp_path] == "cfg/a=2\n");
+    auto st = status();
+    CHECK(st.retry_timer != cancelled.front());
+    CHECK(st.retry_timer != 0);
+    // The cancelled timer fires at +100 ms: dropped, no attempt.
+    advance(50ms);
+    CHECK(files->rename_calls == 3);
+    CHECK(logs.count("dropped cancelled retry timer "
+                     + std::to_string(cancelled.front()))
+          == 1);
+    // The live timer fires at +150 ms; now the fault clears.
+    files->rename_error = 0;
+    advance(50ms);
+    CHECK(files->rename_calls == 4);
+    CHECK(file() == "cfg/a=2\n");
+  }
+  SUBCASE("the fault clears: the new content lands at once") {
+    files->rename_error = 0;
+    change("cfg/a", 2);
+    run();
+    CHECK(file() == "cfg/a=2\n");
+    CHECK(files->rename_calls == 3);
+    CHECK(status().retry_timer == 0);
+    advance(50ms); // when the cancelled timer fires
+    CHECK(files->rename_calls == 3);
+    CHECK(logs.count("dropped cancelled retry timer") == 1);
+  }
+  for (auto& content : renamed())
+    CHECK(content != "cfg/a=1\n");
+  CHECK(pending_retry_ids().empty());
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "continuous failure: alive at 9.9 s, exits at the first "
+                  "failed attempt at 10 s, temp file deleted, reason says "
+                  "which file and why") {
+  start();
+  files->rename_error = EISDIR;
+  change("cfg/a", 1);
+  run();
+  auto held = sync();
+  run();
+  CHECK_FALSE(held->answered());
+  for (int i = 0; i < 99; ++i)
+    advance(100ms); // up to 9.9 s: each attempt fails, each re-arms
+  CHECK_FALSE(exits.down());
+  CHECK(files->exists(tmp_path));
+  CHECK(files->rename_calls == 1 + 100);
+  advance(99ms);
+  CHECK_FALSE(exits.down());
+  advance(1ms); // 10.0 s: this failed attempt is at the deadline
+  REQUIRE(exits.down());
+  CHECK(files->rename_calls == 1 + 101);
+  CHECK_FALSE(files->exists(tmp_path));
+  auto reason = **exits.reason;
+  CHECK(reason.category() == errc_category);
+  CHECK(reason.code() == static_cast<uint8_t>(errc::write_deadline_exceeded));
+  CHECK(describe(reason)
+        == "gave up writing /etc/mcfg/auth after 10s of failures: last rename "
+           "/etc/mcfg/auth.tmp -> /etc/mcfg/auth failed: Is a directory");
+  REQUIRE(held->error.has_value());
+  CHECK(*held->error == reason);
+  CHECK(renamed().size() == 1); // the stale content never got in
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "a change at 8 s moves the deadline: alive at 17.9 s, "
+                  "exits at 18 s") {
+  start();
+  files->rename_error = EISDIR;
+  change("cfg/a", 1);
+  run();
+  for (int i = 0; i < 80; ++i)
+    advance(100ms); // 8.0 s
+  change("cfg/a", 2);
+  run();
+  for (int i = 0; i < 99; ++i)
+    advance(100ms); // 17.9 s
+  CHECK_FALSE(exits.down());
+  CHECK(status().attempts == 100);
+  advance(100ms); // 18.0 s
+  CHECK(exits.down());
+  CHECK_FALSE(files->exists(tmp_path));
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "10,000 queued changes cost at most 2 writes, of the last "
+                  "state") {
+  start();
+  REQUIRE(renamed().size() == 1);
+  for (int64_t i = 1; i <= 10'000; ++i)
+    change("cfg/k" + std::to_string(i % 97), i);
+  run();
+  CHECK(renamed().size() - 1 <= 2);
+  CHECK(file() == expected_file());
+  auto st = status();
+  CHECK(st.changes == 10'000);
+  CHECK(st.phase == writer_phase::idle);
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "reload_file rewrites unchanged state; full_reset rebuilds "
+                  "it from a fresh snapshot") {
+  start();
+  change("cfg/a", 1);
+  run();
+  REQUIRE(renamed().size() == 2);
+  caf::anon_send(writer, reload_atom::value);
+  run();
+  CHECK(renamed().size() == 3);
+  CHECK(renamed().back() == "cfg/a=1\n");
+  // The truth moves on without telling the writer (a missed event).
+  (*truth)["cfg/b"] = config_value{int64_t{7}};
+  caf::anon_send(writer, reload_atom::value);
+  run();
+  CHECK(renamed().back() == "cfg/a=1\n");
+  caf::anon_send(writer, reset_atom::value);
+  run();
+  CHECK(renamed().back() == "cfg/a=1\ncfg/b=7\n");
+  CHECK(*refreshes == 5);
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "content the module refuses is never written; the last good "
+                  "file stays and a later good change lands") {
+  start();
+  change("cfg/a", 1);
+  run();
+  REQUIRE(file() == "cfg/a=1\n");
+  auto held = sync();
+  change("cfg/refuse", 1);
+  run();
+  CHECK(file() == "cfg/a=1\n");
+  CHECK(renamed().size() == 2);
+  REQUIRE(held->error.has_value());
+  CHECK(describe(*held->error)
+        == "refused to write /etc/mcfg/auth: cfg/refuse is set");
+  CHECK(pending_retry_ids().empty()); // refusals are not retried
+  auto later = sync();
+  run();
+  CHECK(later->error.has_value());
+  CHECK(exits.down() == false);
+  caf::anon_send(writer, change_atom::value,
+                 config_change{"cfg/refuse", {}, true});
+  truth->erase("cfg/refuse");
+  change("cfg/a", 2);
+  run();
+  CHECK(file() == "cfg/a=2\n");
+  CHECK(status().last_error.empty());
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "a leftover temp file is removed at start and the file is "
+                  "written from fresh state") {
+  files->files[tmp_path] = "half-written by a dead incarnation";
+  (*truth)["cfg/a"] = config_value{int64_t{3}};
+  start();
+  CHECK(file() == "cfg/a=3\n");
+  CHECK_FALSE(files->exists(tmp_path));
+  CHECK(files->remove_calls == 1);
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "a writer killed from outside fails its held syncs") {
+  start();
+  files->rename_error = EISDIR;
+  change("cfg/a", 1);
+  auto held = sync();
+  run();
+  REQUIRE_FALSE(held->answered());
+  caf::anon_send_exit(writer, caf::exit_reason::kill);
+  run();
+  CHECK(exits.down());
+  REQUIRE(held->error.has_value());
+  CHECK(describe(*held->error)
+        == "writer of /etc/mcfg/auth stopped before the file was written");
+}
+
+namespace {
+
+int64_t seq_in(const std::string& content) {
+  auto pos = content.find("cfg/seq=");
+  if (pos == std::string::npos)
+    return -1;
+  return std::stoll(content.substr(pos + 8));
+}
+
+} // namespace
+
+TEST_CASE("randomised schedules: the file ends as the latest state or the "
+          "writer exited, and never goes back in time") {
+  log_capture quiet{log::level::error};
+  constexpr int seeds = 600;
+  size_t exited = 0;
+  size_t failures_seen = 0;
+  for (int seed = 1; seed <= seeds; ++seed) {
+    CAPTURE(seed);
+    writer_fixture f;
+    std::mt19937 rng(seed);
+    auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+    f.start();
+    int64_t seq = 0;
+    const caf::timespan steps[] = {0ms, 1ms, 50ms, 99ms, 100ms, 101ms, 250ms,
+                                   1s,  3s,  6s};
+    for (int step = 0; step < 40 && !f.exits.down(); ++step) {
+      switch (pick(10)) {
+        case 0:
+        case 1:
+        case 2:
+          f.change("cfg/seq", ++seq);
+          break;
+        case 3:
+          f.change("cfg/k" + std::to_string(pick(3)), pick(4));
+          break;
+        case 4:
+          f.files->rename_error = f.files->rename_error ? 0 : EISDIR;
+          break;
+        case 5:
+          f.files->write_error = pick(3) == 0 ? ENOSPC : 0;
+          break;
+        case 6:
+          caf::anon_send(f.writer, reload_atom::value);
+          break;
+        default:
+          f.advance(steps[pick(10)]);
+      }
+      if (pick(2) == 0)
+        f.run();
+      // At most one live timer: every armed id but the one in state is
+      // a cancelled one.
+      if (!f.exits.down()) {
+        auto st = f.status();
+        auto ids = f.pending_retry_ids();
+        if (st.retry_timer != 0)
+          CHECK(std::count(ids.begin(), ids.end(), st.retry_timer) == 1);
+        failures_seen += st.failed_attempts > 0;
+      }
+    }
+    f.files->rename_error = 0;
+    f.files->write_error = 0;
+    f.advance(100ms);
+    f.advance(100ms);
+    if (f.exits.down()) {
+      ++exited;
+      CHECK((*f.exits.reason)->code()
+            == static_cast<uint8_t>(errc::write_deadline_exceeded));
+      CHECK_FALSE(f.files->exists(f.tmp_path));
+    } else {
+      CHECK(f.file() == f.expected_file());
+      CHECK(f.status().phase == writer_phase::idle);
+    }
+    int64_t last = -1;
+    for (auto& content : f.renamed()) {
+      auto s = seq_in(content);
+      CHECK(s >= last);
+      last = std::max(last, s);
+    }
+  }
+  MESSAGE(seeds << " schedules, " << exited << " ended in an exit, "
+                << failures_seen << " steps saw failed attempts");
+  // The schedule must exercise both outcomes, or it proves little.
+  CHECK(exited > 0);
+  CHECK(exited < seeds);
+}

@@ -1,0 +1,89 @@
+#pragma once
+// A memcached_cfg writer over kv_module and the fake file port, under the
+// test_coordinator. The fixture keeps the source of truth and sends changes
+// in step with it, as config_store does.
+#include <caf/send.hpp>
+
+#include "actors/memcached_cfg.hpp"
+#include "fake_file_port.hpp"
+#include "kv_module.hpp"
+#include "support/actor_probes.hpp"
+#include "support/coordinator_fixture.hpp"
+
+namespace mcfg::test {
+
+using namespace std::chrono_literals;
+
+struct writer_fixture : coordinator_fixture {
+  const std::string path = "/etc/mcfg/auth";
+  const std::string tmp_path = "/etc/mcfg/auth.tmp";
+  std::shared_ptr<fake_file_port> files = std::make_shared<fake_file_port>();
+  std::shared_ptr<snapshot> truth = std::make_shared<snapshot>();
+  std::shared_ptr<size_t> refreshes = std::make_shared<size_t>(0);
+  memcached_cfg_actor writer;
+  watcher exits;
+
+  writer_spec spec() {
+    writer_spec s;
+    s.settings.path = path;
+    s.files = files;
+    s.make_module = [] { return std::make_unique<kv_module>(); };
+    s.read_snapshot = [truth = truth] { return *truth; };
+    s.refresh = [n = refreshes] { ++*n; };
+    return s;
+  }
+
+  /// Spawns the writer and lets it make its initial write.
+  void start() {
+    writer = spawn_memcached_cfg(sys, spec());
+    exits = watch(sys, writer);
+    run();
+  }
+
+  /// Changes the source of truth and tells the writer, without running it.
+  void change(const std::string& key, int64_t value) {
+    (*truth)[key] = config_value{value};
+    caf::anon_send(writer, change_atom::value,
+                   config_change{key, config_value{value}, false});
+  }
+
+  std::string file() const {
+    auto i = files->files.find(path);
+    return i == files->files.end() ? std::string{"<missing>"} : i->second;
+  }
+
+  const std::vector<std::string>& renamed() {
+    return files->renamed[path];
+  }
+
+  std::string expected_file() const {
+    return render_kv(*truth);
+  }
+
+  writer_status status() {
+    auto r = ask<writer_status>(sys, writer, status_atom::value);
+    run();
+    REQUIRE(r->value);
+    return *r->value;
+  }
+
+  std::shared_ptr<reply<caf::ok_atom>> sync() {
+    return ask<caf::ok_atom>(sys, writer, sync_atom::value);
+  }
+
+  /// The ids carried by retry messages waiting in the simulated clock.
+  std::vector<uint64_t> pending_retry_ids() const {
+    std::vector<uint64_t> ids;
+    using actor_msg = caf::detail::simple_actor_clock::actor_msg;
+    for (auto& [due, event] : sched.clock().schedule()) {
+      if (event->subtype != caf::detail::simple_actor_clock::actor_msg_type)
+        continue;
+      auto& content = static_cast<actor_msg&>(*event).content->content();
+      if (content.match_elements<retry_atom, uint64_t>())
+        ids.push_back(content.get_as<uint64_t>(1));
+    }
+    return ids;
+  }
+};
+
+} // namespace mcfg::test
