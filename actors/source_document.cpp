@@ -1,0 +1,346 @@
+#include "actors/source_document.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <set>
+#include <system_error>
+#include <utility>
+
+#include <yaml-cpp/yaml.h>
+
+namespace mcfg {
+
+// -- located_error ------------------------------------------------------------
+
+std::string located_error::to_string() const {
+  std::string out = file;
+  if (line > 0) {
+    out += ':';
+    out += std::to_string(line);
+    if (column > 0) {
+      out += ':';
+      out += std::to_string(column);
+    }
+  }
+  out += ": ";
+  if (!key.empty()) {
+    out += key;
+    out += ": ";
+  }
+  out += message;
+  return out;
+}
+
+std::string to_string(const std::vector<located_error>& errors) {
+  std::string out;
+  for (auto& err : errors) {
+    if (!out.empty())
+      out += '\n';
+    out += err.to_string();
+  }
+  return out;
+}
+
+// -- source_document ----------------------------------------------------------
+
+located_error source_document::locate(const std::string& key,
+                                      std::string message) const {
+  located_error err{file, 0, 0, key, std::move(message)};
+  auto probe = key;
+  for (;;) {
+    if (auto i = marks.find(probe); i != marks.end()) {
+      err.line = i->second.line;
+      err.column = i->second.column;
+      return err;
+    }
+    auto slash = probe.rfind('/');
+    if (slash == std::string::npos)
+      return err;
+    probe.erase(slash);
+  }
+}
+
+namespace {
+
+source_mark to_mark(const YAML::Mark& m) {
+  if (m.line < 0 || m.column < 0)
+    return {};
+  return {m.line + 1, m.column + 1};
+}
+
+/// Where to point for a value: an empty value (`password:`) has no position
+/// of its own that makes sense (yaml-cpp puts it at the next token), so its
+/// key's is used.
+source_mark value_mark(const YAML::Node& key, const YAML::Node& value) {
+  return value.IsNull() ? to_mark(key.Mark()) : to_mark(value.Mark());
+}
+
+/// yaml-cpp appends a fragment of the offending scalar to two of its
+/// messages; a scalar may be a password, so that fragment is dropped.
+std::string sanitize_yaml_message(const std::string& msg) {
+  for (const char* prefix :
+       {YAML::ErrorMsg::INVALID_UNICODE, YAML::ErrorMsg::INVALID_ESCAPE}) {
+    std::string_view p{prefix};
+    if (msg.compare(0, p.size(), p) == 0) {
+      auto stripped = std::string{p};
+      while (!stripped.empty()
+             && (stripped.back() == ' ' || stripped.back() == ':'))
+        stripped.pop_back();
+      return stripped;
+    }
+  }
+  return msg;
+}
+
+const char* describe_type(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    default:
+      return "an undefined node";
+  }
+}
+
+class source_parser {
+public:
+  explicit source_parser(std::string file) {
+    doc_.file = std::move(file);
+  }
+
+  source_load_result run(std::string_view text) {
+    std::vector<YAML::Node> docs;
+    try {
+      docs = YAML::LoadAll(std::string{text});
+    } catch (const YAML::ParserException& e) {
+      fail(to_mark(e.mark), "",
+           "invalid YAML: " + sanitize_yaml_message(e.msg));
+      return finish();
+    } catch (const YAML::Exception& e) {
+      fail(to_mark(e.mark), "",
+           "invalid YAML: " + sanitize_yaml_message(e.msg));
+      return finish();
+    }
+    if (docs.empty()) {
+      // An empty file is far more likely a truncated save than a wish to
+      // remove every user; that must be said explicitly.
+      fail({}, "", "the document is empty; expected a mapping with `users` "
+                   "(write `users: {}` for no users)");
+      return finish();
+    }
+    if (docs.size() > 1) {
+      fail(to_mark(docs[1].Mark()), "",
+           "expected one YAML document, found " + std::to_string(docs.size()));
+      return finish();
+    }
+    top_level(docs.front());
+    return finish();
+  }
+
+private:
+  void fail(source_mark at, std::string key, std::string message) {
+    errors_.push_back(
+      {doc_.file, at.line, at.column, std::move(key), std::move(message)});
+  }
+
+  source_load_result finish() {
+    source_load_result result;
+    if (errors_.empty())
+      result.document = std::move(doc_);
+    else
+      result.errors = std::move(errors_);
+    return result;
+  }
+
+  /// A mapping key must be a non-null scalar, and unique within its map.
+  bool check_key(const YAML::Node& key, const std::string& path_of_map,
+                 std::set<std::string>& seen, const char* what) {
+    if (!key.IsScalar()) {
+      fail(to_mark(key.Mark()), path_of_map,
+           std::string{what} + " must be a string, got "
+             + describe_type(key));
+      return false;
+    }
+    if (!seen.insert(key.Scalar()).second) {
+      fail(to_mark(key.Mark()), join(path_of_map, key.Scalar()),
+           std::string{"duplicate "} + what);
+      return false;
+    }
+    return true;
+  }
+
+  static std::string join(const std::string& parent, const std::string& child) {
+    return parent.empty() ? child : parent + "/" + child;
+  }
+
+  void top_level(const YAML::Node& root) {
+    if (!root.IsMap()) {
+      fail(to_mark(root.Mark()), "",
+           std::string{"expected a mapping with `users`, got "}
+             + describe_type(root));
+      return;
+    }
+    std::set<std::string> seen;
+    bool have_users = false;
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      const auto& key = it->first;
+      if (!check_key(key, "", seen, "section name"))
+        continue;
+      const auto& name = key.Scalar();
+      if (name == "users") {
+        have_users = true;
+        doc_.marks["users"] = to_mark(key.Mark());
+        users(key, it->second);
+      } else {
+        fail(to_mark(key.Mark()), name,
+             "unknown section (known sections: users)");
+      }
+    }
+    if (!have_users)
+      fail(to_mark(root.Mark()), "users",
+           "missing section (write `users: {}` for no users)");
+  }
+
+  void users(const YAML::Node& key, const YAML::Node& node) {
+    if (!node.IsMap()) {
+      auto at = value_mark(key, node);
+      fail(at, "users",
+           std::string{"expected a mapping of users, got "}
+             + describe_type(node)
+             + (node.IsNull() ? " (write `users: {}` for no users)" : ""));
+      return;
+    }
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!check_key(it->first, "users", seen, "user name"))
+        continue;
+      user(it->first, it->second);
+    }
+  }
+
+  void user(const YAML::Node& key, const YAML::Node& node) {
+    const auto path = std::string{users_prefix} + key.Scalar();
+    doc_.marks[path] = to_mark(key.Mark());
+    if (!node.IsMap()) {
+      fail(value_mark(key, node), path,
+           std::string{"expected a mapping with `password` and `roles`, got "}
+             + describe_type(node));
+      return;
+    }
+    auto errors_before = errors_.size();
+    std::set<std::string> seen;
+    std::optional<std::string> password;
+    config_value::list roles;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const auto& field_key = it->first;
+      const auto& value = it->second;
+      if (!check_key(field_key, path, seen, "field"))
+        continue;
+      const auto& field = field_key.Scalar();
+      const auto field_path = path + "/" + field;
+      if (field == "password") {
+        doc_.marks[field_path] = value_mark(field_key, value);
+        // Any scalar is text: yaml-cpp keeps it as written (`0123` stays
+        // `0123`), so what the file says is what memcached gets. The value
+        // itself is never echoed.
+        if (value.IsScalar())
+          password = value.Scalar();
+        else
+          fail(value_mark(field_key, value), field_path,
+               std::string{"expected a string, got "} + describe_type(value));
+      } else if (field == "roles") {
+        doc_.marks[field_path] = value_mark(field_key, value);
+        if (!value.IsSequence()) {
+          fail(value_mark(field_key, value), field_path,
+               std::string{"expected a list of role names, got "}
+                 + describe_type(value));
+          continue;
+        }
+        size_t index = 0;
+        for (const auto& role : value) {
+          if (role.IsScalar() && !role.Scalar().empty())
+            roles.emplace_back(role.Scalar());
+          else
+            fail(to_mark(role.Mark()),
+                 field_path + "[" + std::to_string(index) + "]",
+                 std::string{"expected a role name, got "}
+                   + (role.IsScalar() ? "an empty string"
+                                      : describe_type(role)));
+          ++index;
+        }
+      } else {
+        fail(to_mark(field_key.Mark()), field_path,
+             "unknown field (known fields: password, roles)");
+      }
+    }
+    if (!password && seen.count("password") == 0)
+      fail(to_mark(key.Mark()), path + "/password", "missing field");
+    if (errors_.size() != errors_before || !password)
+      return;
+    config_value::dictionary dict;
+    dict.emplace("password", config_value{std::move(*password)});
+    dict.emplace("roles", config_value{std::move(roles)});
+    doc_.values.emplace(path, config_value{std::move(dict)});
+  }
+
+  source_document doc_;
+  std::vector<located_error> errors_;
+};
+
+} // namespace
+
+source_load_result parse_source(std::string_view text,
+                                const std::string& file) {
+  return source_parser{file}.run(text);
+}
+
+source_load_result load_source_file(const std::string& path) {
+  auto fail = [&](int err) {
+    source_load_result result;
+    result.errors.push_back(
+      {path, 0, 0, "",
+       "cannot read: " + std::generic_category().message(err)});
+    return result;
+  };
+  std::FILE* f = std::fopen(path.c_str(), "rbe");
+  if (f == nullptr)
+    return fail(errno);
+  std::string text;
+  char buf[8192];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
+    text.append(buf, n);
+  int err = std::ferror(f) ? errno : 0;
+  std::fclose(f);
+  if (err != 0)
+    return fail(err);
+  return parse_source(text, path);
+}
+
+std::vector<config_change> diff(const snapshot& old, const snapshot& neu) {
+  std::vector<config_change> out;
+  auto i = old.begin();
+  auto j = neu.begin();
+  while (i != old.end() || j != neu.end()) {
+    if (j == neu.end() || (i != old.end() && i->first < j->first)) {
+      out.push_back({i->first, config_value{}, true});
+      ++i;
+    } else if (i == old.end() || j->first < i->first) {
+      out.push_back({j->first, j->second, false});
+      ++j;
+    } else {
+      if (!(i->second == j->second))
+        out.push_back({j->first, j->second, false});
+      ++i;
+      ++j;
+    }
+  }
+  return out;
+}
+
+} // namespace mcfg

@@ -1,0 +1,105 @@
+#pragma once
+// The source of truth as a document: loading the cluster YAML, validating its
+// schema and flattening it into the keys config_store hands out
+// (ARCHITECTURE.md §5). Plain code, no actor.
+//
+// The format:
+//
+//   users:
+//     alice: {password: "s3cret", roles: [admin, reader]}
+//     bob:   {password: "pw2"}
+//
+// flattens to one key per user, `users/<name>`, whose value is a dictionary
+// {password: string, roles: list of strings} (roles empty when absent).
+//
+// No message, error or rendering made here ever contains a password: errors
+// name keys and positions, never values.
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "messages/config_change.hpp"
+
+namespace mcfg {
+
+/// A position in a YAML file, 1-based; 0 means unknown.
+struct source_mark {
+  int line = 0;
+  int column = 0;
+};
+
+inline bool operator==(const source_mark& x, const source_mark& y) {
+  return x.line == y.line && x.column == y.column;
+}
+
+/// A problem found in a configuration file, located as precisely as known.
+/// Shared by the source document and the node configuration (node.yaml).
+struct located_error {
+  /// The file as the caller named it.
+  std::string file;
+  /// 1-based; 0 when the problem has no position (e.g. unreadable file).
+  int line = 0;
+  int column = 0;
+  /// What the problem is about, e.g. `users/alice/password` or
+  /// `files[1].mode`; empty for the document as a whole.
+  std::string key;
+  /// Never contains a secret.
+  std::string message;
+
+  /// "cluster.yaml:4:15: users/alice/password: expected a string"; the
+  /// position and the key are left out when unknown.
+  std::string to_string() const;
+};
+
+/// One line per error.
+std::string to_string(const std::vector<located_error>& errors);
+
+/// The key prefix of users in the flattened source.
+constexpr std::string_view users_prefix = "users/";
+
+/// A loaded, valid source document.
+struct source_document {
+  /// The file as the caller named it.
+  std::string file;
+  /// The flattened source of truth: `users/<name>` -> {password, roles}.
+  snapshot values;
+  /// Where things are written in the file. For `users` and each
+  /// `users/<name>`: where the key is written (the user's name). For the
+  /// fields `users/<name>/password` and `users/<name>/roles`: where the
+  /// value is written.
+  std::map<std::string, source_mark> marks;
+
+  /// An error about `key`, located at the mark of `key`, or of its nearest
+  /// ancestor with a mark (`users/alice/password` -> `users/alice` ->
+  /// `users`), or without a position when none has one. For refusing a
+  /// document that a later validation (e.g. memcached's limits) rejects.
+  located_error locate(const std::string& key, std::string message) const;
+};
+
+/// The outcome of loading a source: a document, or at least one error.
+struct source_load_result {
+  std::optional<source_document> document;
+  /// In document order; empty exactly when `document` is set.
+  std::vector<located_error> errors;
+
+  bool ok() const {
+    return document.has_value();
+  }
+};
+
+/// Reads and validates the source YAML at `path`. An unreadable file gives
+/// one error naming the path and the OS error.
+source_load_result load_source_file(const std::string& path);
+
+/// Validates YAML text; `file` only names it in errors.
+source_load_result parse_source(std::string_view text,
+                                const std::string& file = "<source>");
+
+/// The changes that turn `old` into `neu`, in key order: a key added or
+/// whose value differs is a change carrying the new value; a key gone is
+/// `removed` (with an empty value). Equal snapshots give nothing.
+std::vector<config_change> diff(const snapshot& old, const snapshot& neu);
+
+} // namespace mcfg

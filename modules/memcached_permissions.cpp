@@ -1,0 +1,150 @@
+#include "modules/memcached_permissions.hpp"
+
+#include <algorithm>
+#include <string_view>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace mcfg {
+
+namespace {
+
+constexpr std::string_view prefix = "users/";
+
+bool is_user_key(const std::string& key) {
+  return key.compare(0, prefix.size(), prefix) == 0;
+}
+
+std::map<std::string, roles_entry> users_of(const snapshot& source) {
+  std::map<std::string, roles_entry> users;
+  for (auto& [key, value] : source)
+    if (is_user_key(key))
+      users.emplace(key.substr(prefix.size()), extract_roles(value));
+  return users;
+}
+
+} // namespace
+
+roles_entry extract_roles(const config_value& value) {
+  auto dict = caf::get_if<config_value::dictionary>(&value.get_data());
+  if (dict == nullptr)
+    return std::nullopt;
+  std::vector<std::string> roles;
+  auto i = dict->find("roles");
+  if (i == dict->end())
+    return roles;
+  auto list = caf::get_if<config_value::list>(&i->second.get_data());
+  if (list == nullptr)
+    return std::nullopt;
+  for (auto& x : *list) {
+    auto str = caf::get_if<std::string>(&x.get_data());
+    if (str == nullptr)
+      return std::nullopt;
+    roles.push_back(*str);
+  }
+  std::sort(roles.begin(), roles.end());
+  roles.erase(std::unique(roles.begin(), roles.end()), roles.end());
+  return roles;
+}
+
+std::optional<key_problem>
+check_permissions(const std::map<std::string, roles_entry>& users) {
+  for (auto& [name, entry] : users) {
+    auto key = std::string{prefix} + name;
+    if (name.empty())
+      return key_problem{key, "empty user name"};
+    if (!entry)
+      return key_problem{key + "/roles", "expected a list of role names"};
+    for (auto& role : *entry)
+      if (role.empty())
+        return key_problem{key + "/roles", "empty role name"};
+  }
+  return std::nullopt;
+}
+
+std::optional<key_problem>
+validate_memcached_permissions(const snapshot& source) {
+  auto users = users_of(source);
+  if (auto problem = check_permissions(users))
+    return problem;
+  if (!render_permissions(users))
+    return key_problem{"users", "a user or role name is not valid UTF-8"};
+  return std::nullopt;
+}
+
+std::optional<std::string>
+render_permissions(const std::map<std::string, roles_entry>& users) {
+  if (check_permissions(users))
+    return std::nullopt;
+  // ordered_json keeps "version" first; users come in map (name) order.
+  nlohmann::ordered_json doc;
+  doc["version"] = memcached_permissions_version;
+  auto& out_users = doc["users"] = nlohmann::ordered_json::object();
+  for (auto& [name, entry] : users)
+    out_users[name]["roles"] = *entry;
+  try {
+    return doc.dump() + '\n';
+  } catch (const nlohmann::json::type_error&) {
+    // dump() throws on invalid UTF-8 in a string.
+    return std::nullopt;
+  }
+}
+
+// -- memcached_permissions ----------------------------------------------------
+
+void memcached_permissions::init(const snapshot& source) {
+  users_ = users_of(source);
+}
+
+bool memcached_permissions::filter_event(const std::string& key) const {
+  return is_user_key(key);
+}
+
+bool memcached_permissions::handle_event(const config_change& change) {
+  if (!is_user_key(change.key))
+    return false;
+  auto name = change.key.substr(prefix.size());
+  if (change.removed)
+    return users_.erase(name) > 0;
+  auto entry = extract_roles(change.value);
+  auto i = users_.find(name);
+  if (i == users_.end()) {
+    users_.emplace(std::move(name), std::move(entry));
+    return true;
+  }
+  if (i->second == entry)
+    return false;
+  i->second = std::move(entry);
+  return true;
+}
+
+rendering memcached_permissions::produce() const {
+  if (auto problem = check_permissions(users_))
+    return rendering::refused(problem->key + ": " + problem->message);
+  if (auto doc = render_permissions(users_))
+    return rendering::content(std::move(*doc));
+  return rendering::refused("users: a user or role name is not valid UTF-8");
+}
+
+std::map<std::string, std::string>
+memcached_permissions::format_status() const {
+  std::map<std::string, std::string> out;
+  out["users"] = std::to_string(users_.size());
+  std::string names;
+  for (auto& kvp : users_) {
+    if (!names.empty())
+      names += ',';
+    names += kvp.first;
+  }
+  out["names"] = std::move(names);
+  if (auto problem = check_permissions(users_))
+    out["refused"] = problem->key + ": " + problem->message;
+  return out;
+}
+
+std::unique_ptr<writer_module> make_memcached_permissions() {
+  return std::make_unique<memcached_permissions>();
+}
+
+} // namespace mcfg
