@@ -1,0 +1,748 @@
+#include "node/node_config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <set>
+#include <system_error>
+#include <tuple>
+#include <utility>
+
+#include <yaml-cpp/yaml.h>
+
+namespace fs = std::filesystem;
+
+namespace mcfg {
+
+// -- small parsers ------------------------------------------------------------
+
+const char* to_string(module_kind x) {
+  switch (x) {
+    case module_kind::memcached_passwords:
+      return "memcached_passwords";
+    case module_kind::memcached_permissions:
+      return "memcached_permissions";
+  }
+  return "?";
+}
+
+std::optional<module_kind> parse_module_kind(std::string_view name) {
+  for (auto x :
+       {module_kind::memcached_passwords, module_kind::memcached_permissions})
+    if (name == to_string(x))
+      return x;
+  return std::nullopt;
+}
+
+namespace {
+
+bool all_digits(std::string_view s) {
+  if (s.empty())
+    return false;
+  for (char c : s)
+    if (c < '0' || c > '9')
+      return false;
+  return true;
+}
+
+/// Decimal digits to a value no larger than `max`; nothing on overflow.
+std::optional<uint64_t> parse_uint(std::string_view s, uint64_t max) {
+  if (!all_digits(s))
+    return std::nullopt;
+  uint64_t x = 0;
+  for (char c : s) {
+    auto d = static_cast<uint64_t>(c - '0');
+    if (x > (max - d) / 10)
+      return std::nullopt;
+    x = x * 10 + d;
+  }
+  return x;
+}
+
+} // namespace
+
+std::optional<caf::timespan> parse_duration(std::string_view text) {
+  size_t n = 0;
+  while (n < text.size() && text[n] >= '0' && text[n] <= '9')
+    ++n;
+  auto digits = text.substr(0, n);
+  auto unit = text.substr(n);
+  int64_t scale = 0;
+  if (unit == "ns")
+    scale = 1;
+  else if (unit == "us")
+    scale = 1'000;
+  else if (unit == "ms")
+    scale = 1'000'000;
+  else if (unit == "s")
+    scale = 1'000'000'000;
+  else if (unit == "m")
+    scale = 60LL * 1'000'000'000;
+  else if (unit == "h")
+    scale = 3600LL * 1'000'000'000;
+  else
+    return std::nullopt;
+  auto max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max() / scale);
+  auto count = parse_uint(digits, max);
+  if (!count)
+    return std::nullopt;
+  return caf::timespan{static_cast<int64_t>(*count) * scale};
+}
+
+std::optional<mode_t> parse_mode(std::string_view text) {
+  std::string_view digits;
+  if (text.size() >= 2 && text[0] == '0' && (text[1] == 'o' || text[1] == 'O'))
+    digits = text.substr(2);
+  else if (text.size() >= 2 && text[0] == '0')
+    digits = text.substr(1);
+  else
+    return std::nullopt;
+  if (digits.empty() || digits.size() > 4)
+    return std::nullopt;
+  mode_t x = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '7')
+      return std::nullopt;
+    x = static_cast<mode_t>(x * 8 + static_cast<mode_t>(c - '0'));
+  }
+  if (x > 0777)
+    return std::nullopt;
+  return x;
+}
+
+std::optional<refresh_signal> parse_signal(std::string_view text) {
+  std::string name;
+  for (char c : text)
+    name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name.compare(0, 3, "SIG") == 0)
+    name.erase(0, 3);
+  static const std::pair<const char*, int> known[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},
+    {"TERM", SIGTERM}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+  };
+  for (auto& [n, sig] : known)
+    if (name == n)
+      return refresh_signal{sig, std::string{"SIG"} + n, {}};
+  return std::nullopt;
+}
+
+std::optional<listen_address> parse_listen_address(std::string_view text) {
+  listen_address out;
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find("]:");
+    if (close == std::string_view::npos || close == 1)
+      return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else if (auto colon = text.rfind(':'); colon != std::string_view::npos) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos)
+      return std::nullopt; // IPv6 needs brackets
+  } else {
+    port = text;
+  }
+  for (char c : host)
+    if (std::isspace(static_cast<unsigned char>(c)) || c == '[' || c == ']'
+        || c == '/')
+      return std::nullopt;
+  auto num = parse_uint(port, 65535);
+  if (!num || port.size() > 5)
+    return std::nullopt;
+  if (!host.empty())
+    out.host = std::string{host};
+  out.port = static_cast<uint16_t>(*num);
+  return out;
+}
+
+// -- node.yaml ----------------------------------------------------------------
+
+namespace {
+
+source_mark to_mark(const YAML::Mark& m) {
+  if (m.line < 0 || m.column < 0)
+    return {};
+  return {m.line + 1, m.column + 1};
+}
+
+const char* describe_type(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    default:
+      return "an undefined node";
+  }
+}
+
+/// `"rw"` for a scalar, `a list` for anything else: what was found instead.
+std::string got(const YAML::Node& n) {
+  if (!n.IsScalar())
+    return describe_type(n);
+  std::string out = "\"";
+  for (char c : n.Scalar()) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += '?';
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string join_names(std::initializer_list<const char*> names) {
+  std::string out;
+  for (auto n : names) {
+    if (!out.empty())
+      out += ", ";
+    out += n;
+  }
+  return out;
+}
+
+class node_parser {
+public:
+  node_parser(std::string display, fs::path config_file)
+    : display_(std::move(display)) {
+    cfg_.config_file = config_file.string();
+    base_ = config_file.parent_path();
+  }
+
+  node_config_result run(std::string_view text) {
+    std::vector<YAML::Node> docs;
+    try {
+      docs = YAML::LoadAll(std::string{text});
+    } catch (const YAML::Exception& e) {
+      fail(to_mark(e.mark), "", "invalid YAML: " + e.msg);
+      return finish();
+    }
+    if (docs.empty()) {
+      fail({}, "", "the document is empty; expected a mapping with `source` "
+                   "and `files`");
+      return finish();
+    }
+    if (docs.size() > 1) {
+      fail(to_mark(docs[1].Mark()), "",
+           "expected one YAML document, found " + std::to_string(docs.size()));
+      return finish();
+    }
+    top_level(docs.front());
+    return finish();
+  }
+
+private:
+  using field_fn
+    = std::function<void(const YAML::Node& key, const YAML::Node& value)>;
+
+  void fail(source_mark at, std::string key, std::string message) {
+    errors_.push_back(
+      {display_, at.line, at.column, std::move(key), std::move(message)});
+  }
+
+  void fail_at(const YAML::Node& n, std::string key, std::string message) {
+    fail(to_mark(n.Mark()), std::move(key), std::move(message));
+  }
+
+  /// For a value: an empty one (`mode:`) is pointed at through its key.
+  void fail_value(const YAML::Node& key, const YAML::Node& value,
+                  std::string path, std::string message) {
+    fail(value.IsNull() ? to_mark(key.Mark()) : to_mark(value.Mark()),
+         std::move(path), std::move(message));
+  }
+
+  node_config_result finish() {
+    node_config_result result;
+    if (errors_.empty())
+      result.config = std::move(cfg_);
+    else
+      result.errors = std::move(errors_);
+    std::stable_sort(result.errors.begin(), result.errors.end(),
+              [](const located_error& x, const located_error& y) {
+                return std::tie(x.line, x.column) < std::tie(y.line, y.column);
+              });
+    return result;
+  }
+
+  static std::string child(const std::string& parent, const std::string& k) {
+    return parent.empty() ? k : parent + "." + k;
+  }
+
+  /// Walks the mapping `node` (found at `path`), calling `on_field` for each
+  /// known key; unknown, duplicate and non-scalar keys are errors. Returns
+  /// false when `node` is not a mapping.
+  bool walk(const YAML::Node& key_of_node, const YAML::Node& node,
+            const std::string& path, std::initializer_list<const char*> known,
+            const field_fn& on_field) {
+    if (!node.IsMap()) {
+      fail_value(key_of_node, node, path,
+                 "expected a mapping with " + join_names(known) + ", got "
+                   + describe_type(node));
+      return false;
+    }
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const auto& k = it->first;
+      if (!k.IsScalar()) {
+        fail_at(k, path, std::string{"keys must be strings, got "}
+                           + describe_type(k));
+        continue;
+      }
+      const auto& name = k.Scalar();
+      if (!seen.insert(name).second) {
+        fail_at(k, child(path, name), "duplicate key");
+        continue;
+      }
+      bool is_known = false;
+      for (auto x : known)
+        is_known = is_known || name == x;
+      if (!is_known) {
+        fail_at(k, child(path, name),
+                "unknown key (known: " + join_names(known) + ")");
+        continue;
+      }
+      on_field(k, it->second);
+    }
+    return true;
+  }
+
+  /// A non-empty scalar, or an error.
+  std::optional<std::string> scalar(const YAML::Node& key,
+                                    const YAML::Node& value,
+                                    const std::string& path, const char* what) {
+    if (!value.IsScalar() || value.Scalar().empty()) {
+      fail_value(key, value, path,
+                 std::string{"expected "} + what + ", got "
+                   + (value.IsScalar() ? "an empty string"
+                                       : describe_type(value)));
+      return std::nullopt;
+    }
+    return value.Scalar();
+  }
+
+  std::optional<std::string> path_value(const YAML::Node& key,
+                                        const YAML::Node& value,
+                                        const std::string& path) {
+    auto str = scalar(key, value, path, "a file path");
+    if (!str)
+      return std::nullopt;
+    if (str->find('\0') != std::string::npos) {
+      fail_value(key, value, path, "a path cannot contain a NUL byte");
+      return std::nullopt;
+    }
+    if (str->back() == '/') {
+      fail_value(key, value, path,
+                 "expected a file path, got a directory " + got(value));
+      return std::nullopt;
+    }
+    fs::path p{*str};
+    return (p.is_absolute() ? p : base_ / p).lexically_normal().string();
+  }
+
+  std::optional<caf::timespan> duration(const YAML::Node& key,
+                                        const YAML::Node& value,
+                                        const std::string& path) {
+    std::optional<caf::timespan> d;
+    if (value.IsScalar())
+      d = parse_duration(value.Scalar());
+    if (!d) {
+      fail_value(key, value, path,
+                 "expected a duration like 100ms, 10s or 2m (units ns, us, "
+                 "ms, s, m, h), got "
+                   + got(value));
+      return std::nullopt;
+    }
+    if (d->count() == 0) {
+      fail_value(key, value, path, "must be longer than 0");
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  void top_level(const YAML::Node& root) {
+    bool have_source = false;
+    bool have_files = false;
+    YAML::Node none;
+    auto ok = walk(none, root, "",
+                   {"source", "retry", "supervisor", "files", "control",
+                    "log_level"},
+                   [&](const YAML::Node& k, const YAML::Node& v) {
+                     const auto& name = k.Scalar();
+                     if (name == "source") {
+                       have_source = true;
+                       if (auto p = path_value(k, v, "source"))
+                         cfg_.source = *p;
+                     } else if (name == "retry") {
+                       retry(k, v);
+                     } else if (name == "supervisor") {
+                       supervisor(k, v);
+                     } else if (name == "files") {
+                       have_files = true;
+                       files(k, v);
+                     } else if (name == "control") {
+                       control(k, v);
+                     } else if (name == "log_level") {
+                       std::optional<log::level> lvl;
+                       if (v.IsScalar())
+                         lvl = log::parse_level(v.Scalar());
+                       if (lvl)
+                         cfg_.log_level = *lvl;
+                       else
+                         fail_value(k, v, "log_level",
+                                    "expected one of error, warning, info, "
+                                    "debug, got "
+                                      + got(v));
+                     }
+                   });
+    if (!ok)
+      return;
+    if (!have_source)
+      fail_at(root, "source",
+              "missing: the path of the source-of-truth YAML is required");
+    if (!have_files)
+      fail_at(root, "files", "missing: at least one file is required");
+    check_collisions();
+  }
+
+  void retry(const YAML::Node& key, const YAML::Node& node) {
+    walk(key, node, "retry", {"interval", "deadline"},
+         [&](const YAML::Node& k, const YAML::Node& v) {
+           auto path = "retry." + k.Scalar();
+           auto d = duration(k, v, path);
+           if (!d)
+             return;
+           if (k.Scalar() == "interval")
+             cfg_.retry_interval = *d;
+           else
+             cfg_.retry_deadline = *d;
+         });
+  }
+
+  void supervisor(const YAML::Node& key, const YAML::Node& node) {
+    walk(key, node, "supervisor", {"intensity", "period"},
+         [&](const YAML::Node& k, const YAML::Node& v) {
+           auto path = "supervisor." + k.Scalar();
+           if (k.Scalar() == "period") {
+             if (auto d = duration(k, v, path))
+               cfg_.supervisor_period = *d;
+             return;
+           }
+           std::optional<uint64_t> n;
+           if (v.IsScalar())
+             n = parse_uint(v.Scalar(), 1'000'000);
+           if (n)
+             cfg_.supervisor_intensity = static_cast<size_t>(*n);
+           else
+             fail_value(k, v, path,
+                        "expected a number of restarts from 0 to 1000000, "
+                        "got "
+                          + got(v));
+         });
+  }
+
+  void control(const YAML::Node& key, const YAML::Node& node) {
+    walk(key, node, "control", {"listen"},
+         [&](const YAML::Node& k, const YAML::Node& v) {
+           std::optional<listen_address> addr;
+           if (v.IsScalar())
+             addr = parse_listen_address(v.Scalar());
+           if (addr)
+             cfg_.control = std::move(*addr);
+           else
+             fail_value(k, v, "control.listen",
+                        "expected \"host:port\" (or \":port\") with a port "
+                        "from 0 to 65535, got "
+                          + got(v));
+         });
+  }
+
+  void files(const YAML::Node& key, const YAML::Node& node) {
+    if (!node.IsSequence()) {
+      fail_value(key, node, "files",
+                 std::string{"expected a list of files, got "}
+                   + describe_type(node));
+      return;
+    }
+    if (node.size() == 0) {
+      fail_value(key, node, "files", "expected at least one file");
+      return;
+    }
+    size_t index = 0;
+    for (const auto& entry : node)
+      file(key, entry, index++);
+  }
+
+  void file(const YAML::Node& list_key, const YAML::Node& node, size_t index) {
+    auto path = "files[" + std::to_string(index) + "]";
+    file_config out;
+    bool have_module = false;
+    bool have_path = false;
+    bool valid = true;
+    auto errors_before = errors_.size();
+    YAML::Node mode_node;
+    source_mark path_mark;
+    auto is_map = walk(
+      list_key, node, path, {"module", "path", "mode", "refresh"},
+      [&](const YAML::Node& k, const YAML::Node& v) {
+        const auto& name = k.Scalar();
+        auto key_path = path + "." + name;
+        if (name == "module") {
+          have_module = true;
+          auto str = scalar(k, v, key_path, "a module name");
+          if (!str)
+            return;
+          if (auto m = parse_module_kind(*str))
+            out.module = *m;
+          else
+            fail_value(k, v, key_path,
+                       "unknown module " + got(v)
+                         + " (known: memcached_passwords, "
+                           "memcached_permissions)");
+        } else if (name == "path") {
+          have_path = true;
+          if (auto p = path_value(k, v, key_path)) {
+            out.path = *p;
+            path_mark = to_mark(v.Mark());
+          }
+        } else if (name == "mode") {
+          std::optional<mode_t> mode;
+          if (v.IsScalar())
+            mode = parse_mode(v.Scalar());
+          if (mode) {
+            out.mode = *mode;
+            mode_node = v;
+          } else {
+            fail_value(k, v, key_path,
+                       "expected an octal mode like 0600, got " + got(v));
+          }
+        } else if (name == "refresh") {
+          if (auto r = refresh(k, v, key_path))
+            out.refresh = std::move(*r);
+        }
+      });
+    if (!is_map)
+      return;
+    if (!have_module) {
+      fail_at(node, path + ".module",
+              "missing (memcached_passwords or memcached_permissions)");
+      valid = false;
+    }
+    if (!have_path) {
+      fail_at(node, path + ".path", "missing: the file to maintain");
+      valid = false;
+    }
+    if (mode_node.IsDefined() && mode_node.IsScalar()
+        && errors_.size() == errors_before)
+      check_mode(out, mode_node, path + ".mode");
+    if (valid && errors_.size() == errors_before) {
+      cfg_.files.push_back(std::move(out));
+      path_marks_.push_back({path, path_mark});
+    }
+  }
+
+  void check_mode(const file_config& f, const YAML::Node& at,
+                  const std::string& key) {
+    char buf[8];
+    std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(f.mode));
+    if ((f.mode & 0022) != 0)
+      fail_at(at, key,
+              std::string{"mode "} + buf
+                + " lets group or others write the file; drop the write "
+                  "bits (e.g. 0600 or 0640)");
+    else if (f.module == module_kind::memcached_passwords
+             && (f.mode & 0004) != 0)
+      fail_at(at, key,
+              std::string{"mode "} + buf
+                + " lets anyone read the passwords; use 0600, or 0640 for "
+                  "a group memcached is in");
+  }
+
+  std::optional<refresh_spec> refresh(const YAML::Node& key,
+                                      const YAML::Node& node,
+                                      const std::string& path) {
+    YAML::Node signal_node;
+    YAML::Node signal_key;
+    std::optional<refresh_signal> sig;
+    std::optional<std::string> pidfile;
+    std::optional<refresh_command> command;
+    bool have_pidfile = false;
+    bool have_command = false;
+    YAML::Node command_key;
+    auto errors_before = errors_.size();
+    auto is_map = walk(
+      key, node, path, {"signal", "pidfile", "command"},
+      [&](const YAML::Node& k, const YAML::Node& v) {
+        const auto& name = k.Scalar();
+        auto key_path = path + "." + name;
+        if (name == "signal") {
+          signal_node = v;
+          signal_key = k;
+          if (v.IsScalar())
+            sig = parse_signal(v.Scalar());
+          if (!sig)
+            fail_value(k, v, key_path,
+                       "expected a signal name (HUP, INT, QUIT, TERM, USR1, "
+                       "USR2, with or without SIG), got "
+                         + got(v));
+        } else if (name == "pidfile") {
+          have_pidfile = true;
+          pidfile = path_value(k, v, key_path);
+        } else if (name == "command") {
+          have_command = true;
+          command_key = k;
+          command = argv(k, v, key_path);
+        }
+      });
+    if (!is_map || errors_.size() != errors_before)
+      return std::nullopt;
+    bool have_signal = signal_node.IsDefined();
+    if (have_command && (have_signal || have_pidfile)) {
+      fail_at(command_key, path,
+              "give either `signal` and `pidfile`, or `command`, not both");
+      return std::nullopt;
+    }
+    if (have_command)
+      return refresh_spec{std::move(*command)};
+    if (have_signal && !have_pidfile) {
+      fail_at(signal_key, path + ".pidfile",
+              "missing: a signal needs the pidfile of the process to send it "
+              "to");
+      return std::nullopt;
+    }
+    if (have_pidfile && !have_signal) {
+      fail_value(key, node, path + ".signal",
+                 "missing: which signal to send (e.g. HUP)");
+      return std::nullopt;
+    }
+    if (!have_signal) {
+      fail_value(key, node, path,
+                 "expected `signal` and `pidfile`, or `command`");
+      return std::nullopt;
+    }
+    sig->pidfile = std::move(*pidfile);
+    return refresh_spec{std::move(*sig)};
+  }
+
+  std::optional<refresh_command> argv(const YAML::Node& key,
+                                      const YAML::Node& node,
+                                      const std::string& path) {
+    if (!node.IsSequence() || node.size() == 0) {
+      fail_value(key, node, path,
+                 std::string{"expected a non-empty list of strings (the "
+                             "command and its arguments), got "}
+                   + (node.IsSequence() ? "an empty list"
+                                        : describe_type(node)));
+      return std::nullopt;
+    }
+    refresh_command out;
+    size_t index = 0;
+    bool ok = true;
+    for (const auto& arg : node) {
+      auto arg_path = path + "[" + std::to_string(index) + "]";
+      if (!arg.IsScalar() || (index == 0 && arg.Scalar().empty())) {
+        fail_at(arg, arg_path,
+                std::string{"expected "}
+                  + (index == 0 ? "a program name" : "a string") + ", got "
+                  + (arg.IsScalar() ? "an empty string" : describe_type(arg)));
+        ok = false;
+      } else if (arg.Scalar().find('\0') != std::string::npos) {
+        fail_at(arg, arg_path, "an argument cannot contain a NUL byte");
+        ok = false;
+      } else {
+        out.argv.push_back(arg.Scalar());
+      }
+      ++index;
+    }
+    if (!ok)
+      return std::nullopt;
+    return out;
+  }
+
+  /// Two writers on one path (or on each other's temporary file), or a
+  /// writer on the source of truth, would fight over it.
+  void check_collisions() {
+    for (size_t i = 0; i < cfg_.files.size(); ++i) {
+      const auto& [key, mark] = path_marks_[i];
+      const auto& p = cfg_.files[i].path;
+      if (!cfg_.source.empty() && p == cfg_.source)
+        fail(mark, key + ".path",
+             "is the source of truth itself (`source`), which must never be "
+             "overwritten");
+      for (size_t j = 0; j < i; ++j) {
+        const auto& q = cfg_.files[j].path;
+        const auto& other = path_marks_[j].first;
+        if (p == q)
+          fail(mark, key + ".path", "same file as " + other + " (" + p + ")");
+        else if (p == q + ".tmp" || q == p + ".tmp")
+          fail(mark, key + ".path",
+               "collides with the temporary file of " + other + " (" + p
+                 + " vs " + q + ")");
+      }
+    }
+  }
+
+  std::string display_;
+  fs::path base_;
+  node_config cfg_;
+  std::vector<std::pair<std::string, source_mark>> path_marks_;
+  std::vector<located_error> errors_;
+};
+
+bool read_file(const std::string& path, std::string& out, int& err) {
+  std::FILE* f = std::fopen(path.c_str(), "rbe");
+  if (f == nullptr) {
+    err = errno;
+    return false;
+  }
+  char buf[8192];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
+    out.append(buf, n);
+  err = std::ferror(f) ? errno : 0;
+  std::fclose(f);
+  return err == 0;
+}
+
+fs::path absolute_path(const std::string& path) {
+  std::error_code ec;
+  auto abs = fs::absolute(path, ec);
+  return (ec ? fs::path{path} : abs).lexically_normal();
+}
+
+} // namespace
+
+node_config_result parse_node_config(std::string_view text,
+                                     const std::string& path) {
+  return node_parser{path, absolute_path(path)}.run(text);
+}
+
+node_config_result load_node_config(const std::string& path) {
+  std::string text;
+  int err = 0;
+  if (!read_file(path, text, err)) {
+    node_config_result result;
+    result.errors.push_back(
+      {path, 0, 0, "",
+       "cannot read the node configuration: "
+         + std::generic_category().message(err)});
+    return result;
+  }
+  return parse_node_config(text, path);
+}
+
+} // namespace mcfg

@@ -1,0 +1,146 @@
+#pragma once
+// node.yaml: what mcfgd maintains and how (ARCHITECTURE.md §5). Loading
+// validates everything up front and resolves it into a plain struct; a bad
+// configuration gives errors with file, line, column and key, e.g.
+//
+//   node.yaml:7:13: files[1].mode: expected an octal mode like 0600, got "rw"
+//
+// The format (defaults shown; relative paths resolve against the folder of
+// node.yaml):
+//
+//   source: cluster.yaml            # required: the source-of-truth YAML
+//   retry:
+//     interval: 100ms               # between failed write attempts
+//     deadline: 10s                 # failing this long since a change: exit
+//   supervisor:
+//     intensity: 3                  # more than 3 restarts ...
+//     period: 10s                   # ... within 10 s: give up
+//   files:                          # required, at least one
+//     - module: memcached_passwords # or memcached_permissions
+//       path: run/memcached.auth
+//       mode: "0600"                # octal; no group/other write, and no
+//                                   # world read for memcached_passwords
+//       refresh:                    # optional: either
+//         signal: HUP               #   a signal (HUP or SIGHUP, ...)
+//         pidfile: run/memcached.pid#   to the pid in this file
+//       # refresh: {command: [systemctl, reload, memcached]}   # or argv
+//   control:
+//     listen: "127.0.0.1:11311"     # optional; host defaults to 127.0.0.1
+//   log_level: info                 # error | warning | info | debug
+//
+// Durations are an integer and a unit: ns, us, ms, s, m, h (`100ms`, `10s`,
+// `2m`, `500us`).
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <sys/types.h>
+
+#include <caf/timestamp.hpp>
+
+#include "actors/source_document.hpp" // located_error
+#include "messages/log.hpp"
+
+namespace mcfg {
+
+/// The callback modules a file can be rendered by.
+enum class module_kind { memcached_passwords, memcached_permissions };
+
+const char* to_string(module_kind x);
+std::optional<module_kind> parse_module_kind(std::string_view name);
+
+/// Refresh by sending `signal` to the pid written in `pidfile`.
+struct refresh_signal {
+  int signal = 0;
+  /// Canonical name, e.g. "SIGHUP".
+  std::string name;
+  /// Absolute.
+  std::string pidfile;
+};
+
+/// Refresh by running a command (no shell); argv[0] is looked up in PATH
+/// when it has no '/'.
+struct refresh_command {
+  std::vector<std::string> argv;
+};
+
+/// No refresh: the consumer reads the file by itself.
+struct refresh_none {};
+
+using refresh_spec = std::variant<refresh_none, refresh_signal, refresh_command>;
+
+/// One maintained file.
+struct file_config {
+  module_kind module = module_kind::memcached_passwords;
+  /// Absolute and lexically normal.
+  std::string path;
+  mode_t mode = 0600;
+  refresh_spec refresh;
+};
+
+/// Where the control actor is published.
+struct listen_address {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+};
+
+/// Everything in node.yaml, resolved: absolute paths, durations as
+/// caf::timespan, defaults filled in.
+struct node_config {
+  /// node.yaml itself, absolute.
+  std::string config_file;
+  /// The source-of-truth YAML, absolute.
+  std::string source;
+  caf::timespan retry_interval = std::chrono::milliseconds(100);
+  caf::timespan retry_deadline = std::chrono::seconds(10);
+  size_t supervisor_intensity = 3;
+  caf::timespan supervisor_period = std::chrono::seconds(10);
+  std::vector<file_config> files;
+  /// Set when `control.listen` is.
+  std::optional<listen_address> control;
+  log::level log_level = log::level::info;
+};
+
+/// The outcome of loading node.yaml: a config, or at least one error.
+struct node_config_result {
+  std::optional<node_config> config;
+  /// In document order; empty exactly when `config` is set.
+  std::vector<located_error> errors;
+
+  bool ok() const {
+    return config.has_value();
+  }
+};
+
+/// Reads and validates the node configuration at `path`. A missing or
+/// unreadable file gives one error naming the path and the OS error.
+node_config_result load_node_config(const std::string& path);
+
+/// Validates YAML text as if read from `path`: `path` names the file in
+/// errors and its folder anchors relative paths (made absolute against the
+/// working directory first).
+node_config_result parse_node_config(std::string_view text,
+                                     const std::string& path);
+
+/// "100ms", "10s", "2m", "500us", "1h", "250ns": a non-negative integer and
+/// a unit, nothing else. Nothing for anything else, or when it overflows
+/// caf::timespan.
+std::optional<caf::timespan> parse_duration(std::string_view text);
+
+/// "0600", "00640", "0o600": an octal mode up to 0777, written with its
+/// leading 0. Nothing for anything else.
+std::optional<mode_t> parse_mode(std::string_view text);
+
+/// "HUP", "SIGHUP", "hup": a signal by name (HUP, INT, QUIT, TERM, USR1,
+/// USR2); its number and canonical name.
+std::optional<refresh_signal> parse_signal(std::string_view text);
+
+/// "host:port", "[v6addr]:port", ":port" or "port"; port 0..65535, host
+/// 127.0.0.1 when left out.
+std::optional<listen_address> parse_listen_address(std::string_view text);
+
+} // namespace mcfg
