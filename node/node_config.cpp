@@ -495,6 +495,7 @@ private:
     bool valid = true;
     auto errors_before = errors_.size();
     YAML::Node mode_node;
+    bool have_mode = false;
     source_mark path_mark;
     auto is_map = walk(
       list_key, node, path, {"module", "path", "mode", "refresh"},
@@ -526,6 +527,7 @@ private:
           if (mode) {
             out.mode = *mode;
             mode_node = v;
+            have_mode = true;
           } else {
             fail_value(k, v, key_path,
                        "expected an octal mode like 0600, got " + got(v));
@@ -546,8 +548,7 @@ private:
       fail_at(node, path + ".path", "missing: the file to maintain");
       valid = false;
     }
-    if (mode_node.IsDefined() && mode_node.IsScalar()
-        && errors_.size() == errors_before)
+    if (have_mode && errors_.size() == errors_before)
       check_mode(out, mode_node, path + ".mode");
     if (valid && errors_.size() == errors_before) {
       cfg_.files.push_back(std::move(out));
@@ -575,8 +576,8 @@ private:
   std::optional<refresh_spec> refresh(const YAML::Node& key,
                                       const YAML::Node& node,
                                       const std::string& path) {
-    YAML::Node signal_node;
     YAML::Node signal_key;
+    bool have_signal = false;
     std::optional<refresh_signal> sig;
     std::optional<std::string> pidfile;
     std::optional<refresh_command> command;
@@ -590,7 +591,7 @@ private:
         const auto& name = k.Scalar();
         auto key_path = path + "." + name;
         if (name == "signal") {
-          signal_node = v;
+          have_signal = true;
           signal_key = k;
           if (v.IsScalar())
             sig = parse_signal(v.Scalar());
@@ -610,7 +611,6 @@ private:
       });
     if (!is_map || errors_.size() != errors_before)
       return std::nullopt;
-    bool have_signal = signal_node.IsDefined();
     if (have_command && (have_signal || have_pidfile)) {
       fail_at(command_key, path,
               "give either `signal` and `pidfile`, or `command`, not both");

@@ -1,0 +1,497 @@
+// node.yaml: the small parsers, defaults, resolution of relative paths, and
+// every kind of bad input with its line, column and key.
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <string>
+
+#include "actors/source_document.hpp"
+#include "modules/memcached_passwords.hpp"
+#include "modules/memcached_permissions.hpp"
+#include "node/node_config.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace mcfg;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+const std::string minimal = "source: cluster.yaml\n"
+                            "files:\n"
+                            "  - module: memcached_passwords\n"
+                            "    path: auth\n";
+
+/// Parses `text` as /etc/mcfg/node.yaml.
+node_config_result parse(const std::string& text) {
+  return parse_node_config(text, "/etc/mcfg/node.yaml");
+}
+
+node_config ok(const std::string& text) {
+  auto r = parse(text);
+  INFO(to_string(r.errors));
+  REQUIRE(r.ok());
+  CHECK(r.errors.empty());
+  return *r.config;
+}
+
+/// The single error of `text` (shown as node.yaml).
+located_error only_error(const std::string& text) {
+  auto r = parse_node_config(text, "node.yaml");
+  INFO(to_string(r.errors));
+  REQUIRE_FALSE(r.ok());
+  CHECK_FALSE(r.config.has_value());
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].file == "node.yaml");
+  return r.errors[0];
+}
+
+/// `minimal` with `extra` appended to its only file entry.
+std::string with_file_fields(const std::string& extra) {
+  return minimal + extra;
+}
+
+} // namespace
+
+// -- durations, modes, signals, addresses -------------------------------------
+
+TEST_CASE("parse_duration: an integer and a unit") {
+  CHECK(parse_duration("100ms") == caf::timespan{100ms});
+  CHECK(parse_duration("10s") == caf::timespan{10s});
+  CHECK(parse_duration("2m") == caf::timespan{2min});
+  CHECK(parse_duration("500us") == caf::timespan{500us});
+  CHECK(parse_duration("250ns") == caf::timespan{250ns});
+  CHECK(parse_duration("1h") == caf::timespan{1h});
+  CHECK(parse_duration("0s") == caf::timespan{0});
+  CHECK(parse_duration("0010ms") == caf::timespan{10ms});
+  CHECK(parse_duration("9223372036854775807ns")
+        == caf::timespan{std::numeric_limits<int64_t>::max()});
+}
+
+TEST_CASE("parse_duration: anything else is nothing") {
+  for (const char* bad :
+       {"10", "ten s", "-5s", "+5s", "", "s", "ms", "10 s", " 10s", "10s ",
+        "1.5s", "10S", "10sec", "10mins", "1d", "0x10s", "5s5ms",
+        // overflow
+        "9223372036854775808ns", "9223372036855ms", "2562048h",
+        "18446744073709551616s", "99999999999999999999999999s"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_duration(bad).has_value());
+  }
+  // Just below the overflow edges.
+  CHECK(parse_duration("9223372036854ms").has_value());
+  CHECK(parse_duration("2562047h").has_value());
+}
+
+TEST_CASE("parse_mode: octal with its leading 0, up to 0777") {
+  CHECK(parse_mode("0600") == mode_t{0600});
+  CHECK(parse_mode("00640") == mode_t{0640});
+  CHECK(parse_mode("0o644") == mode_t{0644});
+  CHECK(parse_mode("0777") == mode_t{0777});
+  CHECK(parse_mode("00") == mode_t{0});
+  for (const char* bad : {"600", "384", "0800", "0o", "0", "", "rw",
+                          "01777", "04755", "0o1000", "0x180", "-0600",
+                          "0600 ", "000600"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_mode(bad).has_value());
+  }
+}
+
+TEST_CASE("parse_signal: a few names, with or without SIG") {
+  auto hup = parse_signal("HUP");
+  REQUIRE(hup);
+  CHECK(hup->signal == SIGHUP);
+  CHECK(hup->name == "SIGHUP");
+  CHECK(parse_signal("SIGHUP")->signal == SIGHUP);
+  CHECK(parse_signal("hup")->signal == SIGHUP);
+  CHECK(parse_signal("SigUsr1")->signal == SIGUSR1);
+  CHECK(parse_signal("USR2")->name == "SIGUSR2");
+  CHECK(parse_signal("TERM")->signal == SIGTERM);
+  for (const char* bad : {"", "SIG", "1", "KILL", "SIGKILL", "HUP ", "HANGUP"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_signal(bad).has_value());
+  }
+}
+
+TEST_CASE("parse_listen_address: host:port, loopback by default") {
+  auto a = parse_listen_address("127.0.0.1:4000");
+  REQUIRE(a);
+  CHECK(a->host == "127.0.0.1");
+  CHECK(a->port == 4000);
+  CHECK(parse_listen_address(":4000")->host == "127.0.0.1");
+  CHECK(parse_listen_address("4000")->port == 4000);
+  CHECK(parse_listen_address("4000")->host == "127.0.0.1");
+  CHECK(parse_listen_address("localhost:0")->port == 0);
+  CHECK(parse_listen_address("0.0.0.0:65535")->port == 65535);
+  auto v6 = parse_listen_address("[::1]:11311");
+  REQUIRE(v6);
+  CHECK(v6->host == "::1");
+  CHECK(v6->port == 11311);
+  for (const char* bad : {"host:65536", "host:", "", ":", "::1:4000",
+                          "host:-1", "a b:1", "host:99999", "host:0x10",
+                          "[::1]", "[]:80", "host:000080"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_listen_address(bad).has_value());
+  }
+}
+
+TEST_CASE("module names") {
+  CHECK(parse_module_kind("memcached_passwords")
+        == module_kind::memcached_passwords);
+  CHECK(parse_module_kind("memcached_permissions")
+        == module_kind::memcached_permissions);
+  CHECK_FALSE(parse_module_kind("memcached").has_value());
+  CHECK(std::string{to_string(module_kind::memcached_permissions)}
+        == "memcached_permissions");
+}
+
+// -- whole configurations -----------------------------------------------------
+
+TEST_CASE("node.yaml: defaults, and paths resolved against its folder") {
+  auto cfg = ok(minimal);
+  CHECK(cfg.config_file == "/etc/mcfg/node.yaml");
+  CHECK(cfg.source == "/etc/mcfg/cluster.yaml");
+  CHECK(cfg.retry_interval == caf::timespan{100ms});
+  CHECK(cfg.retry_deadline == caf::timespan{10s});
+  CHECK(cfg.supervisor_intensity == 3);
+  CHECK(cfg.supervisor_period == caf::timespan{10s});
+  CHECK_FALSE(cfg.control.has_value());
+  CHECK(cfg.log_level == log::level::info);
+  REQUIRE(cfg.files.size() == 1);
+  auto& f = cfg.files[0];
+  CHECK(f.module == module_kind::memcached_passwords);
+  CHECK(f.path == "/etc/mcfg/auth");
+  CHECK(f.mode == 0600);
+  CHECK(std::holds_alternative<refresh_none>(f.refresh));
+}
+
+TEST_CASE("node.yaml: everything set") {
+  auto cfg = ok("source: /srv/truth/cluster.yaml\n"
+                "retry: {interval: 250ms, deadline: 2m}\n"
+                "supervisor: {intensity: 0, period: 500us}\n"
+                "files:\n"
+                "  - module: memcached_passwords\n"
+                "    path: ../run/./memcached.auth\n"
+                "    mode: 0640\n"
+                "    refresh: {signal: SIGHUP, pidfile: run/memcached.pid}\n"
+                "  - module: memcached_permissions\n"
+                "    path: /var/lib/mcfg/permissions.json\n"
+                "    mode: \"0644\"\n"
+                "    refresh:\n"
+                "      command: [systemctl, reload, \"memcached@a b\"]\n"
+                "control:\n"
+                "  listen: \"[::1]:11311\"\n"
+                "log_level: debug\n");
+  CHECK(cfg.source == "/srv/truth/cluster.yaml");
+  CHECK(cfg.retry_interval == caf::timespan{250ms});
+  CHECK(cfg.retry_deadline == caf::timespan{2min});
+  CHECK(cfg.supervisor_intensity == 0);
+  CHECK(cfg.supervisor_period == caf::timespan{500us});
+  REQUIRE(cfg.files.size() == 2);
+  CHECK(cfg.files[0].path == "/etc/run/memcached.auth");
+  CHECK(cfg.files[0].mode == 0640);
+  auto sig = std::get_if<refresh_signal>(&cfg.files[0].refresh);
+  REQUIRE(sig != nullptr);
+  CHECK(sig->signal == SIGHUP);
+  CHECK(sig->name == "SIGHUP");
+  CHECK(sig->pidfile == "/etc/mcfg/run/memcached.pid");
+  CHECK(cfg.files[1].module == module_kind::memcached_permissions);
+  CHECK(cfg.files[1].path == "/var/lib/mcfg/permissions.json");
+  CHECK(cfg.files[1].mode == 0644);
+  auto cmd = std::get_if<refresh_command>(&cfg.files[1].refresh);
+  REQUIRE(cmd != nullptr);
+  CHECK(cmd->argv
+        == std::vector<std::string>{"systemctl", "reload", "memcached@a b"});
+  REQUIRE(cfg.control.has_value());
+  CHECK(cfg.control->host == "::1");
+  CHECK(cfg.control->port == 11311);
+  CHECK(cfg.log_level == log::level::debug);
+}
+
+TEST_CASE("node.yaml: the documented example of a bad mode") {
+  auto e = only_error("source: cluster.yaml\n"
+                      "files:\n"
+                      "  - module: memcached_passwords\n"
+                      "    path: auth\n"
+                      "  - module: memcached_permissions\n"
+                      "    path: perms.json\n"
+                      "    mode:   rw\n");
+  CHECK(e.to_string()
+        == "node.yaml:7:13: files[1].mode: expected an octal mode like 0600, "
+           "got \"rw\"");
+}
+
+TEST_CASE("node.yaml: bad values, each with line, column and key") {
+  struct example {
+    std::string text;
+    int line;
+    int column;
+    const char* key;
+    const char* message_part;
+  };
+  const example examples[] = {
+    // unknown module
+    {"source: c.yaml\nfiles:\n  - module: memcached_pw\n    path: a\n", 3, 13,
+     "files[0].module", "unknown module \"memcached_pw\" (known: "},
+    // durations
+    {minimal + "retry:\n  interval: ten s\n", 6, 13, "retry.interval",
+     "expected a duration like 100ms, 10s or 2m"},
+    {minimal + "retry:\n  deadline: 10\n", 6, 13, "retry.deadline",
+     "got \"10\""},
+    {minimal + "retry:\n  deadline: -1s\n", 6, 13, "retry.deadline",
+     "expected a duration"},
+    {minimal + "retry:\n  interval: 0ms\n", 6, 13, "retry.interval",
+     "longer than 0"},
+    {minimal + "retry:\n  interval: 99999999999999999999s\n", 6, 13,
+     "retry.interval", "expected a duration"},
+    {minimal + "supervisor: {period: 1.5s}\n", 5, 22, "supervisor.period",
+     "expected a duration"},
+    {minimal + "supervisor: {intensity: three}\n", 5, 25,
+     "supervisor.intensity", "got \"three\""},
+    {minimal + "supervisor: {intensity: -1}\n", 5, 25, "supervisor.intensity",
+     "expected a number of restarts"},
+    {minimal + "retry: 100ms\n", 5, 8, "retry", "expected a mapping with "
+                                                 "interval, deadline"},
+    // modes
+    {with_file_fields("    mode: 600\n"), 5, 11, "files[0].mode",
+     "expected an octal mode like 0600, got \"600\""},
+    {with_file_fields("    mode: 01777\n"), 5, 11, "files[0].mode",
+     "expected an octal mode"},
+    {with_file_fields("    mode: [6, 0, 0]\n"), 5, 11, "files[0].mode",
+     "got a list"},
+    {with_file_fields("    mode: 0666\n"), 5, 11, "files[0].mode",
+     "lets group or others write"},
+    {with_file_fields("    mode: 0620\n"), 5, 11, "files[0].mode",
+     "mode 0620 lets group or others write"},
+    {with_file_fields("    mode: 0644\n"), 5, 11, "files[0].mode",
+     "lets anyone read the passwords"},
+    // unknown keys, at every level
+    {minimal + "colour: red\n", 5, 1, "colour",
+     "unknown key (known: source, retry, supervisor, files, control, "
+     "log_level)"},
+    {minimal + "retry: {intreval: 1s}\n", 5, 9, "retry.intreval",
+     "unknown key (known: interval, deadline)"},
+    {with_file_fields("    pathh: x\n"), 5, 5, "files[0].pathh",
+     "unknown key"},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, delay: 1s}\n"),
+     5, 40, "files[0].refresh.delay", "unknown key"},
+    {minimal + "control: {listen: \":1\", port: 2}\n", 5, 25, "control.port",
+     "unknown key"},
+    {minimal + "source: other.yaml\n", 5, 1, "source", "duplicate key"},
+    // refresh
+    {with_file_fields("    refresh: {signal: KILL, pidfile: p}\n"), 5, 23,
+     "files[0].refresh.signal", "expected a signal name"},
+    {with_file_fields("    refresh: {signal: HUP}\n"), 5, 15,
+     "files[0].refresh.pidfile", "missing"},
+    {with_file_fields("    refresh: {pidfile: p}\n"), 5, 14,
+     "files[0].refresh.signal", "missing"},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, command: [x]}\n"),
+     5, 40, "files[0].refresh", "not both"},
+    {with_file_fields("    refresh: {command: []}\n"), 5, 24,
+     "files[0].refresh.command", "an empty list"},
+    {with_file_fields("    refresh: {command: reload}\n"), 5, 24,
+     "files[0].refresh.command", "got a scalar"},
+    {with_file_fields("    refresh: {command: [\"\", x]}\n"), 5, 25,
+     "files[0].refresh.command[0]", "expected a program name"},
+    {with_file_fields("    refresh: {command: [kill, [x]]}\n"), 5, 31,
+     "files[0].refresh.command[1]", "expected a string"},
+    {with_file_fields("    refresh: {}\n"), 5, 14, "files[0].refresh",
+     "expected `signal` and `pidfile`, or `command`"},
+    // control and log level
+    {minimal + "control:\n  listen: \"localhost:70000\"\n", 6, 11,
+     "control.listen", "port from 0 to 65535, got \"localhost:70000\""},
+    {minimal + "log_level: verbose\n", 5, 12, "log_level",
+     "expected one of error, warning, info, debug, got \"verbose\""},
+    // required pieces
+    {"files:\n  - {module: memcached_passwords, path: a}\n", 1, 1, "source",
+     "missing"},
+    {"source: c.yaml\n", 1, 1, "files", "missing"},
+    {"source: c.yaml\nfiles: []\n", 2, 8, "files", "at least one file"},
+    {"source: c.yaml\nfiles: {a: b}\n", 2, 8, "files",
+     "expected a list of files"},
+    {"source: c.yaml\nfiles:\n  - {path: a}\n", 3, 5, "files[0].module",
+     "missing"},
+    {"source: c.yaml\nfiles:\n  - {module: memcached_passwords}\n", 3, 5,
+     "files[0].path", "missing"},
+    {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: }\n", 3,
+     35, "files[0].path", "expected a file path, got nothing"},
+    {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: run/}\n",
+     3, 41, "files[0].path", "got a directory"},
+    {"source: [a]\nfiles:\n  - {module: memcached_passwords, path: a}\n", 1, 9,
+     "source", "expected a file path, got a list"},
+    {"- source\n", 1, 1, "", "expected a mapping with source"},
+    {"", 0, 0, "", "empty"},
+  };
+  for (auto& ex : examples) {
+    CAPTURE(ex.text);
+    auto r = parse_node_config(ex.text, "node.yaml");
+    INFO(to_string(r.errors));
+    REQUIRE_FALSE(r.ok());
+    CHECK_FALSE(r.config.has_value());
+    REQUIRE(r.errors.size() == 1);
+    auto& e = r.errors.front();
+    CHECK(e.file == "node.yaml");
+    CHECK(e.line == ex.line);
+    CHECK(e.column == ex.column);
+    CHECK(e.key == std::string{ex.key});
+    CHECK(contains(e.message, ex.message_part));
+  }
+}
+
+TEST_CASE("node.yaml: a world-readable mode is fine for permissions") {
+  auto cfg = ok("source: c.yaml\n"
+                "files:\n"
+                "  - {module: memcached_permissions, path: p.json, mode: 0644}\n");
+  CHECK(cfg.files[0].mode == 0644);
+}
+
+TEST_CASE("node.yaml: YAML syntax errors give line and column") {
+  auto e = only_error("source: c.yaml\n"
+                      "files:\n"
+                      "  - {module: memcached_passwords, path: a\n"
+                      "control: {}\n");
+  CHECK(e.line > 0);
+  CHECK(e.column > 0);
+  CHECK(e.key.empty());
+  CHECK(contains(e.message, "invalid YAML"));
+  auto tab = only_error("source: c.yaml\n\tfiles: []\n");
+  CHECK(tab.line == 2);
+  CHECK(tab.column == 1);
+}
+
+TEST_CASE("node.yaml: two files on one path are refused") {
+  auto e = only_error("source: c.yaml\n"
+                      "files:\n"
+                      "  - {module: memcached_passwords, path: run/auth}\n"
+                      "  - {module: memcached_permissions, path: ./run/../run/auth}\n");
+  CHECK(e.line == 4);
+  CHECK(e.column == 43);
+  CHECK(e.key == "files[1].path");
+  CHECK(contains(e.message, "same file as files[0] ("));
+  SUBCASE("absolute and relative spellings of one path") {
+    auto r = parse("source: c.yaml\n"
+                   "files:\n"
+                   "  - {module: memcached_passwords, path: auth}\n"
+                   "  - {module: memcached_permissions, path: /etc/mcfg/auth}\n");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].message == "same file as files[0] (/etc/mcfg/auth)");
+  }
+  SUBCASE("a path on another's temporary file") {
+    auto r = parse("source: c.yaml\n"
+                   "files:\n"
+                   "  - {module: memcached_passwords, path: auth}\n"
+                   "  - {module: memcached_permissions, path: auth.tmp}\n");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "files[1].path");
+    CHECK(contains(r.errors[0].message, "temporary file of files[0]"));
+  }
+  SUBCASE("a file on the source of truth") {
+    auto r = parse("source: c.yaml\n"
+                   "files:\n"
+                   "  - {module: memcached_permissions, path: ./c.yaml}\n");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "files[0].path");
+    CHECK(contains(r.errors[0].message, "source of truth"));
+  }
+  SUBCASE("different paths are fine, as are two files of one module") {
+    auto cfg = ok("source: c.yaml\n"
+                  "files:\n"
+                  "  - {module: memcached_passwords, path: a/auth}\n"
+                  "  - {module: memcached_passwords, path: b/auth}\n");
+    CHECK(cfg.files.size() == 2);
+  }
+}
+
+TEST_CASE("node.yaml: every error is reported, in document order") {
+  auto r = parse_node_config("source: c.yaml\n"
+                             "retry: {interval: soon}\n"
+                             "files:\n"
+                             "  - {module: nope, path: a}\n"
+                             "  - {module: memcached_passwords, path: b, mode: rw}\n"
+                             "log_level: loud\n",
+                             "node.yaml");
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.errors.size() == 4);
+  CHECK(r.errors[0].key == "retry.interval");
+  CHECK(r.errors[1].key == "files[0].module");
+  CHECK(r.errors[2].key == "files[1].mode");
+  CHECK(r.errors[3].key == "log_level");
+  for (size_t i = 1; i < r.errors.size(); ++i)
+    CHECK(r.errors[i - 1].line < r.errors[i].line);
+}
+
+TEST_CASE("node.yaml: files on disk") {
+  test::temp_dir dir;
+  SUBCASE("relative paths resolve against node.yaml's folder, not the cwd") {
+    std::filesystem::create_directories(dir.path / "conf");
+    auto path = dir / "conf/node.yaml";
+    test::write_text(path, "source: ../truth/cluster.yaml\n"
+                           "files:\n"
+                           "  - module: memcached_passwords\n"
+                           "    path: run/auth\n"
+                           "    refresh: {signal: HUP, pidfile: run/mc.pid}\n");
+    auto r = load_node_config(path);
+    INFO(to_string(r.errors));
+    REQUIRE(r.ok());
+    auto base = dir.path.lexically_normal();
+    CHECK(r.config->config_file == (base / "conf/node.yaml").string());
+    CHECK(r.config->source == (base / "truth/cluster.yaml").string());
+    CHECK(r.config->files[0].path == (base / "conf/run/auth").string());
+    CHECK(std::get<refresh_signal>(r.config->files[0].refresh).pidfile
+          == (base / "conf/run/mc.pid").string());
+  }
+  SUBCASE("a relative node.yaml is made absolute against the cwd") {
+    auto r = parse_node_config(minimal, "sub/node.yaml");
+    REQUIRE(r.ok());
+    auto cwd = std::filesystem::current_path();
+    CHECK(r.config->source == (cwd / "sub/cluster.yaml").lexically_normal().string());
+    CHECK(std::filesystem::path{r.config->files[0].path}.is_absolute());
+  }
+  SUBCASE("a missing node.yaml names the path and the OS error") {
+    auto path = dir / "missing.yaml";
+    auto r = load_node_config(path);
+    REQUIRE_FALSE(r.ok());
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].file == path);
+    CHECK(r.errors[0].line == 0);
+    CHECK(r.errors[0].to_string()
+          == path + ": cannot read the node configuration: No such file or "
+                    "directory");
+  }
+  SUBCASE("a directory is not a node.yaml") {
+    auto r = load_node_config(dir.path.string());
+    REQUIRE(r.errors.size() == 1);
+    CHECK(contains(r.errors[0].message, "Is a directory"));
+  }
+  SUBCASE("errors in a file name it, with line and column") {
+    auto path = dir / "node.yaml";
+    test::write_text(path, minimal + "log_level: loud\n");
+    auto r = load_node_config(path);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].to_string().rfind(path + ":5:12: log_level: ", 0) == 0);
+  }
+}
+
+TEST_CASE("examples/node.yaml and examples/cluster.yaml are valid") {
+  auto r = load_node_config(MCFG_EXAMPLES_DIR "/node.yaml");
+  INFO(to_string(r.errors));
+  REQUIRE(r.ok());
+  auto& cfg = *r.config;
+  auto examples = std::filesystem::path{MCFG_EXAMPLES_DIR}.lexically_normal();
+  CHECK(cfg.source == (examples / "cluster.yaml").string());
+  REQUIRE(cfg.files.size() == 2);
+  CHECK(cfg.files[0].module == module_kind::memcached_passwords);
+  CHECK(std::holds_alternative<refresh_signal>(cfg.files[0].refresh));
+  CHECK(cfg.files[1].module == module_kind::memcached_permissions);
+  CHECK(cfg.control.has_value());
+  auto src = load_source_file(cfg.source);
+  INFO(to_string(src.errors));
+  REQUIRE(src.ok());
+  CHECK_FALSE(src.document->values.empty());
+  CHECK_FALSE(validate_memcached_passwords(src.document->values).has_value());
+  CHECK_FALSE(validate_memcached_permissions(src.document->values).has_value());
+}

@@ -1,0 +1,317 @@
+// The source of truth as a document: flattening, schema errors with their
+// positions, marks, diff, and that no password ever reaches an error.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "actors/source_document.hpp"
+#include "modules/memcached_passwords.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace mcfg;
+
+namespace {
+
+config_value user(const std::string& password,
+                  const std::vector<std::string>& roles = {}) {
+  config_value::list lst;
+  for (auto& r : roles)
+    lst.emplace_back(r);
+  config_value::dictionary dict;
+  dict.emplace("password", config_value{password});
+  dict.emplace("roles", config_value{std::move(lst)});
+  return config_value{std::move(dict)};
+}
+
+/// The single error of parsing `text`; fails when there is none or more.
+located_error only_error(const std::string& text) {
+  auto r = parse_source(text, "cluster.yaml");
+  REQUIRE_FALSE(r.ok());
+  CHECK_FALSE(r.document.has_value());
+  REQUIRE(r.errors.size() == 1);
+  return r.errors.front();
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("source: users flatten into one key each") {
+  auto r = parse_source("users:\n"
+                        "  alice: {password: \"s3cret\", roles: [admin, reader]}\n"
+                        "  bob:   {password: \"pw2\", roles: []}\n"
+                        "  carol:\n"
+                        "    password: 0123\n",
+                        "cluster.yaml");
+  REQUIRE(r.ok());
+  CHECK(r.errors.empty());
+  auto& doc = *r.document;
+  CHECK(doc.file == "cluster.yaml");
+  snapshot expected{{"users/alice", user("s3cret", {"admin", "reader"})},
+                    {"users/bob", user("pw2")},
+                    // No roles: an empty list. A plain scalar stays text as
+                    // written (no octal or number conversion).
+                    {"users/carol", user("0123")}};
+  CHECK(doc.values == expected);
+  CHECK(doc.values.size() == 3);
+}
+
+TEST_CASE("source: no users, written explicitly") {
+  auto r = parse_source("users: {}\n");
+  REQUIRE(r.ok());
+  CHECK(r.document->values.empty());
+}
+
+TEST_CASE("source: marks locate users and fields") {
+  auto r = parse_source("users:\n"
+                        "  alice: {password: \"s3cret\", roles: [admin]}\n"
+                        "  bob:\n"
+                        "    password: pw2\n",
+                        "cluster.yaml");
+  REQUIRE(r.ok());
+  auto& doc = *r.document;
+  CHECK(doc.marks.at("users") == source_mark{1, 1});
+  CHECK(doc.marks.at("users/alice") == source_mark{2, 3});
+  CHECK(doc.marks.at("users/alice/password") == source_mark{2, 21});
+  CHECK(doc.marks.at("users/alice/roles") == source_mark{2, 38});
+  CHECK(doc.marks.at("users/bob") == source_mark{3, 3});
+  CHECK(doc.marks.at("users/bob/password") == source_mark{4, 15});
+  CHECK(doc.marks.count("users/bob/roles") == 0);
+  SUBCASE("locate uses the key's mark, else its nearest ancestor's") {
+    auto e = doc.locate("users/alice/password", "expected a string");
+    CHECK(e.to_string()
+          == "cluster.yaml:2:21: users/alice/password: expected a string");
+    auto roles = doc.locate("users/bob/roles", "x");
+    CHECK(roles.line == 3);
+    CHECK(roles.column == 3);
+    auto whole = doc.locate("users", "too many");
+    CHECK(whole.to_string() == "cluster.yaml:1:1: users: too many");
+    auto nowhere = doc.locate("groups/x", "y");
+    CHECK(nowhere.line == 0);
+    CHECK(nowhere.to_string() == "cluster.yaml: groups/x: y");
+  }
+  SUBCASE("a memcached refusal located for config_store") {
+    auto r2 = parse_source("users:\n"
+                           "  alice: {password: \"two words\"}\n",
+                           "cluster.yaml");
+    REQUIRE(r2.ok());
+    auto problem = validate_memcached_passwords(r2.document->values);
+    REQUIRE(problem);
+    auto e = r2.document->locate(problem->key, problem->message);
+    CHECK(e.line == 2);
+    CHECK(e.column == 21);
+    CHECK(e.key == "users/alice/password");
+    CHECK_FALSE(contains(e.to_string(), "two words"));
+  }
+}
+
+TEST_CASE("source: a password that is not a string") {
+  auto e = only_error("users:\n"
+                      "  alice: {password: [s3cret], roles: [admin]}\n");
+  CHECK(e.to_string()
+        == "cluster.yaml:2:21: users/alice/password: expected a string, got "
+           "a list");
+  CHECK_FALSE(contains(e.to_string(), "s3cret"));
+  auto empty = only_error("users:\n"
+                          "  alice:\n"
+                          "    password:\n");
+  // An empty value points at its key.
+  CHECK(empty.line == 3);
+  CHECK(empty.column == 5);
+  CHECK(empty.key == "users/alice/password");
+  CHECK(empty.message == "expected a string, got nothing");
+}
+
+TEST_CASE("source: schema errors carry line, column and key") {
+  struct example {
+    const char* text;
+    int line;
+    int column;
+    const char* key;
+    const char* message_part;
+  };
+  const example examples[] = {
+    {"users: [alice]\n", 1, 8, "users", "expected a mapping of users"},
+    {"users:\n", 1, 1, "users", "users: {}"},
+    {"users:\n  alice: s3cret\n", 2, 10, "users/alice",
+     "expected a mapping with `password`"},
+    {"users:\n  alice: {roles: [a]}\n", 2, 3, "users/alice/password",
+     "missing field"},
+    {"users:\n  alice: {password: s3cret, pasword: s3cret}\n", 2, 29,
+     "users/alice/pasword", "unknown field"},
+    {"users:\n  alice: {password: s3cret, roles: admin}\n", 2, 36,
+     "users/alice/roles", "expected a list of role names"},
+    {"users:\n  alice: {password: s3cret, roles: [admin, [x]]}\n", 2, 44,
+     "users/alice/roles[1]", "expected a role name"},
+    {"users:\n  alice: {password: s3cret, roles: [\"\"]}\n", 2, 37,
+     "users/alice/roles[0]", "empty string"},
+    {"users:\n  alice: {password: s3cret}\n  alice: {password: s3cret}\n", 3,
+     3, "users/alice", "duplicate user name"},
+    {"users: {}\ngroups: {}\n", 2, 1, "groups", "unknown section"},
+    {"users: {}\nusers: {}\n", 2, 1, "users", "duplicate section name"},
+    {"groups: {}\n", 1, 1, "groups", "unknown section"},
+    {"- users\n", 1, 1, "", "expected a mapping with `users`"},
+    {"users:\n  [a]: {password: s3cret}\n", 2, 3, "users",
+     "user name must be a string"},
+    {"users:\n  ~: {password: s3cret}\n", 2, 3, "users",
+     "user name must be a string"},
+  };
+  for (auto& ex : examples) {
+    CAPTURE(ex.text);
+    auto r = parse_source(ex.text, "cluster.yaml");
+    REQUIRE_FALSE(r.ok());
+    REQUIRE(!r.errors.empty());
+    auto& e = r.errors.front();
+    CHECK(e.file == "cluster.yaml");
+    CHECK(e.line == ex.line);
+    CHECK(e.column == ex.column);
+    CHECK(e.key == ex.key);
+    CHECK(contains(e.message, ex.message_part));
+    CHECK_FALSE(contains(e.to_string(), "s3cret"));
+  }
+}
+
+TEST_CASE("source: the unknown section is named, and so is what is known") {
+  auto r = parse_source("users: {}\ngroups: {}\nroles: {}\n", "c.yaml");
+  REQUIRE(r.errors.size() == 2);
+  CHECK(r.errors[0].to_string()
+        == "c.yaml:2:1: groups: unknown section (known sections: users)");
+  CHECK(r.errors[1].key == "roles");
+}
+
+TEST_CASE("source: every error is reported, and none is a document") {
+  auto r = parse_source("users:\n"
+                        "  alice: {password: [x]}\n"
+                        "  bob: {password: ok, colour: red}\n"
+                        "  carol: {password: fine}\n");
+  REQUIRE(r.errors.size() == 2);
+  CHECK(r.errors[0].key == "users/alice/password");
+  CHECK(r.errors[1].key == "users/bob/colour");
+  CHECK_FALSE(r.document.has_value());
+}
+
+TEST_CASE("source: empty and multi-document files are refused") {
+  auto empty = only_error("");
+  CHECK(empty.line == 0);
+  CHECK(contains(empty.message, "empty"));
+  auto comments = only_error("# nothing here\n");
+  CHECK(contains(comments.message, "empty"));
+  auto two = only_error("users: {}\n---\nusers: {}\n");
+  CHECK(two.line == 3);
+  CHECK(contains(two.message, "one YAML document"));
+}
+
+TEST_CASE("source: YAML syntax errors give line and column") {
+  auto e = only_error("users:\n"
+                      "  alice: {password: s3cret, roles: [admin\n"
+                      "  bob: {password: x}\n");
+  CHECK(e.line > 0);
+  CHECK(e.column > 0);
+  CHECK(e.key.empty());
+  CHECK(contains(e.message, "invalid YAML"));
+  auto tab = only_error("users: x\n\tgroups: y\n");
+  CHECK(tab.line == 2);
+  CHECK(tab.column == 1);
+  CHECK(tab.to_string()
+        == "cluster.yaml:2:1: invalid YAML: illegal tab when looking for "
+           "indentation");
+}
+
+TEST_CASE("source: yaml-cpp's message never carries a fragment of a value") {
+  // yaml-cpp would say "unknown escape character: Q", a piece of the password.
+  auto e = only_error("users:\n  alice: {password: \"ab\\Qcd\"}\n");
+  CHECK(e.line == 2);
+  CHECK(e.message == "invalid YAML: unknown escape character");
+  auto u = only_error("users:\n  alice: {password: \"ab\\uZZZZ\"}\n");
+  CHECK_FALSE(contains(u.message, "ZZ"));
+}
+
+TEST_CASE("source: files") {
+  test::temp_dir dir;
+  SUBCASE("a file loads, named as given") {
+    auto path = dir / "cluster.yaml";
+    test::write_text(path, "users:\n  alice: {password: pw}\n");
+    auto r = load_source_file(path);
+    REQUIRE(r.ok());
+    CHECK(r.document->file == path);
+    CHECK(r.document->values.count("users/alice") == 1);
+  }
+  SUBCASE("errors in a file name it") {
+    auto path = dir / "cluster.yaml";
+    test::write_text(path, "users:\n  alice: {password: pw, x: 1}\n");
+    auto r = load_source_file(path);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].to_string().rfind(path + ":2:", 0) == 0);
+  }
+  SUBCASE("a missing file names the path and the OS error") {
+    auto path = dir / "nope.yaml";
+    auto r = load_source_file(path);
+    REQUIRE_FALSE(r.ok());
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].file == path);
+    CHECK(r.errors[0].line == 0);
+    CHECK(r.errors[0].to_string()
+          == path + ": cannot read: No such file or directory");
+  }
+  SUBCASE("a directory is not a source") {
+    auto r = load_source_file(dir.path.string());
+    REQUIRE(r.errors.size() == 1);
+    CHECK(contains(r.errors[0].message, "Is a directory"));
+  }
+}
+
+TEST_CASE("located_error::to_string leaves out what it does not know") {
+  CHECK(located_error{"f.yaml", 4, 15, "users/a/password", "bad"}.to_string()
+        == "f.yaml:4:15: users/a/password: bad");
+  CHECK(located_error{"f.yaml", 4, 0, "k", "bad"}.to_string()
+        == "f.yaml:4: k: bad");
+  CHECK(located_error{"f.yaml", 0, 0, "", "bad"}.to_string() == "f.yaml: bad");
+  CHECK(to_string(std::vector<located_error>{{"a", 1, 2, "", "x"},
+                                             {"b", 0, 0, "k", "y"}})
+        == "a:1:2: x\nb: k: y");
+}
+
+// -- diff ---------------------------------------------------------------------
+
+TEST_CASE("diff: equal snapshots give nothing") {
+  snapshot s{{"users/alice", user("pw", {"a"})}};
+  CHECK(diff(s, s).empty());
+  CHECK(diff({}, {}).empty());
+}
+
+TEST_CASE("diff: added, changed and removed keys, in key order") {
+  snapshot old{{"users/alice", user("pw1")},
+               {"users/bob", user("pw2", {"r"})},
+               {"users/carol", user("pw3")}};
+  snapshot neu{{"users/aaron", user("pw0")},
+               {"users/bob", user("pw2", {"r", "w"})},
+               {"users/carol", user("pw3")},
+               {"users/dave", user("pw4")}};
+  auto changes = diff(old, neu);
+  std::vector<config_change> expected{
+    {"users/aaron", user("pw0"), false},
+    {"users/alice", config_value{}, true},
+    {"users/bob", user("pw2", {"r", "w"}), false},
+    {"users/dave", user("pw4"), false},
+  };
+  CHECK(changes == expected);
+  // Nothing about carol, who did not change.
+  for (auto& c : changes)
+    CHECK(c.key != "users/carol");
+}
+
+TEST_CASE("diff: from and to nothing") {
+  snapshot s{{"users/a", user("1")}, {"users/b", user("2")}};
+  auto all_new = diff({}, s);
+  REQUIRE(all_new.size() == 2);
+  CHECK_FALSE(all_new[0].removed);
+  CHECK(all_new[1].value == user("2"));
+  auto all_gone = diff(s, {});
+  REQUIRE(all_gone.size() == 2);
+  CHECK(all_gone[0].removed);
+  CHECK(all_gone[1].removed);
+  CHECK(all_gone[1].key == "users/b");
+}
