@@ -20,10 +20,10 @@
 //       path: run/memcached.auth
 //       mode: "0600"                # octal; no group/other write, and no
 //                                   # world read for memcached_passwords
-//       refresh:                    # optional: either
-//         signal: HUP               #   a signal (HUP or SIGHUP, ...)
-//         pidfile: run/memcached.pid#   to the pid in this file
-//       # refresh: {command: [systemctl, reload, memcached]}   # or argv
+//       refresh:                    # optional: either a signal (HUP,
+//         signal: HUP               # SIGHUP, USR1, ...) to the pid in
+//         pidfile: run/memcached.pid  # the pidfile, or a command (argv,
+//       # refresh: {command: [systemctl, reload, memcached]}   # no shell)
 //   control:
 //     listen: "127.0.0.1:11311"     # optional; host defaults to 127.0.0.1
 //   log_level: info                 # error | warning | info | debug
