@@ -103,7 +103,8 @@ caf::error check_child_spec(const child_spec& spec,
     return invalid_spec(supervisor, spec, "the child has no start function");
   if (spec.shutdown.what() == shutdown_policy::kind::timeout
       && spec.shutdown.time().count() < 0)
-    return invalid_spec(supervisor, spec, "a shutdown timeout cannot be negative");
+    return invalid_spec(supervisor, spec,
+                        "a shutdown timeout cannot be negative");
   if (spec.backoff.enabled() && spec.backoff.max < spec.backoff.min)
     return invalid_spec(supervisor, spec,
                         "backoff max is below backoff min");

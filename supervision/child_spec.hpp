@@ -6,8 +6,11 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/expected.hpp>
@@ -122,6 +125,36 @@ struct restart_backoff {
 /// `caf::actor_cast<caf::actor>`. An exception thrown counts as an error.
 using start_function
   = std::function<caf::expected<caf::actor>(caf::actor_system&)>;
+
+namespace detail {
+
+template <class T>
+struct is_expected : std::false_type {};
+
+template <class T>
+struct is_expected<caf::expected<T>> : std::true_type {};
+
+} // namespace detail
+
+/// Adapts `f(sys)`, returning any actor handle (typed or not) or an
+/// `expected` of one, to a start_function. The writer, for instance:
+///   make_start([spec](caf::actor_system& sys) {
+///     return spawn_memcached_cfg(sys, spec);
+///   })
+template <class F>
+start_function make_start(F f) {
+  return [f = std::move(f)](caf::actor_system& sys)
+           -> caf::expected<caf::actor> {
+    auto result = f(sys);
+    if constexpr (detail::is_expected<decltype(result)>::value) {
+      if (!result)
+        return std::move(result.error());
+      return caf::actor_cast<caf::actor>(std::move(*result));
+    } else {
+      return caf::actor_cast<caf::actor>(std::move(result));
+    }
+  };
+}
 
 struct child_spec {
   child_id id = caf::atom("");

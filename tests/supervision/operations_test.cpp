@@ -19,7 +19,7 @@ bool is(const caf::error& err, sup::sup_errc code) {
 
 } // namespace
 
-// -- the shutdown protocol ---------------------------------------------------------
+// -- the shutdown protocol ----------------------------------------------------
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "a child that ignores the exit request is killed after its "
@@ -134,7 +134,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   CHECK(*events == journal{"stop a (kill)", "stop b (kill)"});
 }
 
-// -- start failures ----------------------------------------------------------------
+// -- start failures -----------------------------------------------------------
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "a start failure names the child and leaves no child "
@@ -236,7 +236,7 @@ TEST_CASE_FIXTURE(supervision_fixture, "unusable specs fail the start") {
   CHECK(events->empty());
 }
 
-// -- named children ------------------------------------------------------------------
+// -- named children -----------------------------------------------------------
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "a named lookup reaches the new incarnation after a "
@@ -267,6 +267,42 @@ TEST_CASE_FIXTURE(supervision_fixture,
   CHECK(lookup(a) != nullptr);
 }
 
+namespace {
+
+using get_id_atom = caf::atom_constant<caf::atom("t_get_id")>;
+using typed_worker = caf::typed_actor<
+  caf::replies_to<get_id_atom>::with<caf::actor_id>>;
+
+typed_worker::behavior_type typed_worker_impl(typed_worker::pointer self) {
+  return {[self](get_id_atom) { return self->id(); }};
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(supervision_fixture,
+                  "a typed actor is a child like any other, and reachable "
+                  "by name with its type") {
+  // As the writer will be: make_start casts the typed handle.
+  auto typed = sup::worker_child(a, sup::make_start([](caf::actor_system& sys) {
+    return sys.spawn(typed_worker_impl);
+  }));
+  auto s = spawn(flags("root", sup::strategy::one_for_one), {typed});
+  auto by_name = sys.registry().get<typed_worker>(a);
+  REQUIRE(by_name);
+  auto id = ask<caf::actor_id>(by_name, get_id_atom::value);
+  REQUIRE(id);
+  CHECK(*id == handle_of(s, a).id());
+  SUBCASE("an expected handle works too, and so does its error") {
+    auto res = ask<caf::actor>(
+      s, sup::start_child_atom::value,
+      sup::worker_child(b, sup::make_start([](caf::actor_system&) {
+                          return caf::expected<typed_worker>{boom()};
+                        })));
+    REQUIRE(!res);
+    CHECK(is(res.error(), sup::sup_errc::start_failed));
+  }
+}
+
 TEST_CASE_FIXTURE(supervision_fixture,
                   "a child can opt out of the registry") {
   auto anonymous = child(a);
@@ -276,7 +312,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   CHECK(!lookup(a));
 }
 
-// -- operations ----------------------------------------------------------------------
+// -- operations ---------------------------------------------------------------
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "which_children and count_children report the specs in "
@@ -427,7 +463,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
         == "supervisor root stopped: user_shutdown");
 }
 
-// -- failed restarts and the backoff ---------------------------------------------------
+// -- failed restarts and the backoff ------------------------------------------
 
 namespace {
 
@@ -523,7 +559,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   CHECK(children_of(s)[a].status == sup::child_status::stopped);
 }
 
-// -- vocabulary ------------------------------------------------------------------------
+// -- vocabulary ---------------------------------------------------------------
 
 TEST_CASE("child ids are checked atoms") {
   CHECK(sup::make_child_id("writer").value() == caf::atom("writer"));

@@ -16,7 +16,7 @@ constexpr auto d = caf::atom("d");
 
 } // namespace
 
-// -- strategies ----------------------------------------------------------------
+// -- strategies ---------------------------------------------------------------
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "one_for_one restarts only the child that exited") {
@@ -98,7 +98,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   CHECK(after.size() == 2);
 }
 
-// -- restart types -------------------------------------------------------------
+// -- restart types ------------------------------------------------------------
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "a permanent child is restarted whatever its exit reason") {
@@ -175,7 +175,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   CHECK(after.count(b) == 1);
 }
 
-// -- restart intensity -----------------------------------------------------------
+// -- restart intensity --------------------------------------------------------
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "3 restarts in 10 s are fine; a 4th in the window stops "
@@ -271,7 +271,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   }
 }
 
-// -- nesting ---------------------------------------------------------------------
+// -- nesting ------------------------------------------------------------------
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "a nested supervisor that gives up is restarted by its "
@@ -339,7 +339,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   CHECK(events->back() == "stop a (user_shutdown)");
 }
 
-// -- reports ---------------------------------------------------------------------
+// -- reports ------------------------------------------------------------------
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "every exit and restart is logged with the child, the "

@@ -41,7 +41,7 @@ struct supervision_fixture : coordinator_fixture {
     run();
   }
 
-  // -- workers -----------------------------------------------------------------
+  // -- workers ----------------------------------------------------------------
 
   /// A start function for a worker named `name`. A worker that ignores exit
   /// requests stops only when killed (or told to crash).
@@ -99,7 +99,7 @@ struct supervision_fixture : coordinator_fixture {
     return result;
   }
 
-  // -- supervisors ---------------------------------------------------------------
+  // -- supervisors ------------------------------------------------------------
 
   /// Spawns a supervisor and lets it start its children.
   sup::supervisor_actor spawn(sup::supervisor_flags f,
@@ -137,7 +137,8 @@ struct supervision_fixture : coordinator_fixture {
   std::map<caf::atom_value, sup::child_info>
   children_of(const sup::supervisor_actor& s) {
     std::map<caf::atom_value, sup::child_info> result;
-    auto xs = ask<std::vector<sup::child_info>>(s, sup::which_children_atom::value);
+    auto xs = ask<std::vector<sup::child_info>>(
+      s, sup::which_children_atom::value);
     REQUIRE(xs);
     for (auto& x : *xs)
       result.emplace(x.id, x);
