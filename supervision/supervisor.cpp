@@ -469,8 +469,8 @@ void supervisor_state::retry_later(child_record& child,
                                   ? " in " + format_duration(delay)
                                   : "")
                              + " " + note);
-  child.restart_cause = "after it failed to start: " + describe(reason) + " "
-                        + note;
+  child.restart_cause = "after child " + quoted(id)
+                        + " failed to start: " + describe(reason) + " " + note;
   schedule_restart(child, delay);
 }
 

@@ -492,7 +492,8 @@ TEST_CASE_FIXTURE(supervision_fixture,
     CHECK(*events == journal{"stop a (boom)", "start a"});
     CHECK(!gone->has_value());
     CHECK(children_of(s)[a].status == sup::child_status::running);
-    CHECK(logs.contains("restarted child 'a' after it failed to start: "));
+    CHECK(logs.contains("restarted child 'a' after child 'a' failed to "
+                        "start: "));
     CHECK(logs.contains("[restarts in the last 10s: 2, limit 3]"));
   }
   SUBCASE("it never works: the supervisor gives up, naming it") {
