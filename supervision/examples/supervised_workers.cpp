@@ -98,5 +98,18 @@ int main() {
     check(down.reason == caf::exit_reason::user_shutdown,
           "the root exits with the reason it was given");
   });
+
+  // A child that cannot start fails its supervisor's start, named.
+  auto broken = sup::start_supervisor(
+    sys, flags,
+    {sup::worker_child(caf::atom("broken"),
+                       [](caf::actor_system&) -> caf::expected<caf::actor> {
+                         return caf::make_error(caf::sec::runtime_error);
+                       })});
+  check(!broken
+          && sup::describe(broken.error()).find("failed to start child "
+                                                "'broken'")
+               != std::string::npos,
+        "a start failure names the child");
   return ok ? 0 : 1;
 }
