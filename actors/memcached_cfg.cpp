@@ -267,6 +267,8 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
   st.tmp_path = st.spec.settings.effective_tmp_path();
   st.directory = parent_directory(st.spec.settings.path);
   st.log_name = "writer " + st.spec.settings.path;
+  if (st.spec.subscribe)
+    st.spec.subscribe(memcached_cfg_actor{self});
   st.rebuild_module();
   // A dead incarnation may have left its temp file behind.
   if (st.spec.files->exists(st.tmp_path)) {

@@ -61,6 +61,10 @@ struct writer_settings {
 struct writer_spec {
   writer_settings settings;
   std::function<std::unique_ptr<writer_module>()> make_module;
+  /// Called once per incarnation with its own handle, before the first
+  /// read_snapshot: where the writer subscribes to the source's changes, so
+  /// that no change falls between the snapshot and the subscription.
+  std::function<void(const memcached_cfg_actor& self)> subscribe;
   /// The whole current source of truth (init and full_reset).
   std::function<snapshot()> read_snapshot;
   /// The file system; the POSIX port when empty.

@@ -20,4 +20,9 @@ using reset_atom = caf::atom_constant<caf::atom("full_reset")>;
 /// status: report the writer's state (secrets redacted).
 using status_atom = caf::atom_constant<caf::atom("status")>;
 
+/// refresh(path): tell the consumer of `path` to re-read it.
+using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
+/// poll: look at the source file again (config_store, internal).
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+
 } // namespace mcfg

@@ -22,6 +22,10 @@ enum class errc : uint8_t {
   invalid_content,
   /// The writer stopped before the sync could be answered; context: path.
   writer_stopped,
+  /// The source of truth's edit was refused; context: the located errors.
+  invalid_source,
+  /// A control request named no known file; context: the name.
+  unknown_file,
 };
 
 const char* to_string(errc x);

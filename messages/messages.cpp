@@ -6,6 +6,7 @@
 #include "messages/config_change.hpp"
 #include "messages/errors.hpp"
 #include "messages/message_types.hpp"
+#include "messages/node_status.hpp"
 #include "messages/writer_status.hpp"
 
 namespace mcfg {
@@ -32,6 +33,10 @@ const char* to_string(errc x) {
       return "invalid_content";
     case errc::writer_stopped:
       return "writer_stopped";
+    case errc::invalid_source:
+      return "invalid_source";
+    case errc::unknown_file:
+      return "unknown_file";
   }
   return "unknown";
 }
@@ -64,6 +69,10 @@ std::string render(uint8_t code, const caf::message& ctx) {
     case errc::writer_stopped:
       return "writer of " + text_at(ctx, 0)
              + " stopped before the file was written";
+    case errc::invalid_source:
+      return "source refused: " + text_at(ctx, 0);
+    case errc::unknown_file:
+      return "no file named " + text_at(ctx, 0) + " is kept by this node";
   }
   return "mcfg error " + std::to_string(code) + " " + caf::to_string(ctx);
 }
@@ -82,6 +91,11 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<config_change>("mcfg::config_change");
   cfg.add_message_type<writer_status>("mcfg::writer_status");
   cfg.add_message_type<snapshot>("mcfg::snapshot");
+  cfg.add_message_type<source_status>("mcfg::source_status");
+  cfg.add_message_type<refresh_status>("mcfg::refresh_status");
+  cfg.add_message_type<std::vector<writer_status>>("mcfg::writer_statuses");
+  cfg.add_message_type<std::vector<refresh_status>>("mcfg::refresh_statuses");
+  cfg.add_message_type<node_status>("mcfg::node_status");
   cfg.add_error_category(
     errc_category,
     [](uint8_t code, caf::atom_value, const caf::message& ctx) {

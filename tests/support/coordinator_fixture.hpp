@@ -20,6 +20,8 @@ struct coordinator_fixture {
     // A clock at its epoch would make "now - last change" look like a long
     // time ago for anything done at t = 0.
     sched.clock().current_time += std::chrono::hours(1);
+    // A test that fails with actors still alive must end, not hang.
+    sys.await_actors_before_shutdown(false);
   }
 
   ~coordinator_fixture() {

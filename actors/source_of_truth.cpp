@@ -1,0 +1,75 @@
+#include "actors/source_of_truth.hpp"
+
+#include <algorithm>
+
+#include <caf/abstract_actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+
+#include "actors/source_document.hpp"
+
+namespace mcfg {
+
+std::shared_ptr<source_of_truth> source_of_truth::make(snapshot initial) {
+  return std::shared_ptr<source_of_truth>{
+    new source_of_truth(std::move(initial))};
+}
+
+source_of_truth::source_of_truth(snapshot initial)
+  : current_(std::move(initial)) {
+}
+
+snapshot source_of_truth::read() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return current_;
+}
+
+uint64_t source_of_truth::version() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return version_;
+}
+
+size_t source_of_truth::subscriber_count() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return subscribers_.size();
+}
+
+void source_of_truth::subscribe(const memcached_cfg_actor& who) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    id = ++next_id_;
+    subscribers_.push_back({id, caf::actor_cast<caf::actor_addr>(who)});
+  }
+  std::weak_ptr<source_of_truth> weak = shared_from_this();
+  caf::actor_cast<caf::abstract_actor*>(who)->attach_functor([weak, id] {
+    if (auto self = weak.lock())
+      self->unsubscribe(id);
+  });
+}
+
+void source_of_truth::unsubscribe(uint64_t id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  subscribers_.erase(std::remove_if(subscribers_.begin(), subscribers_.end(),
+                                    [id](auto& x) { return x.id == id; }),
+                     subscribers_.end());
+}
+
+std::vector<config_change> source_of_truth::publish(snapshot next) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto changes = diff(current_, next);
+  if (changes.empty())
+    return changes;
+  current_ = std::move(next);
+  ++version_;
+  for (auto& sub : subscribers_) {
+    auto who = caf::actor_cast<memcached_cfg_actor>(sub.handle);
+    if (!who)
+      continue;
+    for (auto& change : changes)
+      caf::anon_send(who, change_atom::value, change);
+  }
+  return changes;
+}
+
+} // namespace mcfg

@@ -1,0 +1,57 @@
+#pragma once
+// Status of the node's other actors: the source of truth and the refresher.
+// Never a secret: errors name files, lines and keys, not values.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "messages/writer_status.hpp"
+
+namespace mcfg {
+
+struct source_status {
+  std::string path;
+  /// Bumped at every accepted edit that changed the source.
+  uint64_t version = 0;
+  /// The last refused edit's error (file:line:column: key: message); empty
+  /// once a later edit is accepted.
+  std::string last_error;
+  uint64_t refused_edits = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, source_status& x) {
+  return f(caf::meta::type_name("source_status"), x.path, x.version,
+           x.last_error, x.refused_edits);
+}
+
+struct refresh_status {
+  std::string path;
+  bool pending = false;
+  uint32_t failures = 0; ///< consecutive failed refreshes
+  std::string last_error;
+  uint64_t refreshes = 0; ///< successful refreshes
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, refresh_status& x) {
+  return f(caf::meta::type_name("refresh_status"), x.path, x.pending,
+           x.failures, x.last_error, x.refreshes);
+}
+
+/// What `mcfgctl status` prints.
+struct node_status {
+  source_status source;
+  std::vector<writer_status> files;
+  std::vector<refresh_status> refreshes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("node_status"), x.source, x.files,
+           x.refreshes);
+}
+
+} // namespace mcfg
