@@ -93,7 +93,9 @@ TEST_CASE_FIXTURE(scenario_fixture,
   REQUIRE(second);
   CHECK(second != first);
   CHECK(logs.count("child 'auth' exited: gave up writing /etc/mcfg/auth after "
-                   "10s of failures")
+                   "10s of failures: last rename /etc/mcfg/auth.tmp -> "
+                   "/etc/mcfg/auth failed: Is a directory; restarting it "
+                   "[restarts in the last 10s: 1, limit 3]")
         == 1);
   CHECK(logs.count("restarted child 'auth'") == 1);
   CHECK(files->files[path + ".tmp"] == "cfg/a=2\n");
