@@ -77,6 +77,9 @@ void run_pending(refresher_self self) {
 refresher_impl::behavior_type refresher(refresher_self self,
                                         refresher_spec spec) {
   self->state.spec = std::move(spec);
+  if (self->state.spec.refresh_on_start)
+    for (auto& [path, action] : self->state.spec.actions)
+      self->send(self, refresh_atom::value, path);
   return {
     [=](refresh_atom, const std::string& path) {
       auto& st = self->state;

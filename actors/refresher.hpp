@@ -34,6 +34,10 @@ struct refresher_spec {
   /// The action per file path; a path without one needs no refresh.
   std::map<std::string, refresh_action> actions;
   caf::timespan retry_interval = std::chrono::seconds(1);
+  /// Refresh every file once at start: a restarted refresher cannot know
+  /// which requests its dead incarnation lost, and a spare re-read is
+  /// harmless.
+  bool refresh_on_start = false;
   /// Held while an action runs; the node's rename step takes it too, so a
   /// consumer never re-reads while a rename is under way.
   std::shared_ptr<std::mutex> file_lock = std::make_shared<std::mutex>();

@@ -1,0 +1,192 @@
+#include "node/control.hpp"
+
+#include <memory>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/config_store.hpp"
+#include "actors/memcached_cfg.hpp"
+#include "actors/refresher.hpp"
+#include "messages/errors.hpp"
+
+namespace mcfg {
+
+namespace {
+
+using control_self = control_actor::pointer;
+
+/// Runs `done` once `count` replies have arrived (at once for none).
+class join {
+public:
+  join(size_t count, std::function<void()> done)
+    : left_(count), done_(std::move(done)) {
+    if (left_ == 0)
+      done_();
+  }
+  void arrive() {
+    if (--left_ == 0)
+      done_();
+  }
+
+private:
+  size_t left_;
+  std::function<void()> done_;
+};
+
+template <class Handle>
+Handle lookup(control_self self, sup::child_id id) {
+  return self->system().registry().template get<Handle>(id);
+}
+
+/// The files a request names: all for "", else the one with that path.
+caf::expected<std::vector<std::pair<std::string, sup::child_id>>>
+select(const control_spec& spec, const std::string& file) {
+  if (file.empty())
+    return spec.files;
+  for (auto& entry : spec.files)
+    if (entry.first == file)
+      return std::vector<std::pair<std::string, sup::child_id>>{entry};
+  return caf::make_error(errc::unknown_file, file);
+}
+
+/// Step 3 of sync: the refresher has nothing pending or failing.
+void sync_refresher(control_self self, const control_spec& spec,
+                    caf::typed_response_promise<caf::ok_atom> rp) {
+  auto refresher = lookup<refresher_actor>(self, spec.refresher);
+  if (!refresher) {
+    rp.deliver(caf::make_error(errc::writer_stopped, "refresher"));
+    return;
+  }
+  self->request(refresher, caf::infinite, sync_atom::value)
+    .then([rp](caf::ok_atom) mutable { rp.deliver(caf::ok_atom::value); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+}
+
+/// Step 2 of sync: every selected writer owes no write.
+void sync_writers(control_self self, const control_spec& spec,
+                  std::vector<std::pair<std::string, sup::child_id>> files,
+                  caf::typed_response_promise<caf::ok_atom> rp) {
+  auto failed = std::make_shared<bool>(false);
+  auto fail = [rp, failed](caf::error err) mutable {
+    if (!*failed) {
+      *failed = true;
+      rp.deliver(std::move(err));
+    }
+  };
+  auto all = std::make_shared<join>(files.size(), [=] {
+    if (!*failed)
+      sync_refresher(self, spec, rp);
+  });
+  for (auto& [path, id] : files) {
+    auto writer = lookup<memcached_cfg_actor>(self, id);
+    if (!writer) {
+      fail(caf::make_error(errc::writer_stopped, path));
+      all->arrive();
+      continue;
+    }
+    self->request(writer, caf::infinite, sync_atom::value)
+      .then([all](caf::ok_atom) { all->arrive(); },
+            [all, fail](caf::error& err) mutable {
+              fail(std::move(err));
+              all->arrive();
+            });
+  }
+}
+
+caf::result<caf::ok_atom> sync(control_self self, const control_spec& spec,
+                               const std::string& file) {
+  auto files = select(spec, file);
+  if (!files)
+    return std::move(files.error());
+  auto rp = self->make_response_promise<caf::ok_atom>();
+  auto store = lookup<config_store_actor>(self, spec.store);
+  if (!store)
+    return caf::make_error(errc::writer_stopped, "config_store");
+  // Step 1: the store looks at the source now, so an edit just saved counts.
+  self->request(store, caf::infinite, reload_atom::value)
+    .then(
+      [self, spec, files = std::move(*files), rp](caf::ok_atom) mutable {
+        sync_writers(self, spec, std::move(files), rp);
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+caf::result<node_status> status(control_self self, const control_spec& spec) {
+  auto rp = self->make_response_promise<node_status>();
+  auto out = std::make_shared<node_status>();
+  out->files.resize(spec.files.size());
+  auto all = std::make_shared<join>(spec.files.size() + 2,
+                                    [rp, out]() mutable { rp.deliver(*out); });
+  auto skip = [all](caf::error&) { all->arrive(); };
+  if (auto store = lookup<config_store_actor>(self, spec.store))
+    self->request(store, caf::infinite, status_atom::value)
+      .then(
+        [all, out](source_status& x) {
+          out->source = std::move(x);
+          all->arrive();
+        },
+        skip);
+  else
+    all->arrive();
+  if (auto refresher = lookup<refresher_actor>(self, spec.refresher))
+    self->request(refresher, caf::infinite, status_atom::value)
+      .then(
+        [all, out](std::vector<refresh_status>& x) {
+          out->refreshes = std::move(x);
+          all->arrive();
+        },
+        skip);
+  else
+    all->arrive();
+  for (size_t i = 0; i < spec.files.size(); ++i) {
+    auto& [path, id] = spec.files[i];
+    out->files[i].path = path;
+    out->files[i].last_error = "no live writer (restarting)";
+    if (auto writer = lookup<memcached_cfg_actor>(self, id))
+      self->request(writer, caf::infinite, status_atom::value)
+        .then(
+          [all, out, i](writer_status& x) {
+            out->files[i] = std::move(x);
+            all->arrive();
+          },
+          skip);
+    else
+      all->arrive();
+  }
+  return rp;
+}
+
+caf::result<caf::ok_atom> reload(control_self self, const control_spec& spec,
+                                 const std::string& file) {
+  auto files = select(spec, file);
+  if (!files)
+    return std::move(files.error());
+  // Fire and forget: the store's answer to reload has no one to go to.
+  if (auto store = lookup<config_store_actor>(self, spec.store))
+    caf::anon_send(store, reload_atom::value);
+  for (auto& [path, id] : *files)
+    if (auto writer = lookup<memcached_cfg_actor>(self, id))
+      caf::anon_send(writer, reload_atom::value);
+  return caf::ok_atom::value;
+}
+
+control_actor::behavior_type control(control_self self, control_spec spec) {
+  return {
+    [=](status_atom) { return status(self, spec); },
+    [=](sync_atom, const std::string& file) { return sync(self, spec, file); },
+    [=](reload_atom, const std::string& file) {
+      return reload(self, spec, file);
+    },
+  };
+}
+
+} // namespace
+
+control_actor spawn_control(caf::actor_system& sys, control_spec spec) {
+  return sys.spawn(control, std::move(spec));
+}
+
+} // namespace mcfg

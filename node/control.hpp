@@ -1,0 +1,37 @@
+#pragma once
+// The node's control actor, published over CAF's network layer (libcaf_io)
+// for mcfgctl. It holds no state of its own: it finds the live incarnation
+// of each child by its registered name at every request, so it is right
+// across restarts.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/atoms.hpp"
+#include "messages/node_status.hpp"
+#include "supervision/child_spec.hpp"
+
+namespace mcfg {
+
+using control_actor = caf::typed_actor<
+  caf::replies_to<status_atom>::with<node_status>,
+  // ok once every file ("" = all, else one path) reflects the current
+  // source and its refresh went through; else the first error.
+  caf::replies_to<sync_atom, std::string>::with<caf::ok_atom>,
+  // Re-read the source now and rewrite the files ("" = all).
+  caf::replies_to<reload_atom, std::string>::with<caf::ok_atom>>;
+
+struct control_spec {
+  /// (path, registry name of its writer), in node.yaml order.
+  std::vector<std::pair<std::string, sup::child_id>> files;
+  sup::child_id store;
+  sup::child_id refresher;
+};
+
+control_actor spawn_control(caf::actor_system& sys, control_spec spec);
+
+} // namespace mcfg

@@ -1,0 +1,216 @@
+// mcfgd: keeps memcached's auth file (and a permissions file) in step with a
+// source of truth, under an OTP-style supervision tree.
+//
+//   mcfgd --config node.yaml [--check] [--log-level LEVEL]
+//
+// Exit codes: 0 clean stop (SIGINT/SIGTERM, or --check passed); 1 the root
+// supervisor gave up (or the node could not start); 2 bad configuration,
+// before anything is written.
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <pthread.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/config_store.hpp"
+#include "messages/log.hpp"
+#include "messages/message_types.hpp"
+#include "node/control.hpp"
+#include "node/node_config.hpp"
+#include "node/node_tree.hpp"
+#include "supervision/errors.hpp"
+#include "supervision/supervisor.hpp"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_gave_up = 1;
+constexpr int exit_bad_config = 2;
+
+struct options {
+  std::string config;
+  bool check = false;
+  std::optional<mcfg::log::level> log_level;
+};
+
+void usage(std::ostream& out) {
+  out << "usage: mcfgd --config node.yaml [--check] "
+         "[--log-level error|warning|info|debug]\n";
+}
+
+std::optional<options> parse_args(int argc, char** argv) {
+  options opts;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 < argc)
+        return std::string{argv[++i]};
+      std::cerr << "mcfgd: " << arg << " needs a value\n";
+      return std::nullopt;
+    };
+    if (arg == "--config" || arg == "-c") {
+      auto v = value();
+      if (!v)
+        return std::nullopt;
+      opts.config = *v;
+    } else if (arg == "--check") {
+      opts.check = true;
+    } else if (arg == "--log-level") {
+      auto v = value();
+      if (!v)
+        return std::nullopt;
+      opts.log_level = mcfg::log::parse_level(*v);
+      if (!opts.log_level) {
+        std::cerr << "mcfgd: unknown log level '" << *v << "'\n";
+        return std::nullopt;
+      }
+    } else if (arg == "--help" || arg == "-h") {
+      usage(std::cout);
+      std::exit(exit_ok);
+    } else {
+      std::cerr << "mcfgd: unknown argument '" << arg << "'\n";
+      return std::nullopt;
+    }
+  }
+  if (opts.config.empty()) {
+    std::cerr << "mcfgd: --config is required\n";
+    return std::nullopt;
+  }
+  return opts;
+}
+
+int report(const std::vector<mcfg::located_error>& errors) {
+  for (auto& err : errors)
+    std::cerr << "mcfgd: " << err.to_string() << '\n';
+  std::cerr << "mcfgd: bad configuration, nothing written\n";
+  return exit_bad_config;
+}
+
+int check(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
+  std::cout << "node.yaml " << cfg.config_file << " and source " << cfg.source
+            << " are valid\n";
+  for (auto& file : cfg.files) {
+    std::cout << "\n== " << file.path << " (" << to_string(file.module)
+              << ") ==\n"
+              << mcfg::preview_file(file, doc.values);
+  }
+  return exit_ok;
+}
+
+/// Blocks SIGINT and SIGTERM in every thread (set before any thread
+/// starts); a dedicated thread takes them with sigwait.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
+  auto signals = stop_signals();
+  caf::actor_system_config sys_cfg;
+  mcfg::add_message_types(sys_cfg);
+  mcfg::sup::add_message_types(sys_cfg);
+  sys_cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  sys_cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  if (cfg.control)
+    sys_cfg.load<caf::io::middleman>();
+  caf::actor_system sys{sys_cfg};
+
+  auto truth = mcfg::source_of_truth::make(doc.values);
+  auto root = mcfg::sup::start_supervisor(sys, mcfg::root_flags(cfg),
+                                          mcfg::node_children(cfg, truth));
+  if (!root) {
+    std::cerr << "mcfgd: could not start: " << mcfg::sup::describe(root.error())
+              << '\n';
+    return exit_gave_up;
+  }
+  mcfg::log::info("mcfgd", "running with " + std::to_string(cfg.files.size())
+                             + " files; source " + cfg.source);
+
+  mcfg::control_actor control;
+  if (cfg.control) {
+    mcfg::control_spec spec{{}, mcfg::store_child_id, mcfg::refresher_child_id};
+    for (size_t i = 0; i < cfg.files.size(); ++i)
+      spec.files.emplace_back(cfg.files[i].path, mcfg::writer_child_id(i));
+    control = mcfg::spawn_control(sys, std::move(spec));
+    auto port = sys.middleman().publish(control, cfg.control->port,
+                                        cfg.control->host.c_str(), true);
+    if (!port) {
+      std::cerr << "mcfgd: cannot listen on " << cfg.control->host << ':'
+                << cfg.control->port << ": " << sys.render(port.error())
+                << '\n';
+      caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+      return exit_gave_up;
+    }
+    mcfg::log::info("mcfgd", "control listening on " + cfg.control->host + ":"
+                               + std::to_string(*port));
+  }
+
+  // A signal asks the root to stop; its exit ends the wait below either way.
+  std::atomic<bool> stopping{false};
+  std::thread signal_waiter{[&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (stopping.exchange(true))
+      return; // woken by main to finish
+    mcfg::log::info("mcfgd", std::string{"received "} + strsignal(sig)
+                               + ", stopping");
+    caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
+  }};
+
+  caf::error reason;
+  {
+    caf::scoped_actor self{sys};
+    self->monitor(*root);
+    self->receive([&](caf::down_msg& msg) { reason = std::move(msg.reason); });
+  }
+  bool asked_to_stop = stopping.exchange(true);
+  if (!asked_to_stop)
+    pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  signal_waiter.join();
+  if (control)
+    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+  if (asked_to_stop && reason == caf::exit_reason::user_shutdown) {
+    mcfg::log::info("mcfgd", "stopped");
+    return exit_ok;
+  }
+  std::cerr << "mcfgd: root supervisor gave up: "
+            << mcfg::sup::describe(reason) << '\n';
+  return exit_gave_up;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto opts = parse_args(argc, argv);
+  if (!opts) {
+    usage(std::cerr);
+    return exit_bad_config;
+  }
+  auto loaded = mcfg::load_node_config(opts->config);
+  if (!loaded.ok())
+    return report(loaded.errors);
+  auto& cfg = *loaded.config;
+  mcfg::log::set_level(opts->log_level.value_or(cfg.log_level));
+  auto source = mcfg::load_and_validate(
+    cfg.source, [&](const mcfg::source_document& doc) {
+      return mcfg::validate_for_files(cfg, doc);
+    });
+  if (!source.ok())
+    return report(source.errors);
+  if (opts->check)
+    return check(cfg, *source.document);
+  return run(cfg, *source.document);
+}

@@ -1,0 +1,159 @@
+#include "node/node_tree.hpp"
+
+#include <sstream>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+#include "actors/config_store.hpp"
+#include "actors/refresher.hpp"
+#include "modules/memcached_passwords.hpp"
+#include "modules/memcached_permissions.hpp"
+#include "node/refresh_actions.hpp"
+
+namespace mcfg {
+
+sup::child_id writer_child_id(size_t index) {
+  return *sup::make_child_id("file" + std::to_string(index + 1));
+}
+
+std::function<std::unique_ptr<writer_module>()> module_factory(module_kind k) {
+  switch (k) {
+    case module_kind::memcached_passwords:
+      return make_memcached_passwords;
+    case module_kind::memcached_permissions:
+      return make_memcached_permissions;
+  }
+  return nullptr;
+}
+
+namespace {
+
+std::optional<key_problem> validate_module(module_kind k,
+                                           const snapshot& source) {
+  switch (k) {
+    case module_kind::memcached_passwords:
+      return validate_memcached_passwords(source);
+    case module_kind::memcached_permissions:
+      return validate_memcached_permissions(source);
+  }
+  return std::nullopt;
+}
+
+/// The passwords file's lines are `user:password`: keep the user.
+std::string mask_passwords(const std::string& content) {
+  std::istringstream in{content};
+  std::string line;
+  std::string out;
+  while (std::getline(in, line))
+    out += line.substr(0, line.find(':')) + ":********\n";
+  return out;
+}
+
+} // namespace
+
+std::vector<located_error> validate_for_files(const node_config& cfg,
+                                              const source_document& doc) {
+  std::vector<located_error> out;
+  for (auto& file : cfg.files)
+    if (auto problem = validate_module(file.module, doc.values)) {
+      auto err = doc.locate(problem->key, problem->message);
+      auto same = [&](const located_error& x) {
+        return x.to_string() == err.to_string();
+      };
+      if (std::none_of(out.begin(), out.end(), same))
+        out.push_back(std::move(err));
+    }
+  return out;
+}
+
+std::string preview_file(const file_config& file, const snapshot& source) {
+  auto module = module_factory(file.module)();
+  module->init(source);
+  auto out = module->produce();
+  switch (out.what()) {
+    case rendering::kind::refused:
+      return "(refused: " + out.text() + ")\n";
+    case rendering::kind::nothing:
+      return "(nothing to write)\n";
+    case rendering::kind::content:
+      break;
+  }
+  if (file.module == module_kind::memcached_passwords)
+    return mask_passwords(out.text());
+  return out.text();
+}
+
+sup::supervisor_flags root_flags(const node_config& cfg) {
+  sup::supervisor_flags flags;
+  flags.name = "root";
+  flags.how = sup::strategy::one_for_one;
+  flags.intensity = static_cast<uint32_t>(cfg.supervisor_intensity);
+  flags.period = cfg.supervisor_period;
+  return flags;
+}
+
+std::vector<sup::child_spec> node_children(
+  const node_config& cfg, std::shared_ptr<source_of_truth> truth) {
+  // Renames and refreshes take this lock, so a consumer never re-reads a
+  // file while it is being replaced (ns_server's apply_to_file).
+  auto file_lock = std::make_shared<std::mutex>();
+  std::vector<sup::child_spec> children;
+
+  config_store_spec store;
+  store.source_path = cfg.source;
+  store.truth = truth;
+  store.validate = [cfg](const source_document& doc) {
+    return validate_for_files(cfg, doc);
+  };
+  children.push_back(sup::worker_child(
+    store_child_id, sup::make_start([store](caf::actor_system& sys) {
+      return spawn_config_store(sys, store);
+    })));
+
+  refresher_spec refresh;
+  refresh.file_lock = file_lock;
+  refresh.refresh_on_start = true;
+  for (auto& file : cfg.files)
+    if (auto action = make_refresh_action(file.refresh))
+      refresh.actions.emplace(file.path, std::move(action));
+  children.push_back(sup::worker_child(
+    refresher_child_id, sup::make_start([refresh](caf::actor_system& sys) {
+      return spawn_refresher(sys, refresh);
+    })));
+
+  for (size_t i = 0; i < cfg.files.size(); ++i) {
+    auto& file = cfg.files[i];
+    writer_spec spec;
+    spec.settings.path = file.path;
+    spec.settings.mode = file.mode;
+    spec.settings.retry_interval = cfg.retry_interval;
+    spec.settings.deadline = cfg.retry_deadline;
+    spec.make_module = module_factory(file.module);
+    spec.subscribe = [truth](const memcached_cfg_actor& self) {
+      truth->subscribe(self);
+    };
+    spec.read_snapshot = [truth] { return truth->read(); };
+    auto files = make_posix_file_port();
+    spec.files = files;
+    spec.rename = [files, file_lock](const std::string& from,
+                                     const std::string& to) {
+      std::lock_guard<std::mutex> guard{*file_lock};
+      return files->rename(from, to);
+    };
+    children.push_back(sup::worker_child(
+      writer_child_id(i),
+      sup::make_start([spec, path = file.path](caf::actor_system& sys) {
+        auto with_refresh = spec;
+        // Looked up per refresh: the refresher may have been restarted.
+        with_refresh.refresh = [&sys, path] {
+          if (auto r = sys.registry().get<refresher_actor>(refresher_child_id))
+            caf::anon_send(r, refresh_atom::value, path);
+        };
+        return spawn_memcached_cfg(sys, std::move(with_refresh));
+      })));
+  }
+  return children;
+}
+
+} // namespace mcfg
