@@ -1,0 +1,259 @@
+#include "node/refresh_actions.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <limits>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace mcfg {
+
+namespace {
+
+/// strerror without strerror's shared buffer.
+std::string os_error(int code) {
+  return std::error_code{code, std::generic_category()}.message();
+}
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v'
+         || c == '\f';
+}
+
+/// A positive decimal pid, whitespace around it allowed; 0 for anything else.
+pid_t parse_pid(std::string_view text) {
+  while (!text.empty() && is_space(text.front()))
+    text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back()))
+    text.remove_suffix(1);
+  if (text.empty())
+    return 0;
+  long long value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9')
+      return 0;
+    value = value * 10 + (c - '0');
+    if (value > std::numeric_limits<pid_t>::max())
+      return 0;
+  }
+  return static_cast<pid_t>(value);
+}
+
+/// Reads the pid from `path`; an error text when there is none.
+std::string read_pid(const std::string& path, pid_t& pid) {
+  // O_NONBLOCK: a FIFO at that path must not block the refresher.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    return "pidfile " + path + ": " + os_error(errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    auto err = errno;
+    ::close(fd);
+    return "pidfile " + path + ": " + os_error(err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return "pidfile " + path + " is not a regular file";
+  }
+  // A pid and some whitespace fit easily; anything longer is not a pidfile.
+  char buf[64];
+  size_t used = 0;
+  for (;;) {
+    auto n = ::read(fd, buf + used, sizeof(buf) - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      auto err = errno;
+      ::close(fd);
+      return "pidfile " + path + ": " + os_error(err);
+    }
+    if (n == 0)
+      break;
+    used += static_cast<size_t>(n);
+    if (used == sizeof(buf))
+      break;
+  }
+  ::close(fd);
+  pid = used < sizeof(buf) ? parse_pid(std::string_view{buf, used}) : 0;
+  if (pid <= 0)
+    return "pidfile " + path + " does not hold a pid";
+  return {};
+}
+
+std::string describe_duration(std::chrono::milliseconds d) {
+  auto ms = d.count();
+  if (ms > 0 && ms % 1000 == 0)
+    return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+/// Owns posix_spawn's attribute objects for the length of one spawn.
+struct spawn_setup {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  int failed = 0;
+
+  spawn_setup() {
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    check(posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
+                                           O_RDONLY, 0));
+    // Descriptors the node holds (sockets, files) are none of the
+    // command's business, CLOEXEC or not.
+    check(posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1));
+    sigset_t none;
+    sigemptyset(&none);
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    check(posix_spawnattr_setsigmask(&attr, &none));
+    check(posix_spawnattr_setsigdefault(&attr, &all));
+    // A process group of its own, so a timeout can kill what it started too.
+    check(posix_spawnattr_setpgroup(&attr, 0));
+    check(posix_spawnattr_setflags(
+      &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+               | POSIX_SPAWN_SETPGROUP));
+  }
+
+  ~spawn_setup() {
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+  }
+
+  spawn_setup(const spawn_setup&) = delete;
+  spawn_setup& operator=(const spawn_setup&) = delete;
+
+private:
+  void check(int rc) {
+    if (rc != 0 && failed == 0)
+      failed = rc;
+  }
+};
+
+} // namespace
+
+std::string describe_command(const std::vector<std::string>& argv) {
+  std::string out;
+  for (auto& arg : argv) {
+    if (!out.empty())
+      out += ' ';
+    bool plain = !arg.empty()
+                 && std::none_of(arg.begin(), arg.end(), [](char c) {
+                      return is_space(c) || c == '\'' || c == '"' || c == '\\';
+                    });
+    if (plain) {
+      out += arg;
+      continue;
+    }
+    out += '\'';
+    for (char c : arg) {
+      if (c == '\'')
+        out += "'\\''";
+      else
+        out += c;
+    }
+    out += '\'';
+  }
+  return out;
+}
+
+std::string send_refresh_signal(const refresh_signal& sig) {
+  pid_t pid = 0;
+  if (auto err = read_pid(sig.pidfile, pid); !err.empty())
+    return err;
+  if (::kill(pid, sig.signal) != 0)
+    return "pid " + std::to_string(pid) + " from " + sig.pidfile + ": "
+           + os_error(errno);
+  return {};
+}
+
+std::string run_refresh_command(const refresh_command& cmd,
+                                std::chrono::milliseconds timeout) {
+  auto name = "command `" + describe_command(cmd.argv) + "`";
+  if (cmd.argv.empty())
+    return "command is empty";
+  std::vector<char*> argv;
+  argv.reserve(cmd.argv.size() + 1);
+  for (auto& arg : cmd.argv)
+    argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  {
+    spawn_setup setup;
+    if (setup.failed != 0)
+      return name + ": " + os_error(setup.failed);
+    auto rc = posix_spawnp(&pid, argv[0], &setup.actions, &setup.attr,
+                           argv.data(), environ);
+    if (rc != 0)
+      return name + ": " + os_error(rc);
+  }
+  // Poll rather than block in waitpid, so the timeout holds; the poll
+  // interval grows from 1 ms to 50 ms, so a quick command costs ~1 ms.
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + timeout;
+  auto pause = std::chrono::milliseconds(1);
+  int status = 0;
+  for (;;) {
+    auto r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid)
+      break;
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return name + ": cannot wait for it: " + os_error(errno);
+    }
+    auto now = clock::now();
+    if (now >= deadline) {
+      // The group is still there: its leader is not reaped yet.
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return name + " timed out after " + describe_duration(timeout)
+             + "; killed";
+    }
+    std::this_thread::sleep_for(
+      std::min<clock::duration>(pause, deadline - now));
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+  if (WIFEXITED(status)) {
+    if (WEXITSTATUS(status) == 0)
+      return {};
+    return name + " exited with status " + std::to_string(WEXITSTATUS(status));
+  }
+  if (WIFSIGNALED(status))
+    return name + " killed by signal " + std::to_string(WTERMSIG(status));
+  return name + " ended with wait status " + std::to_string(status);
+}
+
+refresh_action make_refresh_action(const refresh_spec& spec,
+                                   std::chrono::milliseconds command_timeout) {
+  return std::visit(
+    [command_timeout](const auto& x) -> refresh_action {
+      using type = std::decay_t<decltype(x)>;
+      if constexpr (std::is_same_v<type, refresh_signal>) {
+        return [x] { return send_refresh_signal(x); };
+      } else if constexpr (std::is_same_v<type, refresh_command>) {
+        return [x, command_timeout] {
+          return run_refresh_command(x, command_timeout);
+        };
+      } else {
+        return {};
+      }
+    },
+    spec);
+}
+
+} // namespace mcfg

@@ -1,0 +1,67 @@
+#pragma once
+// Refresh actions: what the refresher runs after a file was renamed into
+// place, built from node.yaml's `refresh:` (refresh_spec). Each action
+// returns an empty string on success, else one line saying what went wrong,
+// e.g.
+//
+//   pidfile /run/memcached.pid: No such file or directory
+//   pidfile /run/memcached.pid does not hold a pid
+//   pid 1234 from /run/memcached.pid: No such process
+//   command `systemctl reload memcached` exited with status 1
+//   command `reload-it` killed by signal 9
+//   command `reload-it` timed out after 60000ms; killed
+//   command `nosuch`: No such file or directory
+//
+// The texts name paths, pids and the command line from node.yaml, never file
+// contents or anything from the source of truth, so they hold no secret.
+//
+// Blocking: a signal action does a few syscalls. A command action waits for
+// its command to exit — that is the point: a refresh has happened when the
+// command says so — but never for ever: past `command_timeout` the command's
+// whole process group is killed (SIGKILL) and reaped, and the action fails.
+// The refresher runs actions in its own (detached) thread, so the wait
+// never holds up a writer or the scheduler.
+//
+// A command runs without a shell (posix_spawnp: argv[0] is looked up in PATH
+// when it has no '/'), with stdin from /dev/null, stdout and stderr
+// inherited, every other descriptor closed, an empty signal mask and default
+// signal dispositions, in a process group of its own. Its exit is collected
+// with waitpid(pid): the process must not set SIGCHLD to SIG_IGN (then the
+// action reports the command as unwaitable) nor reap children it did not
+// start with waitpid(-1).
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "actors/refresher.hpp" // refresh_action
+#include "node/node_config.hpp" // refresh_spec
+
+namespace mcfg {
+
+/// How long a refresh command may run before it is killed.
+inline constexpr std::chrono::milliseconds default_command_timeout
+  = std::chrono::seconds(60);
+
+/// The action for `spec`; an empty std::function for refresh_none (the file
+/// needs no refresh, and refresher_spec::actions should not list it).
+refresh_action
+make_refresh_action(const refresh_spec& spec,
+                    std::chrono::milliseconds command_timeout
+                    = default_command_timeout);
+
+/// Reads the pid in `pidfile` (a regular file holding a positive decimal
+/// integer, whitespace around it allowed) and sends it `sig.signal`. Empty
+/// on success, else the error.
+std::string send_refresh_signal(const refresh_signal& sig);
+
+/// Runs `cmd.argv` and waits for it, at most `timeout`. Empty when it exited
+/// with status 0, else the error.
+std::string run_refresh_command(const refresh_command& cmd,
+                                std::chrono::milliseconds timeout
+                                = default_command_timeout);
+
+/// The command line as it appears in errors: arguments joined by spaces,
+/// an empty one or one with a space, quote or backslash in single quotes.
+std::string describe_command(const std::vector<std::string>& argv);
+
+} // namespace mcfg

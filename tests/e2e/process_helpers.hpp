@@ -1,0 +1,111 @@
+#pragma once
+// Real child processes for the end-to-end tests: a `sleep 30` to signal, and
+// checks on whether a pid is still alive.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace mcfg::test {
+
+/// A child process, killed and reaped when the object goes.
+class child_process {
+public:
+  explicit child_process(std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& arg : args)
+      argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    auto rc = posix_spawnp(&pid_, argv[0], nullptr, &attr, argv.data(),
+                           environ);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0)
+      throw std::runtime_error("spawn " + args[0] + ": " + std::strerror(rc));
+  }
+
+  ~child_process() {
+    if (!status_) {
+      ::kill(pid_, SIGKILL);
+      int st = 0;
+      while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  pid_t pid() const {
+    return pid_;
+  }
+
+  /// The wait status once it exits within `timeout`; nothing if it is still
+  /// running by then.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    using clock = std::chrono::steady_clock;
+    auto deadline = clock::now() + timeout;
+    while (!status_) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = st;
+        break;
+      }
+      if (clock::now() >= deadline)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return status_;
+  }
+
+private:
+  pid_t pid_ = 0;
+  std::optional<int> status_;
+};
+
+/// Whether `pid` names a live process (a zombie counts as gone).
+inline bool process_alive(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH)
+    return false;
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string stat;
+  if (!std::getline(in, stat))
+    return false;
+  // pid (comm) state ...: comm may hold spaces, so look after the last ')'.
+  auto close = stat.rfind(')');
+  return close == std::string::npos || close + 2 >= stat.size()
+         || stat[close + 2] != 'Z';
+}
+
+/// Waits up to `timeout` for `pid` to be gone.
+inline bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + timeout;
+  while (process_alive(pid)) {
+    if (clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+} // namespace mcfg::test
