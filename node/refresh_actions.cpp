@@ -109,9 +109,11 @@ struct spawn_setup {
     posix_spawnattr_init(&attr);
     check(posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
                                            O_RDONLY, 0));
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
     // Descriptors the node holds (sockets, files) are none of the
     // command's business, CLOEXEC or not.
     check(posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1));
+#endif
     sigset_t none;
     sigemptyset(&none);
     sigset_t all;

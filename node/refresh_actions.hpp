@@ -24,7 +24,8 @@
 //
 // A command runs without a shell (posix_spawnp: argv[0] is looked up in PATH
 // when it has no '/'), with stdin from /dev/null, stdout and stderr
-// inherited, every other descriptor closed, an empty signal mask and default
+// inherited, every other descriptor closed (glibc 2.34+; elsewhere only the
+// CLOEXEC ones), an empty signal mask and default
 // signal dispositions, in a process group of its own. Its exit is collected
 // with waitpid(pid): the process must not set SIGCHLD to SIG_IGN (then the
 // action reports the command as unwaitable) nor reap children it did not
