@@ -25,7 +25,11 @@ namespace mcfg::test {
 /// A child process, killed and reaped when the object goes.
 class child_process {
 public:
-  explicit child_process(std::vector<std::string> args) {
+  /// Starts `args`; with `out` / `err` set, its stdout / stderr go to those
+  /// files (truncated), else they are inherited.
+  explicit child_process(std::vector<std::string> args,
+                         const std::string& out = {},
+                         const std::string& err = {}) {
     std::vector<char*> argv;
     for (auto& arg : args)
       argv.push_back(arg.data());
@@ -36,8 +40,17 @@ public:
     sigemptyset(&none);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    auto rc = posix_spawnp(&pid_, argv[0], nullptr, &attr, argv.data(),
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    if (!out.empty())
+      posix_spawn_file_actions_addopen(&files, 1, out.c_str(),
+                                       O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (!err.empty())
+      posix_spawn_file_actions_addopen(&files, 2, err.c_str(),
+                                       O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    auto rc = posix_spawnp(&pid_, argv[0], &files, &attr, argv.data(),
                            environ);
+    posix_spawn_file_actions_destroy(&files);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)
       throw std::runtime_error("spawn " + args[0] + ": " + std::strerror(rc));
@@ -57,6 +70,21 @@ public:
 
   pid_t pid() const {
     return pid_;
+  }
+
+  /// Sends `sig` unless the process was already reaped.
+  void signal(int sig) {
+    if (!status_)
+      ::kill(pid_, sig);
+  }
+
+  /// The exit code once it exits normally within `timeout`; -1 for a death
+  /// by signal; nothing if it still runs.
+  std::optional<int> wait_exit_code(std::chrono::milliseconds timeout) {
+    auto st = wait_exit(timeout);
+    if (!st)
+      return std::nullopt;
+    return WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
   }
 
   /// The wait status once it exits within `timeout`; nothing if it is still

@@ -1,0 +1,284 @@
+// mcfgd and mcfgctl as users run them: real processes, real files in a temp
+// dir, a real memcached on a loopback port. Time here is real (these are the
+// end-to-end tests); every wait is bounded.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "process_helpers.hpp"
+#include "support/memcached_client.hpp"
+#include "support/memcached_server.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace mcfg::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct run_result {
+  int exit_code = -2;
+  std::string out;
+  std::string err;
+};
+
+/// Runs a command to its end (bounded), capturing stdout and stderr.
+run_result run(const temp_dir& dir, std::vector<std::string> args,
+               std::chrono::milliseconds timeout = 60s) {
+  auto out = dir / "cmd.out";
+  auto err = dir / "cmd.err";
+  child_process proc{std::move(args), out, err};
+  run_result result;
+  result.exit_code = proc.wait_exit_code(timeout).value_or(-3);
+  result.out = read_file(out);
+  result.err = read_file(err);
+  return result;
+}
+
+/// Polls `pred` every 50 ms for up to `timeout`.
+template <class Predicate>
+bool eventually(Predicate pred, std::chrono::milliseconds timeout = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+const std::string alice_pw = "Pw-alice-1";
+const std::string bob_pw = "Pw-bob-1";
+const std::string bob_new_pw = "Pw-bob-2";
+const std::string carol_pw = "Pw-carol-1";
+
+struct node_fixture {
+  temp_dir dir;
+  std::string node_yaml = dir / "node.yaml";
+  std::string source = dir / "cluster.yaml";
+  std::string auth = dir / "run/memcached.auth";
+  std::string perms = dir / "run/permissions.json";
+  uint16_t control_port = free_loopback_port();
+  std::string node_addr = "127.0.0.1:" + std::to_string(control_port);
+  std::string mcfgd_err = dir / "mcfgd.err";
+  std::unique_ptr<child_process> mcfgd;
+  std::unique_ptr<memcached_server> memcached;
+  /// Every output captured, for the secrets check.
+  std::string outputs;
+
+  node_fixture() {
+    write_text(source, "users:\n"
+                       "  alice: {password: " + alice_pw + ", roles: [admin]}\n"
+                       "  bob: {password: " + bob_pw + ", roles: [reader]}\n");
+    write_text(node_yaml, "source: cluster.yaml\n"
+                          "retry: {interval: 100ms, deadline: 10s}\n"
+                          "supervisor: {intensity: 3, period: 10s}\n"
+                          "files:\n"
+                          "  - module: memcached_passwords\n"
+                          "    path: run/memcached.auth\n"
+                          "    refresh: {signal: HUP, pidfile: run/memcached.pid}\n"
+                          "  - module: memcached_permissions\n"
+                          "    path: run/permissions.json\n"
+                          "    mode: \"0640\"\n"
+                          "control: {listen: \""
+                            + node_addr + "\"}\n");
+  }
+
+  ~node_fixture() {
+    if (mcfgd) {
+      mcfgd->signal(SIGKILL);
+      mcfgd->wait_exit(5s);
+    }
+  }
+
+  void start_node() {
+    mcfgd = std::make_unique<child_process>(
+      std::vector<std::string>{MCFGD, "--config", node_yaml}, dir / "mcfgd.out",
+      mcfgd_err);
+    REQUIRE(eventually([&] { return fs::exists(auth); }));
+    REQUIRE(eventually([&] { return loopback_accepts(control_port, 100ms); }));
+    memcached_options opts;
+    opts.auth_file = auth;
+    opts.pidfile = dir / "run/memcached.pid";
+    memcached = std::make_unique<memcached_server>(opts);
+  }
+
+  run_result ctl(std::vector<std::string> args) {
+    args.insert(args.begin(), {MCFGCTL, "--node", node_addr});
+    auto r = run(dir, std::move(args));
+    outputs += r.out + r.err;
+    return r;
+  }
+
+  bool login(const std::string& user, const std::string& pw) {
+    return try_login(memcached->port(), user, pw).accepted();
+  }
+
+  bool refused(const std::string& user, const std::string& pw) {
+    return try_login(memcached->port(), user, pw).refused();
+  }
+
+  /// Stops mcfgd with SIGTERM; its exit code.
+  int stop_node() {
+    mcfgd->signal(SIGTERM);
+    auto code = mcfgd->wait_exit_code(20s);
+    outputs += read_file(mcfgd_err);
+    return code.value_or(-3);
+  }
+
+  void check_no_secrets() {
+    for (auto& pw : {alice_pw, bob_pw, bob_new_pw, carol_pw})
+      CHECK(outputs.find(pw) == std::string::npos);
+  }
+};
+
+/// A non-empty directory where the auth file should be: rename fails with
+/// EISDIR, for as long as it stays.
+void block_with_directory(const std::string& path) {
+  fs::remove(path);
+  fs::create_directories(path);
+  write_text(path + "/keep", "x");
+}
+
+} // namespace
+
+TEST_CASE("mcfgd refuses bad configuration with exit 2, a located message, "
+          "and writes nothing") {
+  temp_dir dir;
+  auto node_yaml = dir / "node.yaml";
+  write_text(dir / "cluster.yaml", "users:\n  alice: {password: " + alice_pw
+                                     + "}\n");
+  auto good = std::string{"source: cluster.yaml\nfiles:\n"
+                          "  - module: memcached_passwords\n"
+                          "    path: run/auth\n"};
+  struct bad_case {
+    const char* what;
+    std::string node_yaml;
+    std::string source;
+    std::string expected;
+  };
+  std::vector<bad_case> cases = {
+    {"missing node.yaml", "", "",
+     node_yaml + ": cannot read the node configuration: No such file or "
+                 "directory"},
+    {"bad YAML", "source: [cluster.yaml\n", "", node_yaml + ":2:"},
+    {"unknown module", good + "  - module: memcached_foo\n    path: run/x\n",
+     "", node_yaml + ":5:13: files[1].module"},
+    {"bad duration", good + "retry: {interval: 10}\n", "",
+     node_yaml + ":5:19: retry.interval"},
+    {"bad mode", good + "    mode: rw\n", "", node_yaml + ":5:11: files[0].mode"},
+    {"a user memcached would misread", good,
+     "users:\n  alice: {password: " + alice_pw + "}\n  'b:c': {password: x}\n",
+     dir / "cluster.yaml" + ":3:3: users/b:c"},
+    {"a source that does not parse", good, "users:\n  alice: {password: x\n",
+     dir / "cluster.yaml" + ":"},
+  };
+  for (auto& c : cases) {
+    auto what = std::string{c.what};
+    CAPTURE(what);
+    fs::remove(node_yaml);
+    if (!c.node_yaml.empty())
+      write_text(node_yaml, c.node_yaml);
+    if (!c.source.empty())
+      write_text(dir / "cluster.yaml", c.source);
+    auto r = run(dir, {MCFGD, "--config", node_yaml});
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(c.expected) != std::string::npos);
+    CHECK(r.err.find("nothing written") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir / "run"));
+    CHECK(r.err.find(alice_pw) == std::string::npos);
+  }
+}
+
+TEST_CASE("mcfgd --check resolves relative paths against node.yaml's folder "
+          "and masks passwords") {
+  node_fixture f;
+  auto r = run(f.dir, {MCFGD, "--config", f.node_yaml, "--check"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("== " + f.auth + " (memcached_passwords) ==\n"
+                   "alice:********\nbob:********\n")
+        != std::string::npos);
+  CHECK(r.out.find(f.perms) != std::string::npos);
+  CHECK(r.out.find(alice_pw) == std::string::npos);
+  CHECK(r.out.find(bob_pw) == std::string::npos);
+  CHECK_FALSE(fs::exists(f.dir / "run")); // --check writes nothing
+}
+
+TEST_CASE("end to end: an edited source reaches a real memcached after "
+          "mcfgctl sync; old credentials are refused") {
+  node_fixture f;
+  f.start_node();
+  auto synced = f.ctl({"sync"});
+  REQUIRE(synced.exit_code == 0);
+  CHECK(eventually([&] { return f.login("alice", alice_pw); }));
+  CHECK(f.login("bob", bob_pw));
+  CHECK(f.refused("carol", carol_pw));
+  CHECK(read_file(f.auth) == "alice:" + alice_pw + "\nbob:" + bob_pw + "\n");
+
+  // Add a user and change a password.
+  write_text(f.source, "users:\n"
+                       "  alice: {password: " + alice_pw + ", roles: [admin]}\n"
+                       "  bob: {password: " + bob_new_pw + ", roles: [reader]}\n"
+                       "  carol: {password: " + carol_pw + "}\n");
+  synced = f.ctl({"sync"});
+  CHECK(synced.exit_code == 0);
+  CHECK(read_file(f.auth) == "alice:" + alice_pw + "\nbob:" + bob_new_pw
+                               + "\ncarol:" + carol_pw + "\n");
+  // memcached applies a SIGHUP at its next clock tick (once a second).
+  CHECK(eventually([&] { return f.login("carol", carol_pw); }));
+  CHECK(f.login("bob", bob_new_pw));
+  CHECK(f.refused("bob", bob_pw));
+  CHECK(f.login("alice", alice_pw));
+  CHECK(read_file(f.perms).find("\"carol\":{\"roles\":[]}") != std::string::npos);
+
+  auto status = f.ctl({"status"});
+  CHECK(status.exit_code == 0);
+  CHECK(status.out.find(f.auth + "\n  state idle") != std::string::npos);
+  CHECK(f.ctl({"sync", "/no/such/file"}).exit_code == 1);
+  CHECK(f.stop_node() == 0);
+  f.check_no_secrets();
+}
+
+TEST_CASE("a rename fault in the running node: a short one is ridden out, "
+          "a long one restarts the writer, and mcfgd keeps running") {
+  node_fixture f;
+  f.start_node();
+  REQUIRE(f.ctl({"sync"}).exit_code == 0);
+
+  SUBCASE("held 3 s") {
+    block_with_directory(f.auth);
+    write_text(f.source, "users:\n  alice: {password: " + alice_pw + "}\n"
+                         "  bob: {password: " + bob_new_pw + "}\n");
+    std::this_thread::sleep_for(3s);
+    CHECK(fs::is_directory(f.auth));
+    fs::remove_all(f.auth);
+    CHECK(f.ctl({"sync"}).exit_code == 0);
+    CHECK(read_file(f.auth) == "alice:" + alice_pw + "\nbob:" + bob_new_pw
+                                 + "\n");
+    CHECK(read_file(f.mcfgd_err).find("restarted child 'file1'")
+          == std::string::npos);
+  }
+  SUBCASE("held 12 s") {
+    block_with_directory(f.auth);
+    write_text(f.source, "users:\n  alice: {password: " + alice_pw + "}\n"
+                         "  bob: {password: " + bob_new_pw + "}\n");
+    std::this_thread::sleep_for(12s);
+    CHECK(fs::is_directory(f.auth));
+    fs::remove_all(f.auth);
+    CHECK(f.ctl({"sync"}).exit_code == 0);
+    CHECK(read_file(f.auth) == "alice:" + alice_pw + "\nbob:" + bob_new_pw
+                                 + "\n");
+    auto log = read_file(f.mcfgd_err);
+    CHECK(log.find("child 'file1' exited: gave up writing " + f.auth)
+          != std::string::npos);
+    CHECK(log.find("restarted child 'file1'") != std::string::npos);
+    CHECK(eventually([&] { return f.login("bob", bob_new_pw); }));
+  }
+  CHECK(process_alive(f.mcfgd->pid()));
+  CHECK_FALSE(fs::exists(f.auth + ".tmp"));
+  CHECK(f.stop_node() == 0);
+  f.check_no_secrets();
+}
