@@ -40,7 +40,7 @@
 //   AUTHFILE_MALFORMED there: memcached >= 1.6.32 refuses to start with it
 //   and on SIGHUP keeps the old users. We target Debian's 1.6.18 and render
 //   an empty user set as an empty file, which locks everybody out there;
-//   modules/README.md warns about newer versions.
+//   README.md ("The modules' output formats") warns about newer versions.
 //
 // The client side, `set <key> <flags> <ttl> <n>\r\n<user> <password>\r\n`
 // (try_read_command_asciiauth in proto_text.c):

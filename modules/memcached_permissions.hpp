@@ -1,6 +1,6 @@
 #pragma once
 // memcached_permissions: renders every user's roles as one JSON document
-// (format in modules/README.md), deterministic so that equal states give
+// (format in README.md), deterministic so that equal states give
 // equal bytes:
 //
 //   {"version":1,"users":{"alice":{"roles":["admin","reader"]}}}

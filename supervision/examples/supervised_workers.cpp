@@ -1,4 +1,4 @@
-// The supervisor's README example (supervision/README.md): a small tree,
+// The supervisor's README example (README.md, "Supervision"): a small tree,
 // its operations, named lookup, and an orderly stop. Built with the project
 // and run as a test; it exits non-zero if the tree does not behave.
 #include <iostream>
