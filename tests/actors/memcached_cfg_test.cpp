@@ -218,7 +218,7 @@ TEST_CASE_FIXTURE(writer_fixture,
 }
 
 TEST_CASE_FIXTURE(writer_fixture,
-                  "reload_file rewrites unchanged state; full_reset rebuilds "
+                  "reload_file rewrites unchanged state, full_reset rebuilds "
                   "it from a fresh snapshot") {
   start();
   change("cfg/a", 1);
@@ -240,7 +240,7 @@ TEST_CASE_FIXTURE(writer_fixture,
 }
 
 TEST_CASE_FIXTURE(writer_fixture,
-                  "content the module refuses is never written; the last good "
+                  "content the module refuses is never written, the last good "
                   "file stays and a later good change lands") {
   start();
   change("cfg/a", 1);

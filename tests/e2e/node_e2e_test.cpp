@@ -208,7 +208,7 @@ TEST_CASE("mcfgd --check resolves relative paths against node.yaml's folder "
 }
 
 TEST_CASE("end to end: an edited source reaches a real memcached after "
-          "mcfgctl sync; old credentials are refused") {
+          "mcfgctl sync, and old credentials are refused") {
   node_fixture f;
   f.start_node();
   auto synced = f.ctl({"sync"});

@@ -74,7 +74,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
 }
 
 TEST_CASE_FIXTURE(supervision_fixture,
-                  "brutal_kill kills at once; infinity waits as long as it "
+                  "brutal_kill kills at once, infinity waits as long as it "
                   "takes") {
   SUBCASE("brutal_kill") {
     auto stubborn = child(a, true);

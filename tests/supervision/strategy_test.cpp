@@ -178,7 +178,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
 // -- restart intensity --------------------------------------------------------
 
 TEST_CASE_FIXTURE(supervision_fixture,
-                  "3 restarts in 10 s are fine; a 4th in the window stops "
+                  "3 restarts in 10 s are fine, a 4th in the window stops "
                   "every child in reverse order and the supervisor") {
   auto s = spawn(flags("root", sup::strategy::one_for_one, 3, 10s),
                  {child(a), child(b), child(c)});
