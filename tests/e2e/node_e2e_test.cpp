@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "node_harness.hpp"
 #include "process_helpers.hpp"
 #include "support/memcached_client.hpp"
 #include "support/memcached_server.hpp"
@@ -17,37 +18,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct run_result {
-  int exit_code = -2;
-  std::string out;
-  std::string err;
-};
-
-/// Runs a command to its end (bounded), capturing stdout and stderr.
-run_result run(const temp_dir& dir, std::vector<std::string> args,
-               std::chrono::milliseconds timeout = 60s) {
-  auto out = dir / "cmd.out";
-  auto err = dir / "cmd.err";
-  child_process proc{std::move(args), out, err};
-  run_result result;
-  result.exit_code = proc.wait_exit_code(timeout).value_or(-3);
-  result.out = read_file(out);
-  result.err = read_file(err);
-  return result;
-}
-
-/// Polls `pred` every 50 ms for up to `timeout`.
-template <class Predicate>
-bool eventually(Predicate pred, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
 
 const std::string alice_pw = "Pw-alice-1";
 const std::string bob_pw = "Pw-bob-1";
@@ -133,14 +103,6 @@ struct node_fixture {
       CHECK(outputs.find(pw) == std::string::npos);
   }
 };
-
-/// A non-empty directory where the auth file should be: rename fails with
-/// EISDIR, for as long as it stays.
-void block_with_directory(const std::string& path) {
-  fs::remove(path);
-  fs::create_directories(path);
-  write_text(path + "/keep", "x");
-}
 
 } // namespace
 
