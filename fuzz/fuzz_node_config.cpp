@@ -1,0 +1,86 @@
+// libFuzzer target: the node.yaml loader, parse_node_config(text, path).
+//
+// Properties:
+// - a config or at least one error, never both; every error names the file,
+//   has a message and a sane position, and to_string() carries both;
+// - errors come in document order (line, then column);
+// - a loaded config keeps what node_config.hpp promises: absolute, lexically
+//   normal paths; at least one file; no two files on one path or on each
+//   other's temporary file, none on the source; modes without group/other
+//   write (and without world read for the passwords file); positive
+//   durations; a signal refresh names a pidfile, a command refresh has argv.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <tuple>
+#include <variant>
+
+#include "fuzz/fuzz_common.hpp"
+#include "node/node_config.hpp"
+
+namespace {
+
+// Absolute, so relative paths in the input never depend on the working
+// directory. Nothing is read or written there.
+const std::string config_path = "/fuzz/etc/node.yaml";
+
+bool absolute_and_normal(const std::string& p) {
+  std::filesystem::path path{p};
+  return !p.empty() && path.is_absolute()
+         && path.lexically_normal().string() == p;
+}
+
+void check_config(const mcfg::node_config& cfg) {
+  FUZZ_CHECK(cfg.config_file == config_path);
+  FUZZ_CHECK(absolute_and_normal(cfg.source));
+  FUZZ_CHECK(!cfg.files.empty());
+  FUZZ_CHECK(cfg.retry_interval.count() > 0);
+  FUZZ_CHECK(cfg.retry_deadline.count() > 0);
+  FUZZ_CHECK(cfg.supervisor_period.count() > 0);
+  FUZZ_CHECK(cfg.supervisor_intensity <= 1'000'000);
+  for (size_t i = 0; i < cfg.files.size(); ++i) {
+    const auto& f = cfg.files[i];
+    FUZZ_CHECK(absolute_and_normal(f.path));
+    FUZZ_CHECK(f.path != cfg.source);
+    FUZZ_CHECK(f.mode <= 0777);
+    FUZZ_CHECK((f.mode & 0022) == 0);
+    if (f.module == mcfg::module_kind::memcached_passwords)
+      FUZZ_CHECK((f.mode & 0004) == 0);
+    for (size_t j = 0; j < i; ++j) {
+      const auto& g = cfg.files[j];
+      FUZZ_CHECK(f.path != g.path);
+      FUZZ_CHECK(f.path != g.path + ".tmp" && g.path != f.path + ".tmp");
+    }
+    if (auto sig = std::get_if<mcfg::refresh_signal>(&f.refresh)) {
+      FUZZ_CHECK(sig->signal > 0);
+      FUZZ_CHECK(sig->name.compare(0, 3, "SIG") == 0);
+      FUZZ_CHECK(absolute_and_normal(sig->pidfile));
+    } else if (auto cmd = std::get_if<mcfg::refresh_command>(&f.refresh)) {
+      FUZZ_CHECK(!cmd->argv.empty());
+      FUZZ_CHECK(!cmd->argv.front().empty());
+      for (auto& arg : cmd->argv)
+        FUZZ_CHECK(arg.find('\0') == std::string::npos);
+    }
+  }
+  if (cfg.control)
+    FUZZ_CHECK(!cfg.control->host.empty());
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto text = mcfg_fuzz::as_text(data, size);
+  auto result = mcfg::parse_node_config(text, config_path);
+  mcfg_fuzz::check_errors_contract(result.config.has_value(), result.errors,
+                                   config_path);
+  FUZZ_CHECK(result.ok() == result.config.has_value());
+  for (size_t i = 1; i < result.errors.size(); ++i) {
+    const auto& a = result.errors[i - 1];
+    const auto& b = result.errors[i];
+    FUZZ_CHECK(std::tie(a.line, a.column) <= std::tie(b.line, b.column));
+  }
+  if (result.config)
+    check_config(*result.config);
+  return 0;
+}
