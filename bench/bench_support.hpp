@@ -1,0 +1,329 @@
+#pragma once
+// What the benchmark's scenarios share: a clock, percentiles, JSON lines,
+// resident memory, the raw system-call floor, and the callback modules the
+// benchmarked writers drive. Real time lives here only: library code keeps
+// to the actor clock.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "actors/writer_module.hpp"
+#include "messages/config_change.hpp"
+
+namespace mcfg::bench {
+
+// -- time ---------------------------------------------------------------------
+
+using steady = std::chrono::steady_clock;
+
+inline int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           steady::now().time_since_epoch())
+    .count();
+}
+
+/// Sorted samples (microseconds) and their percentiles.
+struct distribution {
+  std::vector<double> us;
+
+  void add_ns(int64_t ns) {
+    us.push_back(static_cast<double>(ns) / 1000.0);
+  }
+  /// The value at or below which `q` of the samples lie (nearest rank).
+  double pct(double q) {
+    if (us.empty())
+      return 0;
+    std::sort(us.begin(), us.end());
+    auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(us.size())));
+    return us[std::clamp<size_t>(rank, 1, us.size()) - 1];
+  }
+  double p50() {
+    return pct(0.50);
+  }
+  double p99() {
+    return pct(0.99);
+  }
+  double mean() const {
+    double sum = 0;
+    for (auto x : us)
+      sum += x;
+    return us.empty() ? 0 : sum / static_cast<double>(us.size());
+  }
+};
+
+// -- output -------------------------------------------------------------------
+
+/// One JSON object on one line; fields in insertion order.
+class json_line {
+public:
+  explicit json_line(const std::string& scenario) {
+    add("scenario", scenario);
+  }
+  json_line& add(const std::string& key, const std::string& value) {
+    fields_.emplace_back(key, quote(value));
+    return *this;
+  }
+  json_line& add(const std::string& key, const char* value) {
+    return add(key, std::string{value});
+  }
+  json_line& add(const std::string& key, bool value) {
+    fields_.emplace_back(key, value ? "true" : "false");
+    return *this;
+  }
+  json_line& add(const std::string& key, double value, int decimals = 1) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.*f", decimals, value);
+    fields_.emplace_back(key, buf);
+    return *this;
+  }
+  template <class Int,
+            class = std::enable_if_t<std::is_integral_v<Int>
+                                     && !std::is_same_v<Int, bool>>>
+  json_line& add(const std::string& key, Int value) {
+    fields_.emplace_back(key, std::to_string(value));
+    return *this;
+  }
+  std::string str() const {
+    std::string out = "{";
+    for (size_t i = 0; i < fields_.size(); ++i) {
+      if (i > 0)
+        out += ",";
+      out += quote(fields_[i].first) + ":" + fields_[i].second;
+    }
+    return out + "}";
+  }
+  void print() const {
+    std::printf("%s\n", str().c_str());
+    std::fflush(stdout);
+  }
+
+private:
+  static std::string quote(const std::string& x) {
+    std::string out = "\"";
+    for (char c : x) {
+      if (c == '"' || c == '\\')
+        out += '\\';
+      if (static_cast<unsigned char>(c) < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+        out += buf;
+        continue;
+      }
+      out += c;
+    }
+    return out + "\"";
+  }
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+// -- memory -------------------------------------------------------------------
+
+/// Resident set size in bytes, from /proc/self/statm.
+inline int64_t resident_bytes() {
+  long pages_total = 0, pages_resident = 0;
+  if (auto f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages_total, &pages_resident) != 2)
+      pages_resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<int64_t>(pages_resident) * sysconf(_SC_PAGESIZE);
+}
+
+// -- the floor: the system calls a durable replacement cannot do without -----
+
+/// open temp (O_NOFOLLOW), write, fsync, close, rename, fsync the directory:
+/// the sequence the writer must make, with nothing else around it.
+inline bool raw_replace(const std::string& dir, const std::string& tmp,
+                        const std::string& path, const std::string& bytes,
+                        bool durable) {
+  int fd = ::open(tmp.c_str(),
+                  O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return false;
+  bool ok = ::write(fd, bytes.data(), bytes.size())
+            == static_cast<ssize_t>(bytes.size());
+  if (durable)
+    ok = ::fsync(fd) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  ok = ::rename(tmp.c_str(), path.c_str()) == 0 && ok;
+  if (durable) {
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+      return false;
+    ok = ::fsync(dfd) == 0 && ok;
+    ok = ::close(dfd) == 0 && ok;
+  }
+  return ok;
+}
+
+// -- what the benchmarked writers report --------------------------------------
+
+/// Shared between a writer's module and refresh hook (on the writer's thread)
+/// and the scenario (on the main thread).
+struct probe {
+  /// The state sequence number the module last rendered.
+  std::atomic<uint64_t> rendered{0};
+  /// The sequence number the last refresh saw rendered, i.e. the state the
+  /// file holds.
+  std::atomic<uint64_t> refreshed_seq{0};
+  /// When the last refresh ran (now_ns).
+  std::atomic<int64_t> refresh_ns{0};
+  /// How many refreshes ran (one per file replaced); published last.
+  std::atomic<uint64_t> refreshes{0};
+
+  /// The writer's refresh hook.
+  void on_refresh() {
+    refreshed_seq.store(rendered.load(std::memory_order_relaxed),
+                        std::memory_order_relaxed);
+    refresh_ns.store(now_ns(), std::memory_order_relaxed);
+    refreshes.fetch_add(1, std::memory_order_release);
+  }
+
+  /// Waits until more than `seen` refreshes ran; false after `limit`.
+  bool wait_beyond(uint64_t seen,
+                   std::chrono::seconds limit = std::chrono::seconds(30)) {
+    auto deadline = steady::now() + limit;
+    for (uint32_t spins = 0;; ++spins) {
+      if (refreshes.load(std::memory_order_acquire) > seen)
+        return true;
+      // Spin briefly (a write takes tens of microseconds or more), then
+      // yield, so that a busy 2-core machine still runs the writer.
+      if (spins > 64) {
+        std::this_thread::yield();
+        if ((spins & 1023) == 0 && steady::now() > deadline)
+          return false;
+      }
+    }
+  }
+};
+
+// -- modules ------------------------------------------------------------------
+
+/// 64 slots of 64 bytes: the module renders a 4 KiB file whatever its
+/// state. Keys `b/<n>` go to slot n % 64; a change is new state when the
+/// value differs. Every other key is filtered out. Each state change bumps a
+/// sequence number, which produce() publishes to the probe, so the scenario
+/// knows which state a refresh put on disk.
+class slots_module final : public writer_module {
+public:
+  static constexpr size_t slots = 64;
+  static constexpr size_t line = 64;
+
+  explicit slots_module(probe* p) : probe_(p) {
+  }
+
+  void init(const snapshot& source) override {
+    for (auto& s : slots_)
+      s = {};
+    for (auto& [key, value] : source)
+      if (filter_event(key))
+        apply(key, value);
+    seq_ = 0;
+  }
+
+  bool filter_event(const std::string& key) const override {
+    return key.size() > 2 && key[0] == 'b' && key[1] == '/';
+  }
+
+  bool handle_event(const config_change& change) override {
+    if (change.removed)
+      return false;
+    if (!apply(change.key, change.value))
+      return false;
+    ++seq_;
+    return true;
+  }
+
+  rendering produce() const override {
+    if (probe_ != nullptr)
+      probe_->rendered.store(seq_, std::memory_order_relaxed);
+    std::string out;
+    out.reserve(slots * line);
+    for (auto& s : slots_) {
+      auto start = out.size();
+      out += s.key;
+      out += '=';
+      out += s.value;
+      out.resize(start + line - 1, ' ');
+      out += '\n';
+    }
+    return rendering::content(std::move(out));
+  }
+
+  std::map<std::string, std::string> format_status() const override {
+    return {{"seq", std::to_string(seq_)}};
+  }
+
+  /// The slot a key lands in.
+  static size_t slot_of(const std::string& key) {
+    size_t n = 0;
+    std::from_chars(key.data() + 2, key.data() + key.size(), n);
+    return n % slots;
+  }
+
+private:
+  struct slot {
+    std::string key;
+    std::string value;
+  };
+
+  bool apply(const std::string& key, const config_value& value) {
+    auto str = caf::get_if<std::string>(&value);
+    if (str == nullptr)
+      return false;
+    auto& s = slots_[slot_of(key)];
+    // Keep each line within its 64 bytes.
+    auto v = str->substr(0, line - 2 - std::min(key.size(), line - 2));
+    if (s.key == key && s.value == v)
+      return false;
+    s.key = key.substr(0, line - 2);
+    s.value = std::move(v);
+    return true;
+  }
+
+  probe* probe_;
+  std::array<slot, slots> slots_;
+  uint64_t seq_ = 0;
+};
+
+/// An idle writer's module for the memory scenario: one small integer.
+class tiny_module final : public writer_module {
+public:
+  void init(const snapshot&) override {
+  }
+  bool filter_event(const std::string& key) const override {
+    return key == "t";
+  }
+  bool handle_event(const config_change& change) override {
+    auto x = caf::get_if<int64_t>(&change.value);
+    if (x == nullptr || *x == value_)
+      return false;
+    value_ = *x;
+    return true;
+  }
+  rendering produce() const override {
+    return rendering::content(std::to_string(value_) + "\n");
+  }
+  std::map<std::string, std::string> format_status() const override {
+    return {};
+  }
+
+private:
+  int64_t value_ = 0;
+};
+
+} // namespace mcfg::bench
