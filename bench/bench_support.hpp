@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -20,6 +22,17 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+
+#if __has_include(<valgrind/callgrind.h>)
+#  include <valgrind/callgrind.h>
+/// Brackets the measured part of a scenario for
+/// `valgrind --tool=callgrind --instr-atstart=no`; no-ops otherwise.
+#  define MCFG_PROFILE_START() CALLGRIND_START_INSTRUMENTATION
+#  define MCFG_PROFILE_STOP() CALLGRIND_STOP_INSTRUMENTATION
+#else
+#  define MCFG_PROFILE_START() (void) 0
+#  define MCFG_PROFILE_STOP() (void) 0
+#endif
 
 #include "actors/writer_module.hpp"
 #include "messages/config_change.hpp"
@@ -190,25 +203,27 @@ struct probe {
     refreshed_seq.store(rendered.load(std::memory_order_relaxed),
                         std::memory_order_relaxed);
     refresh_ns.store(now_ns(), std::memory_order_relaxed);
-    refreshes.fetch_add(1, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      refreshes.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
   }
 
-  /// Waits until more than `seen` refreshes ran; false after `limit`.
+  /// Waits until more than `seen` refreshes ran; false after `limit`. The
+  /// waiting thread sleeps: a spinning one would take a core from the
+  /// writer on a small machine.
   bool wait_beyond(uint64_t seen,
                    std::chrono::seconds limit = std::chrono::seconds(30)) {
-    auto deadline = steady::now() + limit;
-    for (uint32_t spins = 0;; ++spins) {
-      if (refreshes.load(std::memory_order_acquire) > seen)
-        return true;
-      // Spin briefly (a write takes tens of microseconds or more), then
-      // yield, so that a busy 2-core machine still runs the writer.
-      if (spins > 64) {
-        std::this_thread::yield();
-        if ((spins & 1023) == 0 && steady::now() > deadline)
-          return false;
-      }
-    }
+    std::unique_lock<std::mutex> guard{mtx_};
+    return cv_.wait_for(guard, limit, [&] {
+      return refreshes.load(std::memory_order_acquire) > seen;
+    });
   }
+
+private:
+  std::mutex mtx_;
+  std::condition_variable cv_;
 };
 
 // -- modules ------------------------------------------------------------------

@@ -20,6 +20,7 @@
 #include <sys/statfs.h>
 
 #include <caf/actor_registry.hpp>
+#include <caf/actor_storage.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/config.hpp>
@@ -240,23 +241,26 @@ void latency_group(const options& opt, bool durable) {
   auto port = make_posix_file_port();
 
   distribution floor, port_d, internal, external;
-  const size_t rounds = opt.quick ? 2 : (durable ? 12 : 20);
-  const size_t block = opt.quick ? 20 : (durable ? 50 : 100);
+  // The four are interleaved in small blocks, in a rotating order, so that
+  // the disk's and the machine's drift (other work on a shared machine)
+  // weighs on each alike and their ratios hold.
+  const size_t per_kind = opt.quick ? 40 : (durable ? 600 : 2000);
+  const size_t block = 5;
   uint64_t n = 0;
   auto next_change = [&] {
     ++n;
     return std::make_pair("b/" + std::to_string(n % slots_module::slots),
                           "v" + std::to_string(n));
   };
-  for (size_t r = 0; r < rounds; ++r) {
-    for (size_t i = 0; i < block; ++i) {
+  std::function<void()> kinds[] = {
+    [&] {
       auto t0 = now_ns();
       check(raw_replace(floor_dir, floor_dir + "/file.tmp",
                         floor_dir + "/file", bytes, durable),
             "floor: " + std::string{std::strerror(errno)});
       floor.add_ns(now_ns() - t0);
-    }
-    for (size_t i = 0; i < block; ++i) {
+    },
+    [&] {
       // What replace_file asks of the file port, called directly.
       auto t0 = now_ns();
       bool ok = !port->make_directories(port_dir)
@@ -266,15 +270,15 @@ void latency_group(const options& opt, bool durable) {
                 && (!durable || !port->sync_directory(port_dir));
       port_d.add_ns(now_ns() - t0);
       check(ok, "port write failed");
-    }
-    for (size_t i = 0; i < block; ++i) {
+    },
+    [&] {
       auto seen = p.refreshes.load(std::memory_order_acquire);
       auto [key, value] = next_change();
       caf::anon_send(sender, key, value);
       check(p.wait_beyond(seen), "no refresh after a change");
       internal.add_ns(p.refresh_ns.load() - sent_ns.load());
-    }
-    for (size_t i = 0; i < block; ++i) {
+    },
+    [&] {
       auto seen = p.refreshes.load(std::memory_order_acquire);
       auto [key, value] = next_change();
       auto t0 = now_ns();
@@ -282,8 +286,12 @@ void latency_group(const options& opt, bool durable) {
                      config_change{key, config_value{value}});
       check(p.wait_beyond(seen), "no refresh after a change");
       external.add_ns(p.refresh_ns.load() - t0);
-    }
-  }
+    },
+  };
+  for (size_t round = 0; round < per_kind / block; ++round)
+    for (size_t k = 0; k < 4; ++k)
+      for (size_t i = 0; i < block; ++i)
+        kinds[(round + k) % 4]();
   // The file holds the last change.
   auto content = read_file(writer_dir + "/file");
   check(content.size() == 4096, "the writer's file is not 4 KiB");
@@ -356,6 +364,7 @@ void burst_group(const options& opt) {
     }
     auto expected_text = expected.produce().text();
     auto seen = p.refreshes.load(std::memory_order_acquire);
+    MCFG_PROFILE_START();
     auto t0 = now_ns();
     for (auto& change : changes)
       caf::anon_send(writer, change_atom::value, std::move(change));
@@ -368,6 +377,7 @@ void burst_group(const options& opt) {
       check(p.wait_beyond(before, std::chrono::seconds(60)),
             "burst did not settle");
     }
+    MCFG_PROFILE_STOP();
     auto t_settled = p.refresh_ns.load();
     auto writes = p.refreshes.load() - seen;
     check(read_file(dir + "/file") == expected_text,
@@ -435,15 +445,17 @@ void throughput_group(const options& opt) {
     }
     auto before = status_of(sys, writer);
     caf::scoped_actor self{sys};
+    MCFG_PROFILE_START();
     auto t0 = now_ns();
     for (auto& change : changes)
-      self->send(writer, change_atom::value, std::move(change));
+      caf::anon_send(writer, change_atom::value, std::move(change));
     auto t_sent = now_ns();
     // Answered once every change before it went through.
     self->request(writer, caf::infinite, sync_atom::value)
       .receive([](caf::ok_atom) {},
                [&](caf::error& err) { fail("sync: " + sys.render(err)); });
     auto t1 = now_ns();
+    MCFG_PROFILE_STOP();
     auto after = status_of(sys, writer);
     check(after.ignored - before.ignored == events,
           "not every event was ignored");
@@ -581,6 +593,10 @@ void memory_caf_group(const options& opt) {
     .add("bytes_per_actor", static_cast<double>(after.rss - before.rss) / n, 0)
     .add("heap_bytes_per_actor",
          static_cast<double>(after.heap - before.heap) / n, 0)
+    .add("sizeof_actor_object",
+         sizeof(caf::actor_storage<
+                caf::stateful_actor<empty_state, memcached_cfg_actor::base>>))
+    .add("sizeof_event_based_actor", sizeof(caf::event_based_actor))
     .print();
   for (auto& h : handles)
     caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
