@@ -188,7 +188,8 @@ private:
     std::set<std::string> seen;
     bool have_users = false;
     for (auto it = root.begin(); it != root.end(); ++it) {
-      const auto& key = it->first;
+      // By value: yaml-cpp's iterator hands out a temporary pair.
+      const YAML::Node key = it->first;
       if (!check_key(key, "", seen, "section name"))
         continue;
       const auto& name = key.Scalar();
@@ -237,8 +238,8 @@ private:
     std::optional<std::string> password;
     config_value::list roles;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const auto& field_key = it->first;
-      const auto& value = it->second;
+      const YAML::Node field_key = it->first; // by value, see above
+      const YAML::Node value = it->second;
       if (!check_key(field_key, path, seen, "field"))
         continue;
       const auto& field = field_key.Scalar();

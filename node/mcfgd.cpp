@@ -116,6 +116,26 @@ sigset_t stop_signals() {
   return set;
 }
 
+/// Spawns the control actor and publishes it on control.listen.
+caf::expected<mcfg::control_actor> publish_control(caf::actor_system& sys,
+                                                   const mcfg::node_config& cfg) {
+  mcfg::control_spec spec{{}, mcfg::store_child_id, mcfg::refresher_child_id};
+  for (size_t i = 0; i < cfg.files.size(); ++i)
+    spec.files.emplace_back(cfg.files[i].path, mcfg::writer_child_id(i));
+  auto control = mcfg::spawn_control(sys, std::move(spec));
+  auto port = sys.middleman().publish(control, cfg.control->port,
+                                      cfg.control->host.c_str(), true);
+  if (!port) {
+    std::cerr << "mcfgd: cannot listen on " << cfg.control->host << ':'
+              << cfg.control->port << ": " << sys.render(port.error()) << '\n';
+    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+    return std::move(port.error());
+  }
+  mcfg::log::info("mcfgd", "control listening on " + cfg.control->host + ":"
+                             + std::to_string(*port));
+  return control;
+}
+
 int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   auto signals = stop_signals();
   caf::actor_system_config sys_cfg;
@@ -140,22 +160,12 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
 
   mcfg::control_actor control;
   if (cfg.control) {
-    mcfg::control_spec spec{{}, mcfg::store_child_id, mcfg::refresher_child_id};
-    for (size_t i = 0; i < cfg.files.size(); ++i)
-      spec.files.emplace_back(cfg.files[i].path, mcfg::writer_child_id(i));
-    control = mcfg::spawn_control(sys, std::move(spec));
-    auto port = sys.middleman().publish(control, cfg.control->port,
-                                        cfg.control->host.c_str(), true);
-    if (!port) {
-      std::cerr << "mcfgd: cannot listen on " << cfg.control->host << ':'
-                << cfg.control->port << ": " << sys.render(port.error())
-                << '\n';
+    auto published = publish_control(sys, cfg);
+    if (!published) {
       caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
-      caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
       return exit_gave_up;
     }
-    mcfg::log::info("mcfgd", "control listening on " + cfg.control->host + ":"
-                               + std::to_string(*port));
+    control = *published;
   }
 
   // A signal asks the root to stop; its exit ends the wait below either way.
@@ -174,7 +184,27 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   {
     caf::scoped_actor self{sys};
     self->monitor(*root);
-    self->receive([&](caf::down_msg& msg) { reason = std::move(msg.reason); });
+    if (control)
+      self->monitor(control);
+    for (bool root_down = false; !root_down;) {
+      self->receive([&](caf::down_msg& msg) {
+        if (msg.source == root->address()) {
+          reason = std::move(msg.reason);
+          root_down = true;
+          return;
+        }
+        // Any peer of the control port can send an exit message of reason
+        // kill, which CAF always obeys: publish a fresh control actor.
+        mcfg::log::warning("mcfgd", "control actor stopped ("
+                                      + mcfg::sup::describe(msg.reason)
+                                      + "); publishing a new one");
+        sys.middleman().unpublish(control, cfg.control->port);
+        if (auto published = publish_control(sys, cfg)) {
+          control = *published;
+          self->monitor(control);
+        }
+      });
+    }
   }
   bool asked_to_stop = stopping.exchange(true);
   if (!asked_to_stop)

@@ -297,7 +297,8 @@ private:
     }
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const auto& k = it->first;
+      // By value: yaml-cpp's iterator hands out a temporary pair.
+      const YAML::Node k = it->first;
       if (!k.IsScalar()) {
         fail_at(k, path, std::string{"keys must be strings, got "}
                            + describe_type(k));
