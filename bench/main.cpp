@@ -17,6 +17,7 @@
 #include <optional>
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 
 #include <caf/actor_registry.hpp>
@@ -50,7 +51,12 @@ struct options {
   std::string json_path;
   bool quick = false;
   size_t burst_events = 100'000;
+  /// CAF scheduler threads; 0 keeps CAF's default (max(4, cores)).
+  size_t workers = 0;
 };
+
+/// Set once from the command line; every actor system in a group uses it.
+size_t g_workers = 0;
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "mcfg_bench: %s\n", what.c_str());
@@ -71,6 +77,8 @@ struct bench_system {
   bench_system() {
     mcfg::add_message_types(cfg);
     sup::add_message_types(cfg);
+    if (g_workers > 0)
+      cfg.set("scheduler.max-threads", g_workers);
     sys = std::make_unique<caf::actor_system>(cfg);
   }
 };
@@ -102,6 +110,16 @@ public:
 private:
   std::string path_;
 };
+
+/// CPU time (user + system) of the whole process so far, in nanoseconds.
+int64_t cpu_ns() {
+  struct rusage ru;
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto tv = [](const timeval& x) {
+    return int64_t{x.tv_sec} * 1'000'000'000 + int64_t{x.tv_usec} * 1'000;
+  };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
 
 /// The keys of a full slots_module: 64 lines of 64 bytes.
 snapshot full_snapshot() {
@@ -233,6 +251,7 @@ void latency_group(const options& opt, bool durable) {
   bench_system bs;
   auto& sys = *bs.sys;
   probe p;
+  p.stamp = true;
   auto writer = spawn_memcached_cfg(sys, slots_spec(writer_dir + "/file", &p,
                                                     durable));
   check(p.wait_beyond(0), "the writer's initial write did not complete");
@@ -240,7 +259,7 @@ void latency_group(const options& opt, bool durable) {
   auto sender = sys.spawn(change_sender, writer, &sent_ns);
   auto port = make_posix_file_port();
 
-  distribution floor, port_d, internal, external;
+  distribution floor, port_d, internal, external, dispatch, write;
   // The four are interleaved in small blocks, in a rotating order, so that
   // the disk's and the machine's drift (other work on a shared machine)
   // weighs on each alike and their ratios hold.
@@ -277,6 +296,8 @@ void latency_group(const options& opt, bool durable) {
       caf::anon_send(sender, key, value);
       check(p.wait_beyond(seen), "no refresh after a change");
       internal.add_ns(p.refresh_ns.load() - sent_ns.load());
+      dispatch.add_ns(p.handled_ns.load() - sent_ns.load());
+      write.add_ns(p.refresh_ns.load() - p.handled_ns.load());
     },
     [&] {
       auto seen = p.refreshes.load(std::memory_order_acquire);
@@ -320,6 +341,8 @@ void latency_group(const options& opt, bool durable) {
     .add("ratio_p50_to_floor", internal.p50() / f50, 3)
     .add("floor_p50_us", f50)
     .add("port_p50_us", port_d.p50())
+    .add("send_to_handle_p50_us", dispatch.p50())
+    .add("handle_to_refresh_p50_us", write.p50())
     .add("external_p50_us", external.p50())
     .add("external_p99_us", external.p99())
     .add("external_ratio_p50_to_floor", external.p50() / f50, 3)
@@ -335,10 +358,11 @@ void latency_group(const options& opt, bool durable) {
 void burst_group(const options& opt) {
   scratch_dir scratch{opt.dir, "burst"};
   const size_t events = opt.quick ? opt.burst_events / 10 : opt.burst_events;
-  const size_t reps = opt.quick ? 1 : 5;
+  const size_t reps = opt.quick ? 1 : 9;
   struct rep_result {
     double settle_ms, send_ms;
     uint64_t writes;
+    double cpu_ns_per_event;
   };
   std::vector<rep_result> results;
   bench_system bs;
@@ -365,6 +389,7 @@ void burst_group(const options& opt) {
     auto expected_text = expected.produce().text();
     auto seen = p.refreshes.load(std::memory_order_acquire);
     MCFG_PROFILE_START();
+    auto cpu0 = cpu_ns();
     auto t0 = now_ns();
     for (auto& change : changes)
       caf::anon_send(writer, change_atom::value, std::move(change));
@@ -378,6 +403,7 @@ void burst_group(const options& opt) {
             "burst did not settle");
     }
     MCFG_PROFILE_STOP();
+    auto cpu1 = cpu_ns();
     auto t_settled = p.refresh_ns.load();
     auto writes = p.refreshes.load() - seen;
     check(read_file(dir + "/file") == expected_text,
@@ -386,13 +412,22 @@ void burst_group(const options& opt) {
     check(st.changes == events, "the writer saw " + std::to_string(st.changes)
                                   + " changes, not " + std::to_string(events));
     results.push_back({static_cast<double>(t_settled - t0) / 1e6,
-                       static_cast<double>(t_sent - t0) / 1e6, writes});
+                       static_cast<double>(t_sent - t0) / 1e6, writes,
+                       static_cast<double>(cpu1 - cpu0)
+                         / static_cast<double>(events)});
     stop(sys, writer);
   }
-  auto by_settle = results;
-  std::sort(by_settle.begin(), by_settle.end(),
-            [](auto& x, auto& y) { return x.settle_ms < y.settle_ms; });
-  auto med = by_settle[by_settle.size() / 2];
+  auto median = [&](auto field) {
+    std::vector<double> xs;
+    for (auto& r : results)
+      xs.push_back(field(r));
+    std::sort(xs.begin(), xs.end());
+    return xs[xs.size() / 2];
+  };
+  auto settle = median([](auto& r) { return r.settle_ms; });
+  auto sent = median([](auto& r) { return r.send_ms; });
+  auto writes = median([](auto& r) { return static_cast<double>(r.writes); });
+  auto cpu = median([](auto& r) { return r.cpu_ns_per_event; });
   uint64_t wmin = ~uint64_t{0}, wmax = 0;
   std::string all;
   for (auto& r : results) {
@@ -402,12 +437,12 @@ void burst_group(const options& opt) {
   }
   json_line{"burst"}
     .add("events", events)
-    .add("writes", med.writes)
-    .add("settle_ms", med.settle_ms, 2)
-    .add("events_per_s", static_cast<double>(events) / (med.settle_ms / 1e3), 0)
-    .add("send_ms", med.send_ms, 2)
-    .add("send_events_per_s",
-         static_cast<double>(events) / (med.send_ms / 1e3), 0)
+    .add("writes", static_cast<uint64_t>(writes))
+    .add("settle_ms", settle, 2)
+    .add("events_per_s", static_cast<double>(events) / (settle / 1e3), 0)
+    .add("send_ms", sent, 2)
+    .add("send_events_per_s", static_cast<double>(events) / (sent / 1e3), 0)
+    .add("cpu_ns_per_event", cpu, 0)
     .add("reps", reps)
     .add("writes_min", wmin)
     .add("writes_max", wmax)
@@ -428,7 +463,7 @@ void throughput_group(const options& opt) {
                                                     &p, true));
   check(p.wait_beyond(0), "the writer's initial write did not complete");
   auto initial = full_snapshot();
-  std::vector<double> rates, send_rates;
+  std::vector<double> rates, send_rates, cpus;
   for (size_t rep = 0; rep < reps; ++rep) {
     // Half filtered out (not the module's keys), half unchanged (a key's
     // current value): neither makes a write.
@@ -446,6 +481,7 @@ void throughput_group(const options& opt) {
     auto before = status_of(sys, writer);
     caf::scoped_actor self{sys};
     MCFG_PROFILE_START();
+    auto cpu0 = cpu_ns();
     auto t0 = now_ns();
     for (auto& change : changes)
       caf::anon_send(writer, change_atom::value, std::move(change));
@@ -456,6 +492,8 @@ void throughput_group(const options& opt) {
                [&](caf::error& err) { fail("sync: " + sys.render(err)); });
     auto t1 = now_ns();
     MCFG_PROFILE_STOP();
+    cpus.push_back(static_cast<double>(cpu_ns() - cpu0)
+                   / static_cast<double>(events));
     auto after = status_of(sys, writer);
     check(after.ignored - before.ignored == events,
           "not every event was ignored");
@@ -467,12 +505,14 @@ void throughput_group(const options& opt) {
   }
   std::sort(rates.begin(), rates.end());
   std::sort(send_rates.begin(), send_rates.end());
+  std::sort(cpus.begin(), cpus.end());
   json_line{"throughput"}
     .add("events", events)
     .add("events_per_s", rates[rates.size() / 2], 0)
     .add("events_per_s_min", rates.front(), 0)
     .add("events_per_s_max", rates.back(), 0)
     .add("send_events_per_s", send_rates[send_rates.size() / 2], 0)
+    .add("cpu_ns_per_event", cpus[cpus.size() / 2], 0)
     .add("reps", reps)
     .add("writes", uint64_t{0})
     .print();
@@ -613,6 +653,7 @@ void restart_group(const options& opt) {
   bench_system bs;
   auto& sys = *bs.sys;
   probe p;
+  p.stamp = true;
   auto spec = slots_spec(writer_dir + "/file", &p, true);
   const auto id = caf::atom("bench_w");
   sup::supervisor_flags flags;
@@ -637,7 +678,7 @@ void restart_group(const options& opt) {
       std::this_thread::yield();
     }
   };
-  distribution floor, restart;
+  distribution floor, restart, to_init, init_to_write;
   const size_t rounds = opt.quick ? 2 : 10;
   const size_t block = opt.quick ? 10 : 30;
   caf::actor current = incarnation(caf::actor{});
@@ -655,6 +696,8 @@ void restart_group(const options& opt) {
       caf::anon_send_exit(current, caf::exit_reason::kill);
       check(p.wait_beyond(seen), "the new incarnation did not write");
       restart.add_ns(p.refresh_ns.load() - t0);
+      to_init.add_ns(p.created_ns.load() - t0);
+      init_to_write.add_ns(p.refresh_ns.load() - p.created_ns.load());
       current = incarnation(current);
     }
   }
@@ -665,6 +708,8 @@ void restart_group(const options& opt) {
     .add("ratio_p50_to_floor", restart.p50() / f50, 3)
     .add("floor_p50_us", f50)
     .add("floor_p99_us", floor.p99())
+    .add("kill_to_new_module_p50_us", to_init.p50())
+    .add("new_module_to_refresh_p50_us", init_to_write.p50())
     .add("samples", restart.us.size())
     .print();
   caf::scoped_actor self{sys};
@@ -892,6 +937,7 @@ int run_all(const options& opt, const std::vector<std::string>& only) {
     auto cmd = shell_quote(exe) + " --scenario " + g + " --dir "
                + shell_quote(opt.dir)
                + " --burst-events " + std::to_string(opt.burst_events)
+               + " --workers " + std::to_string(opt.workers)
                + (opt.quick ? " --quick" : "");
     auto started = now_ns();
     auto pipe = ::popen(cmd.c_str(), "r");
@@ -950,10 +996,12 @@ int main(int argc, char** argv) {
       opt.quick = true;
     else if (arg == "--burst-events")
       opt.burst_events = std::stoul(value());
+    else if (arg == "--workers")
+      opt.workers = std::stoul(value());
     else if (arg == "--help" || arg == "-h") {
       std::printf(
         "usage: mcfg_bench [--dir DIR] [--json FILE] [--quick] [--only GROUP]"
-        "... [--burst-events N]\n"
+        "... [--burst-events N] [--workers N]\n"
         "       mcfg_bench --scenario GROUP [--dir DIR] [--quick]\n"
         "groups: machine memory memory_caf latency latency_nofsync burst "
         "throughput restart\n");
@@ -969,6 +1017,7 @@ int main(int argc, char** argv) {
   opt.dir = fs::absolute(opt.dir).lexically_normal().string();
   if (!opt.dir.empty() && opt.dir.back() == '/')
     opt.dir.pop_back();
+  g_workers = opt.workers;
   if (!opt.scenario.empty())
     return run_group(opt);
   return run_all(opt, only);
