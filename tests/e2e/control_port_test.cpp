@@ -56,6 +56,11 @@ TEST_CASE("the control port answers bad requests with errors and keeps the "
   auto before = read_file(auth);
   REQUIRE(before == "alice:Pw-ctl-1\n");
   bool killed_control = false;
+  // mcfgctl itself refuses what it does not know, before sending anything.
+  auto unknown = run(dir, {MCFGCTL, "--node", node, "shutdown"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err.find("mcfgctl: unknown command 'shutdown'")
+        != std::string::npos);
 
   SUBCASE("a client that does not speak CAF") {
     send_garbage(port, "GET / HTTP/1.0\r\n\r\n");

@@ -131,6 +131,7 @@ TEST_CASE("mcfgd refuses bad configuration with exit 2, a located message, "
     {"bad duration", good + "retry: {interval: 10}\n", "",
      node_yaml + ":5:19: retry.interval"},
     {"bad mode", good + "    mode: rw\n", "", node_yaml + ":5:11: files[0].mode"},
+    {"unknown key", good + "retries: 3\n", "", node_yaml + ":5:1: retries"},
     {"a user memcached would misread", good,
      "users:\n  alice: {password: " + alice_pw + "}\n  'b:c': {password: x}\n",
      dir / "cluster.yaml" + ":3:3: users/b:c"},
