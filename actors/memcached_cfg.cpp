@@ -8,6 +8,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "messages/duration.hpp"
 #include "messages/errors.hpp"
 #include "messages/log.hpp"
 
@@ -28,18 +29,6 @@ struct attempt_failure {
   std::string path;
   std::error_code os_error;
 };
-
-std::string format_duration(caf::timespan d) {
-  using namespace std::chrono;
-  auto ns = d.count();
-  if (ns % 1'000'000'000 == 0)
-    return std::to_string(ns / 1'000'000'000) + "s";
-  if (ns % 1'000'000 == 0)
-    return std::to_string(ns / 1'000'000) + "ms";
-  if (ns % 1'000 == 0)
-    return std::to_string(ns / 1'000) + "us";
-  return std::to_string(ns) + "ns";
-}
 
 std::string parent_directory(const std::string& path) {
   auto pos = path.rfind('/');

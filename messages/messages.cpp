@@ -4,6 +4,7 @@
 #include <caf/message.hpp>
 
 #include "messages/config_change.hpp"
+#include "messages/duration.hpp"
 #include "messages/errors.hpp"
 #include "messages/message_types.hpp"
 #include "messages/node_status.hpp"
@@ -39,6 +40,17 @@ const char* to_string(errc x) {
       return "unknown_file";
   }
   return "unknown";
+}
+
+std::string format_duration(caf::timespan d) {
+  auto n = d.count();
+  if (n != 0 && n % 1'000'000'000 == 0)
+    return std::to_string(n / 1'000'000'000) + "s";
+  if (n != 0 && n % 1'000'000 == 0)
+    return std::to_string(n / 1'000'000) + "ms";
+  if (n != 0 && n % 1'000 == 0)
+    return std::to_string(n / 1'000) + "us";
+  return std::to_string(n) + "ns";
 }
 
 caf::error make_file_error(const std::string& op, const std::string& path,

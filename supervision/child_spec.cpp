@@ -118,16 +118,5 @@ caf::error check_flags(const supervisor_flags& flags) {
   return caf::none;
 }
 
-std::string format_duration(caf::timespan d) {
-  using namespace std::chrono;
-  auto n = d.count();
-  if (n != 0 && n % duration_cast<nanoseconds>(seconds(1)).count() == 0)
-    return std::to_string(duration_cast<seconds>(d).count()) + "s";
-  if (n != 0 && n % duration_cast<nanoseconds>(milliseconds(1)).count() == 0)
-    return std::to_string(duration_cast<milliseconds>(d).count()) + "ms";
-  if (n != 0 && n % duration_cast<nanoseconds>(microseconds(1)).count() == 0)
-    return std::to_string(duration_cast<microseconds>(d).count()) + "us";
-  return std::to_string(n) + "ns";
-}
 
 } // namespace mcfg::sup

@@ -17,6 +17,8 @@
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
 
+#include "messages/duration.hpp"
+
 namespace mcfg::sup {
 
 /// A child's name within its supervisor, and the key under which each of its
@@ -195,9 +197,6 @@ struct supervisor_flags {
 
 /// `none` when the flags are usable (a period must be positive).
 caf::error check_flags(const supervisor_flags& flags);
-
-/// Renders a duration the way logs and errors show it: "10s", "250ms".
-std::string format_duration(caf::timespan d);
 
 } // namespace mcfg::sup
 

@@ -582,8 +582,8 @@ TEST_CASE("exit reasons read as text") {
   CHECK(sup::is_normal_exit(caf::error{}));
   CHECK(sup::is_normal_exit(caf::exit_reason::user_shutdown));
   CHECK(!sup::is_normal_exit(caf::exit_reason::kill));
-  CHECK(sup::format_duration(10s) == "10s");
-  CHECK(sup::format_duration(250ms) == "250ms");
+  CHECK(mcfg::format_duration(10s) == "10s");
+  CHECK(mcfg::format_duration(250ms) == "250ms");
 }
 
 TEST_CASE("the backoff doubles from min and stops at max") {
