@@ -202,6 +202,17 @@ std::string fs_type(const std::string& dir) {
   }
 }
 
+/// The 1-minute load average: how busy the (shared) machine was.
+double load_average() {
+  double x = 0;
+  if (auto f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &x) != 1)
+      x = 0;
+    std::fclose(f);
+  }
+  return x;
+}
+
 void machine(const options& opt) {
   bench_system bs;
   json_line{"machine"}
@@ -219,6 +230,7 @@ void machine(const options& opt) {
     .add("build", "debug")
 #endif
     .add("quick", opt.quick)
+    .add("loadavg_1m_at_start", load_average(), 2)
     .print();
 }
 
@@ -263,7 +275,7 @@ void latency_group(const options& opt, bool durable) {
   // The four are interleaved in small blocks, in a rotating order, so that
   // the disk's and the machine's drift (other work on a shared machine)
   // weighs on each alike and their ratios hold.
-  const size_t per_kind = opt.quick ? 40 : (durable ? 600 : 2000);
+  const size_t per_kind = opt.quick ? 40 : (durable ? 1000 : 3000);
   const size_t block = 5;
   uint64_t n = 0;
   auto next_change = [&] {
@@ -293,8 +305,10 @@ void latency_group(const options& opt, bool durable) {
     [&] {
       auto seen = p.refreshes.load(std::memory_order_acquire);
       auto [key, value] = next_change();
+      MCFG_PROFILE_START();
       caf::anon_send(sender, key, value);
       check(p.wait_beyond(seen), "no refresh after a change");
+      MCFG_PROFILE_STOP();
       internal.add_ns(p.refresh_ns.load() - sent_ns.load());
       dispatch.add_ns(p.handled_ns.load() - sent_ns.load());
       write.add_ns(p.refresh_ns.load() - p.handled_ns.load());
@@ -455,7 +469,7 @@ void burst_group(const options& opt) {
 void throughput_group(const options& opt) {
   scratch_dir scratch{opt.dir, "throughput"};
   const size_t events = opt.quick ? 100'000 : 1'000'000;
-  const size_t reps = opt.quick ? 1 : 3;
+  const size_t reps = opt.quick ? 1 : 5;
   bench_system bs;
   auto& sys = *bs.sys;
   probe p;
@@ -679,8 +693,8 @@ void restart_group(const options& opt) {
     }
   };
   distribution floor, restart, to_init, init_to_write;
-  const size_t rounds = opt.quick ? 2 : 10;
-  const size_t block = opt.quick ? 10 : 30;
+  const size_t block = 5;
+  const size_t rounds = (opt.quick ? 20 : 500) / block;
   caf::actor current = incarnation(caf::actor{});
   for (size_t r = 0; r < rounds; ++r) {
     for (size_t i = 0; i < block; ++i) {
@@ -692,9 +706,11 @@ void restart_group(const options& opt) {
     }
     for (size_t i = 0; i < block; ++i) {
       auto seen = p.refreshes.load(std::memory_order_acquire);
+      MCFG_PROFILE_START();
       auto t0 = now_ns();
       caf::anon_send_exit(current, caf::exit_reason::kill);
       check(p.wait_beyond(seen), "the new incarnation did not write");
+      MCFG_PROFILE_STOP();
       restart.add_ns(p.refresh_ns.load() - t0);
       to_init.add_ns(p.created_ns.load() - t0);
       init_to_write.add_ns(p.refresh_ns.load() - p.created_ns.load());
@@ -965,8 +981,13 @@ int run_all(const options& opt, const std::vector<std::string>& only) {
                  static_cast<double>(now_ns() - started) / 1e9);
   }
   print_table(results);
-  std::printf("\nmcfg_bench: all scenarios in %.1f s\n",
-              static_cast<double>(now_ns() - t0) / 1e9);
+  std::printf("\nmcfg_bench: all scenarios in %.1f s; load average %.2f at "
+              "the start, %.2f at the end\n",
+              static_cast<double>(now_ns() - t0) / 1e9,
+              results.count("machine")
+                ? results["machine"]["loadavg_1m_at_start"].get<double>()
+                : 0.0,
+              load_average());
   return 0;
 }
 
