@@ -23,8 +23,6 @@ int env_or(const char* name, int fallback) {
 
 } // namespace
 
-TEST_SUITE("long") {
-
 TEST_CASE("crash consistency: SIGKILL at random moments never leaves a "
           "partial or stale-forever file") {
   temp_dir dir;
@@ -96,4 +94,3 @@ TEST_CASE("crash consistency: SIGKILL at random moments never leaves a "
   CHECK(seen.size() > 1); // the kills did land mid-stream
 }
 
-} // TEST_SUITE

@@ -28,8 +28,6 @@ size_t count_of(const std::string& text, const std::string& needle) {
 
 } // namespace
 
-TEST_SUITE("long") {
-
 TEST_CASE("fault soak: edits at 50/s through rename faults, short and long") {
   auto seconds = std::getenv("MCFG_SOAK_SECONDS")
                    ? std::atoi(std::getenv("MCFG_SOAK_SECONDS"))
@@ -74,7 +72,7 @@ TEST_CASE("fault soak: edits at 50/s through rename faults, short and long") {
     while (clock::now() < until) {
       if (editing)
         edit();
-      std::this_thread::sleep_for(10ms); // ~90 edits per second
+      std::this_thread::sleep_for(5ms); // well over 50 edits per second
     }
   };
   // Warm up, then take the baseline.
@@ -137,4 +135,3 @@ TEST_CASE("fault soak: edits at 50/s through rename faults, short and long") {
   CHECK(mcfgd.wait_exit_code(20s) == 0);
 }
 
-} // TEST_SUITE
