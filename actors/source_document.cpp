@@ -8,6 +8,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "actors/yaml_document.hpp"
+
 namespace mcfg {
 
 // -- located_error ------------------------------------------------------------
@@ -114,9 +116,9 @@ public:
   }
 
   source_load_result run(std::string_view text) {
-    std::vector<YAML::Node> docs;
+    detail::yaml_document doc;
     try {
-      docs = YAML::LoadAll(std::string{text});
+      doc = detail::load_yaml_document(std::string{text});
     } catch (const YAML::ParserException& e) {
       fail(to_mark(e.mark), "",
            "invalid YAML: " + sanitize_yaml_message(e.msg));
@@ -126,19 +128,19 @@ public:
            "invalid YAML: " + sanitize_yaml_message(e.msg));
       return finish();
     }
-    if (docs.empty()) {
+    if (doc.empty) {
       // An empty file is far more likely a truncated save than a wish to
       // remove every user; that must be said explicitly.
       fail({}, "", "the document is empty; expected a mapping with `users` "
                    "(write `users: {}` for no users)");
       return finish();
     }
-    if (docs.size() > 1) {
-      fail(to_mark(docs[1].Mark()), "",
-           "expected one YAML document, found " + std::to_string(docs.size()));
+    if (doc.second) {
+      fail(to_mark(*doc.second), "",
+           "expected one YAML document, found more");
       return finish();
     }
-    top_level(docs.front());
+    top_level(doc.root);
     return finish();
   }
 

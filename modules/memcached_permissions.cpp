@@ -138,8 +138,9 @@ memcached_permissions::format_status() const {
     names += kvp.first;
   }
   out["names"] = std::move(names);
-  if (auto problem = check_permissions(users_))
-    out["refused"] = problem->key + ": " + problem->message;
+  // Whatever produce() would refuse, so status and file never disagree.
+  if (auto r = produce(); r.what() == rendering::kind::refused)
+    out["refused"] = r.text();
   return out;
 }
 

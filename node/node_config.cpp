@@ -15,6 +15,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "actors/yaml_document.hpp"
+
 namespace fs = std::filesystem;
 
 namespace mcfg {
@@ -225,24 +227,24 @@ public:
   }
 
   node_config_result run(std::string_view text) {
-    std::vector<YAML::Node> docs;
+    detail::yaml_document doc;
     try {
-      docs = YAML::LoadAll(std::string{text});
+      doc = detail::load_yaml_document(std::string{text});
     } catch (const YAML::Exception& e) {
       fail(to_mark(e.mark), "", "invalid YAML: " + e.msg);
       return finish();
     }
-    if (docs.empty()) {
+    if (doc.empty) {
       fail({}, "", "the document is empty; expected a mapping with `source` "
                    "and `files`");
       return finish();
     }
-    if (docs.size() > 1) {
-      fail(to_mark(docs[1].Mark()), "",
-           "expected one YAML document, found " + std::to_string(docs.size()));
+    if (doc.second) {
+      fail(to_mark(*doc.second), "",
+           "expected one YAML document, found more");
       return finish();
     }
-    top_level(docs.front());
+    top_level(doc.root);
     return finish();
   }
 

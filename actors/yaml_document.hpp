@@ -1,0 +1,69 @@
+#pragma once
+// Loading exactly one YAML document, for the source and node.yaml loaders
+// (both link yaml-cpp privately; this header is theirs alone).
+//
+// Not YAML::LoadAll: in yaml-cpp 0.7 (Debian 12) it never returns on some
+// inputs, e.g. a stray ',' (jbeder/yaml-cpp#1040): the parser reports an
+// empty document without consuming the token, and LoadAll loops, growing
+// without bound. Here the parser is asked for at most two documents.
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+#include <yaml-cpp/yaml.h>
+
+namespace mcfg::detail {
+
+struct yaml_document {
+  /// The first document; undefined when the text holds none.
+  YAML::Node root;
+  bool empty = true;
+  /// Where a second document starts, if the text holds more than one.
+  std::optional<YAML::Mark> second;
+};
+
+/// Throws YAML::Exception, as YAML::Load does, for text that does not parse.
+inline yaml_document load_yaml_document(const std::string& text) {
+  struct document_starts : YAML::EventHandler {
+    std::vector<YAML::Mark> marks;
+    void OnDocumentStart(const YAML::Mark& mark) override {
+      marks.push_back(mark);
+    }
+    void OnDocumentEnd() override {
+    }
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {
+    }
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {
+    }
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {
+    }
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+    }
+    void OnSequenceEnd() override {
+    }
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+    }
+    void OnMapEnd() override {
+    }
+  };
+  document_starts starts;
+  std::istringstream in{text};
+  YAML::Parser parser{in};
+  for (int i = 0; i < 2 && parser.HandleNextDocument(starts); ++i) {
+  }
+  yaml_document out;
+  out.empty = starts.marks.empty();
+  if (starts.marks.size() > 1)
+    out.second = starts.marks[1];
+  if (!out.empty)
+    out.root = YAML::Load(text);
+  return out;
+}
+
+} // namespace mcfg::detail
