@@ -245,3 +245,33 @@ TEST_CASE("a rename fault in the running node: a short one is ridden out, "
   CHECK(f.stop_node() == 0);
   f.check_no_secrets();
 }
+
+TEST_CASE("a fault that outlasts the restart budget makes mcfgd exit 1, "
+          "naming the child and the reason") {
+  temp_dir dir;
+  write_text(dir / "cluster.yaml", "users:\n  alice: {password: " + alice_pw
+                                     + "}\n");
+  // A short deadline, so four restarts fit in the 10 s window.
+  write_text(dir / "node.yaml", "source: cluster.yaml\n"
+                                "retry: {interval: 100ms, deadline: 500ms}\n"
+                                "supervisor: {intensity: 3, period: 10s}\n"
+                                "files:\n"
+                                "  - module: memcached_passwords\n"
+                                "    path: run/memcached.auth\n");
+  fs::create_directories(dir / "run");
+  block_with_directory(dir / "run/memcached.auth");
+  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
+                      dir / "err"};
+  auto code = mcfgd.wait_exit_code(30s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  auto err = read_file(dir / "err");
+  CHECK(err.find("mcfgd: root supervisor gave up: supervisor root reached "
+                 "its restart limit (3 in 10s) after child 'file1' failed: "
+                 "gave up writing " + dir / "run/memcached.auth")
+        != std::string::npos);
+  CHECK(err.find("Is a directory") != std::string::npos);
+  CHECK(read_file(dir / "run/memcached.auth/keep") == "x"); // nothing lost
+  CHECK_FALSE(fs::exists(dir / "run/memcached.auth.tmp"));
+  CHECK(err.find(alice_pw) == std::string::npos);
+}
