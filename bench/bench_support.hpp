@@ -203,6 +203,7 @@ struct probe {
   /// otherwise): where a latency splits into scheduling and writing.
   bool stamp = false;
   std::atomic<int64_t> handled_ns{0};
+  std::atomic<int64_t> produced_ns{0};
   std::atomic<int64_t> created_ns{0};
 
   /// The writer's refresh hook.
@@ -275,8 +276,11 @@ public:
   }
 
   rendering produce() const override {
-    if (probe_ != nullptr)
+    if (probe_ != nullptr) {
       probe_->rendered.store(seq_, std::memory_order_relaxed);
+      if (probe_->stamp)
+        probe_->produced_ns.store(now_ns(), std::memory_order_relaxed);
+    }
     std::string out;
     out.reserve(slots * line);
     for (auto& s : slots_) {
