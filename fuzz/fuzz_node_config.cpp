@@ -5,7 +5,8 @@
 //   has a message and a sane position, and to_string() carries both;
 // - errors come in document order (line, then column);
 // - a loaded config keeps what node_config.hpp promises: absolute, lexically
-//   normal paths; at least one file; no two files on one path or on each
+//   normal paths, each naming a file (not `dir/`, so not `..` either); at
+//   least one file; no two files on one path or on each
 //   other's temporary file, none on the source; modes without group/other
 //   write (and without world read for the passwords file); positive
 //   durations; a signal refresh names a pidfile, a command refresh has argv.
@@ -31,9 +32,16 @@ bool absolute_and_normal(const std::string& p) {
          && path.lexically_normal().string() == p;
 }
 
+/// A path the loader accepted names a file, never a directory: node_config
+/// refuses `dir/` ("expected a file path, got a directory"), so `.`, `..`
+/// or `dir/..`, which normalise to the same thing, must not pass either.
+bool names_a_file(const std::string& p) {
+  return absolute_and_normal(p) && !std::filesystem::path{p}.filename().empty();
+}
+
 void check_config(const mcfg::node_config& cfg) {
   FUZZ_CHECK(cfg.config_file == config_path);
-  FUZZ_CHECK(absolute_and_normal(cfg.source));
+  FUZZ_CHECK(names_a_file(cfg.source));
   FUZZ_CHECK(!cfg.files.empty());
   FUZZ_CHECK(cfg.retry_interval.count() > 0);
   FUZZ_CHECK(cfg.retry_deadline.count() > 0);
@@ -41,7 +49,7 @@ void check_config(const mcfg::node_config& cfg) {
   FUZZ_CHECK(cfg.supervisor_intensity <= 1'000'000);
   for (size_t i = 0; i < cfg.files.size(); ++i) {
     const auto& f = cfg.files[i];
-    FUZZ_CHECK(absolute_and_normal(f.path));
+    FUZZ_CHECK(names_a_file(f.path));
     FUZZ_CHECK(f.path != cfg.source);
     FUZZ_CHECK(f.mode <= 0777);
     FUZZ_CHECK((f.mode & 0022) == 0);
@@ -55,7 +63,7 @@ void check_config(const mcfg::node_config& cfg) {
     if (auto sig = std::get_if<mcfg::refresh_signal>(&f.refresh)) {
       FUZZ_CHECK(sig->signal > 0);
       FUZZ_CHECK(sig->name.compare(0, 3, "SIG") == 0);
-      FUZZ_CHECK(absolute_and_normal(sig->pidfile));
+      FUZZ_CHECK(names_a_file(sig->pidfile));
     } else if (auto cmd = std::get_if<mcfg::refresh_command>(&f.refresh)) {
       FUZZ_CHECK(!cmd->argv.empty());
       FUZZ_CHECK(!cmd->argv.front().empty());
