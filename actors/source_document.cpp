@@ -116,31 +116,19 @@ public:
   }
 
   source_load_result run(std::string_view text) {
-    detail::yaml_document doc;
-    try {
-      doc = detail::load_yaml_document(std::string{text});
-    } catch (const YAML::ParserException& e) {
-      fail(to_mark(e.mark), "",
-           "invalid YAML: " + sanitize_yaml_message(e.msg));
-      return finish();
-    } catch (const YAML::Exception& e) {
-      fail(to_mark(e.mark), "",
-           "invalid YAML: " + sanitize_yaml_message(e.msg));
-      return finish();
-    }
-    if (doc.empty) {
-      // An empty file is far more likely a truncated save than a wish to
-      // remove every user; that must be said explicitly.
-      fail({}, "", "the document is empty; expected a mapping with `users` "
-                   "(write `users: {}` for no users)");
+    // An empty file is far more likely a truncated save than a wish to
+    // remove every user; that must be said explicitly.
+    auto loaded = detail::load_single_document(
+      std::string{text},
+      "the document is empty; expected a mapping with `users` (write "
+      "`users: {}` for no users)",
+      sanitize_yaml_message);
+    if (auto problem = std::get_if<detail::yaml_problem>(&loaded)) {
+      fail(problem->mark ? to_mark(*problem->mark) : source_mark{}, "",
+           problem->message);
       return finish();
     }
-    if (doc.second) {
-      fail(to_mark(*doc.second), "",
-           "expected one YAML document, found more");
-      return finish();
-    }
-    top_level(doc.root);
+    top_level(std::get<YAML::Node>(loaded));
     return finish();
   }
 

@@ -7,6 +7,7 @@
 // empty document without consuming the token, and LoadAll loops, growing
 // without bound. Here the parser is asked for at most two documents.
 #include <optional>
+#include <variant>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -64,6 +65,32 @@ inline yaml_document load_yaml_document(const std::string& text) {
   if (!out.empty)
     out.root = YAML::Load(text);
   return out;
+}
+
+/// Why a text holds no single document: where (when known) and what.
+struct yaml_problem {
+  std::optional<YAML::Mark> mark;
+  std::string message;
+};
+
+/// The one document of `text`, or the problem: text that does not parse
+/// (yaml-cpp's message passed through `clean`), no document
+/// (`empty_message`), or more than one.
+template <class Clean>
+std::variant<YAML::Node, yaml_problem>
+load_single_document(const std::string& text, const std::string& empty_message,
+                     Clean clean) {
+  yaml_document doc;
+  try {
+    doc = load_yaml_document(text);
+  } catch (const YAML::Exception& e) {
+    return yaml_problem{e.mark, "invalid YAML: " + clean(e.msg)};
+  }
+  if (doc.empty)
+    return yaml_problem{std::nullopt, empty_message};
+  if (doc.second)
+    return yaml_problem{doc.second, "expected one YAML document, found more"};
+  return doc.root;
 }
 
 } // namespace mcfg::detail

@@ -1,4 +1,5 @@
 #include "modules/memcached_passwords.hpp"
+#include "modules/user_map.hpp"
 
 #include <string_view>
 #include <utility>
@@ -58,7 +59,9 @@ namespace mcfg {
 
 namespace {
 
-constexpr std::string_view prefix = "users/";
+using user_map::is_user_key;
+using user_map::user_key;
+
 constexpr std::string_view whitespace = " \t\n\v\f\r";
 
 bool has_whitespace(std::string_view s) {
@@ -67,14 +70,6 @@ bool has_whitespace(std::string_view s) {
 
 bool has_nul(std::string_view s) {
   return s.find('\0') != std::string_view::npos;
-}
-
-std::string user_key(const std::string& name) {
-  return std::string{prefix} + name;
-}
-
-bool is_user_key(const std::string& key) {
-  return key.compare(0, prefix.size(), prefix) == 0;
 }
 
 std::string refusal(const key_problem& p) {
@@ -148,20 +143,13 @@ check_memcached_users(const std::map<std::string, password_entry>& users) {
 }
 
 std::optional<key_problem> validate_memcached_passwords(const snapshot& source) {
-  std::map<std::string, password_entry> users;
-  for (auto& [key, value] : source)
-    if (is_user_key(key))
-      users.emplace(key.substr(prefix.size()), extract_password(value));
-  return check_memcached_users(users);
+  return check_memcached_users(user_map::users_of(source, extract_password));
 }
 
 // -- memcached_passwords ------------------------------------------------------
 
 void memcached_passwords::init(const snapshot& source) {
-  users_.clear();
-  for (auto& [key, value] : source)
-    if (is_user_key(key))
-      users_.emplace(key.substr(prefix.size()), extract_password(value));
+  users_ = user_map::users_of(source, extract_password);
 }
 
 bool memcached_passwords::filter_event(const std::string& key) const {
@@ -169,21 +157,7 @@ bool memcached_passwords::filter_event(const std::string& key) const {
 }
 
 bool memcached_passwords::handle_event(const config_change& change) {
-  if (!is_user_key(change.key))
-    return false;
-  auto name = change.key.substr(prefix.size());
-  if (change.removed)
-    return users_.erase(name) > 0;
-  auto entry = extract_password(change.value);
-  auto i = users_.find(name);
-  if (i == users_.end()) {
-    users_.emplace(std::move(name), std::move(entry));
-    return true;
-  }
-  if (i->second == entry)
-    return false;
-  i->second = std::move(entry);
-  return true;
+  return user_map::apply(users_, change, extract_password);
 }
 
 rendering memcached_passwords::produce() const {

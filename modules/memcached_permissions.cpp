@@ -1,4 +1,5 @@
 #include "modules/memcached_permissions.hpp"
+#include "modules/user_map.hpp"
 
 #include <algorithm>
 #include <string_view>
@@ -7,24 +8,6 @@
 #include <nlohmann/json.hpp>
 
 namespace mcfg {
-
-namespace {
-
-constexpr std::string_view prefix = "users/";
-
-bool is_user_key(const std::string& key) {
-  return key.compare(0, prefix.size(), prefix) == 0;
-}
-
-std::map<std::string, roles_entry> users_of(const snapshot& source) {
-  std::map<std::string, roles_entry> users;
-  for (auto& [key, value] : source)
-    if (is_user_key(key))
-      users.emplace(key.substr(prefix.size()), extract_roles(value));
-  return users;
-}
-
-} // namespace
 
 roles_entry extract_roles(const config_value& value) {
   auto dict = caf::get_if<config_value::dictionary>(&value.get_data());
@@ -51,7 +34,7 @@ roles_entry extract_roles(const config_value& value) {
 std::optional<key_problem>
 check_permissions(const std::map<std::string, roles_entry>& users) {
   for (auto& [name, entry] : users) {
-    auto key = std::string{prefix} + name;
+    auto key = user_map::user_key(name);
     if (name.empty())
       return key_problem{key, "empty user name"};
     if (!entry)
@@ -65,7 +48,7 @@ check_permissions(const std::map<std::string, roles_entry>& users) {
 
 std::optional<key_problem>
 validate_memcached_permissions(const snapshot& source) {
-  auto users = users_of(source);
+  auto users = user_map::users_of(source, extract_roles);
   if (auto problem = check_permissions(users))
     return problem;
   if (!render_permissions(users))
@@ -94,29 +77,15 @@ render_permissions(const std::map<std::string, roles_entry>& users) {
 // -- memcached_permissions ----------------------------------------------------
 
 void memcached_permissions::init(const snapshot& source) {
-  users_ = users_of(source);
+  users_ = user_map::users_of(source, extract_roles);
 }
 
 bool memcached_permissions::filter_event(const std::string& key) const {
-  return is_user_key(key);
+  return user_map::is_user_key(key);
 }
 
 bool memcached_permissions::handle_event(const config_change& change) {
-  if (!is_user_key(change.key))
-    return false;
-  auto name = change.key.substr(prefix.size());
-  if (change.removed)
-    return users_.erase(name) > 0;
-  auto entry = extract_roles(change.value);
-  auto i = users_.find(name);
-  if (i == users_.end()) {
-    users_.emplace(std::move(name), std::move(entry));
-    return true;
-  }
-  if (i->second == entry)
-    return false;
-  i->second = std::move(entry);
-  return true;
+  return user_map::apply(users_, change, extract_roles);
 }
 
 rendering memcached_permissions::produce() const {

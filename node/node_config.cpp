@@ -227,24 +227,16 @@ public:
   }
 
   node_config_result run(std::string_view text) {
-    detail::yaml_document doc;
-    try {
-      doc = detail::load_yaml_document(std::string{text});
-    } catch (const YAML::Exception& e) {
-      fail(to_mark(e.mark), "", "invalid YAML: " + e.msg);
+    auto loaded = detail::load_single_document(
+      std::string{text},
+      "the document is empty; expected a mapping with `source` and `files`",
+      [](const std::string& msg) { return msg; });
+    if (auto problem = std::get_if<detail::yaml_problem>(&loaded)) {
+      fail(problem->mark ? to_mark(*problem->mark) : source_mark{}, "",
+           problem->message);
       return finish();
     }
-    if (doc.empty) {
-      fail({}, "", "the document is empty; expected a mapping with `source` "
-                   "and `files`");
-      return finish();
-    }
-    if (doc.second) {
-      fail(to_mark(*doc.second), "",
-           "expected one YAML document, found more");
-      return finish();
-    }
-    top_level(doc.root);
+    top_level(std::get<YAML::Node>(loaded));
     return finish();
   }
 
