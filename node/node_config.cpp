@@ -346,7 +346,15 @@ private:
       return std::nullopt;
     }
     fs::path p{*str};
-    return (p.is_absolute() ? p : base_ / p).lexically_normal().string();
+    auto resolved = (p.is_absolute() ? p : base_ / p).lexically_normal();
+    // `run/..` or `.` name a directory once normalised.
+    if (!resolved.has_filename() || p.filename() == ".."
+        || p.filename() == ".") {
+      fail_value(key, value, path,
+                 "expected a file path, got a directory " + got(value));
+      return std::nullopt;
+    }
+    return resolved.string();
   }
 
   std::optional<caf::timespan> duration(const YAML::Node& key,
