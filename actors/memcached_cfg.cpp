@@ -43,9 +43,18 @@ struct writer_state {
   static inline const char* name = "memcached_cfg";
 
   writer_spec spec;
-  std::string tmp_path;
-  std::string directory;
-  std::string log_name;
+
+  // Derived from the path when needed rather than stored: thousands of idle
+  // writers are cheaper without three more strings each.
+  std::string tmp_path() const {
+    return spec.settings.effective_tmp_path();
+  }
+  std::string directory() const {
+    return parent_directory(spec.settings.path);
+  }
+  std::string log_name() const {
+    return "writer " + spec.settings.path;
+  }
   std::unique_ptr<writer_module> module;
 
   // The TimerRef equivalent: the id of the one live retry timer. Cancelling
@@ -123,19 +132,20 @@ std::optional<attempt_failure> replace_file(writer_state& st,
                                             const std::string& bytes) {
   auto& settings = st.spec.settings;
   auto& files = *st.spec.files;
-  if (auto ec = files.make_directories(st.directory))
-    return attempt_failure{"mkdir", st.directory, ec};
-  if (auto ec = files.write_file(st.tmp_path, bytes, settings.mode,
-                                 settings.durable))
-    return attempt_failure{"write", st.tmp_path, ec};
-  if (auto ec = st.spec.rename(st.tmp_path, settings.path))
-    return attempt_failure{"rename", st.tmp_path + " -> " + settings.path, ec};
+  auto dir = st.directory();
+  auto tmp = st.tmp_path();
+  if (auto ec = files.make_directories(dir))
+    return attempt_failure{"mkdir", dir, ec};
+  if (auto ec = files.write_file(tmp, bytes, settings.mode, settings.durable))
+    return attempt_failure{"write", tmp, ec};
+  if (auto ec = st.spec.rename(tmp, settings.path))
+    return attempt_failure{"rename", tmp + " -> " + settings.path, ec};
   if (settings.durable) {
     // The new content is in place either way; only whether the rename
     // survives a power cut is in doubt, so this is no reason to retry.
-    if (auto ec = files.sync_directory(st.directory))
-      log::warning(st.log_name, describe(make_file_error(
-                                  "fsync", st.directory, ec.value())));
+    if (auto ec = files.sync_directory(dir))
+      log::warning(st.log_name(),
+                   describe(make_file_error("fsync", dir, ec.value())));
   }
   return std::nullopt;
 }
@@ -146,7 +156,7 @@ void on_success(writer_self self, bool wrote) {
     ++st.writes;
     st.last_write = self->clock().now();
     if (st.attempts > 0)
-      log::info(st.log_name, "written after " + std::to_string(st.attempts)
+      log::info(st.log_name(), "written after " + std::to_string(st.attempts)
                                + " failed attempts");
     if (st.spec.refresh)
       st.spec.refresh();
@@ -162,14 +172,14 @@ void on_success(writer_self self, bool wrote) {
 void give_up(writer_self self, const attempt_failure& failure) {
   auto& st = self->state;
   auto& settings = st.spec.settings;
-  if (auto ec = st.spec.files->remove(st.tmp_path))
-    log::warning(st.log_name, describe(make_file_error("unlink", st.tmp_path,
+  if (auto ec = st.spec.files->remove(st.tmp_path()))
+    log::warning(st.log_name(), describe(make_file_error("unlink", st.tmp_path(),
                                                        ec.value())));
   auto reason = caf::make_error(errc::write_deadline_exceeded, settings.path,
                                 std::string{failure.operation}, failure.path,
                                 failure.os_error.message(),
                                 format_duration(settings.deadline));
-  log::error(st.log_name, describe(reason));
+  log::error(st.log_name(), describe(reason));
   st.fail_held_syncs(reason);
   self->quit(reason);
 }
@@ -185,13 +195,13 @@ void on_failure(writer_self self, const attempt_failure& failure) {
     return;
   }
   if (st.attempts == 1)
-    log::warning(st.log_name,
+    log::warning(st.log_name(),
                  st.last_error + "; retrying every "
                    + format_duration(st.spec.settings.retry_interval)
                    + " for up to "
                    + format_duration(st.spec.settings.deadline));
   else
-    log::debug(st.log_name, st.last_error + " (attempt "
+    log::debug(st.log_name(), st.last_error + " (attempt "
                               + std::to_string(st.attempts) + ")");
   arm_retry_timer(self);
 }
@@ -204,7 +214,7 @@ void on_refused(writer_self self, const std::string& reason) {
   st.refusal = caf::make_error(errc::invalid_content, st.spec.settings.path,
                                reason);
   st.last_error = describe(st.refusal);
-  log::error(st.log_name, st.last_error + "; the file in place is kept");
+  log::error(st.log_name(), st.last_error + "; the file in place is kept");
   st.fail_held_syncs(st.refusal);
 }
 
@@ -253,19 +263,16 @@ writer_status make_status(writer_self self) {
 writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
   auto& st = self->state;
   st.spec = std::move(spec);
-  st.tmp_path = st.spec.settings.effective_tmp_path();
-  st.directory = parent_directory(st.spec.settings.path);
-  st.log_name = "writer " + st.spec.settings.path;
   if (st.spec.subscribe)
     st.spec.subscribe(memcached_cfg_actor{self});
   st.rebuild_module();
   // A dead incarnation may have left its temp file behind.
-  if (st.spec.files->exists(st.tmp_path)) {
-    if (auto ec = st.spec.files->remove(st.tmp_path))
-      log::warning(st.log_name, describe(make_file_error(
-                                  "unlink", st.tmp_path, ec.value())));
+  if (st.spec.files->exists(st.tmp_path())) {
+    if (auto ec = st.spec.files->remove(st.tmp_path()))
+      log::warning(st.log_name(), describe(make_file_error(
+                                  "unlink", st.tmp_path(), ec.value())));
     else
-      log::info(st.log_name, "removed leftover temp file " + st.tmp_path);
+      log::info(st.log_name(), "removed leftover temp file " + st.tmp_path());
   }
   new_work(self);
   return {
@@ -288,7 +295,7 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
     [=](retry_atom, uint64_t id) {
       auto& st = self->state;
       if (st.retry_timer != id) {
-        log::debug(st.log_name,
+        log::debug(st.log_name(),
                    "dropped cancelled retry timer " + std::to_string(id));
         return;
       }
@@ -324,8 +331,11 @@ memcached_cfg_actor spawn_memcached_cfg(caf::actor_system& sys,
   if (!spec.make_module || !spec.read_snapshot)
     throw std::invalid_argument(
       "memcached_cfg: make_module and read_snapshot are required");
-  if (!spec.files)
-    spec.files = make_posix_file_port();
+  if (!spec.files) {
+    // The POSIX port holds no state: one serves every writer.
+    static const auto posix = make_posix_file_port();
+    spec.files = posix;
+  }
   if (!spec.rename)
     spec.rename = [files = spec.files](const std::string& from,
                                        const std::string& to) {

@@ -26,6 +26,11 @@ public:
   std::error_code make_directories(const std::string& dir) override {
     if (dir.empty())
       return {};
+    struct stat st;
+    if (::stat(dir.c_str(), &st) == 0) // the common case: it is there
+      return S_ISDIR(st.st_mode) ? std::error_code{}
+                                 : std::error_code{ENOTDIR,
+                                                   std::generic_category()};
     // Walk the path from its root, creating what is missing; new folders are
     // private (0700) because they may hold secrets.
     for (size_t pos = 1; pos != std::string::npos;) {
@@ -40,7 +45,6 @@ public:
       if (errno != EEXIST)
         return last_os_error();
     }
-    struct stat st;
     if (::stat(dir.c_str(), &st) != 0)
       return last_os_error();
     if (!S_ISDIR(st.st_mode))
