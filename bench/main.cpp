@@ -1,5 +1,5 @@
 // mcfg_bench: how close the memcached_cfg writer gets to the file system's
-// own limit, as ratios measured in one run (bench/README.md).
+// own limit, as ratios measured in one run (README.md, "Performance").
 //
 //   mcfg_bench [--dir DIR] [--json FILE] [--quick]       every scenario
 //   mcfg_bench --scenario GROUP [--dir DIR] [--quick]    one group, JSON only
