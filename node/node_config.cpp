@@ -686,6 +686,9 @@ private:
         fail(mark, key + ".path",
              "is the source of truth itself (`source`), which must never be "
              "overwritten");
+      if (p == cfg_.config_file)
+        fail(mark, key + ".path",
+             "is this node.yaml itself, which must never be overwritten");
       for (size_t j = 0; j < i; ++j) {
         const auto& q = cfg_.files[j].path;
         const auto& other = path_marks_[j].first;

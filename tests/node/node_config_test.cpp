@@ -325,6 +325,8 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      3, 41, "files[0].path", "got a directory"},
     {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: .}\n",
      3, 41, "files[0].path", "got a directory"},
+    {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: node.yaml}\n",
+     3, 41, "files[0].path", "is this node.yaml itself"},
     {"source: [a]\nfiles:\n  - {module: memcached_passwords, path: a}\n", 1, 9,
      "source", "expected a file path, got a list"},
     {"- source\n", 1, 1, "", "expected a mapping with source"},
