@@ -64,11 +64,8 @@ located_error source_document::locate(const std::string& key,
 
 namespace {
 
-source_mark to_mark(const YAML::Mark& m) {
-  if (m.line < 0 || m.column < 0)
-    return {};
-  return {m.line + 1, m.column + 1};
-}
+using detail::describe_type;
+using detail::to_mark;
 
 /// Where to point for a value: an empty value (`password:`) has no position
 /// of its own that makes sense (yaml-cpp puts it at the next token), so its
@@ -92,21 +89,6 @@ std::string sanitize_yaml_message(const std::string& msg) {
     }
   }
   return msg;
-}
-
-const char* describe_type(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-      return "nothing";
-    case YAML::NodeType::Scalar:
-      return "a scalar";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    default:
-      return "an undefined node";
-  }
 }
 
 class source_parser {

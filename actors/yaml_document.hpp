@@ -16,7 +16,32 @@
 #include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
+#include "actors/source_document.hpp" // source_mark
+
 namespace mcfg::detail {
+
+/// yaml-cpp's 0-based mark as a 1-based position; unknown stays 0.
+inline source_mark to_mark(const YAML::Mark& m) {
+  if (m.line < 0 || m.column < 0)
+    return {};
+  return {m.line + 1, m.column + 1};
+}
+
+/// What a node is, for "expected ..., got ..." messages.
+inline const char* describe_type(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    default:
+      return "an undefined node";
+  }
+}
 
 struct yaml_document {
   /// The first document; undefined when the text holds none.

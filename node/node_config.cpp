@@ -168,26 +168,8 @@ std::optional<listen_address> parse_listen_address(std::string_view text) {
 
 namespace {
 
-source_mark to_mark(const YAML::Mark& m) {
-  if (m.line < 0 || m.column < 0)
-    return {};
-  return {m.line + 1, m.column + 1};
-}
-
-const char* describe_type(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-      return "nothing";
-    case YAML::NodeType::Scalar:
-      return "a scalar";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    default:
-      return "an undefined node";
-  }
-}
+using detail::describe_type;
+using detail::to_mark;
 
 /// `"rw"` for a scalar, `a list` for anything else: what was found instead.
 std::string got(const YAML::Node& n) {
