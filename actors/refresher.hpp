@@ -38,8 +38,9 @@ struct refresher_spec {
   /// which requests its dead incarnation lost, and a spare re-read is
   /// harmless.
   bool refresh_on_start = false;
-  /// Held while an action runs; the node's rename step takes it too, so a
-  /// consumer never re-reads while a rename is under way.
+  /// Held while an action runs; the node's rename step tries it too (and
+  /// fails with EBUSY, to be retried, rather than wait), so a consumer never
+  /// re-reads while a rename is under way.
   std::shared_ptr<std::mutex> file_lock = std::make_shared<std::mutex>();
 };
 

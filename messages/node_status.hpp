@@ -46,12 +46,14 @@ struct node_status {
   source_status source;
   std::vector<writer_status> files;
   std::vector<refresh_status> refreshes;
+  /// The refresher did not answer in time: it is running a (slow) refresh.
+  bool refresher_busy = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("node_status"), x.source, x.files,
-           x.refreshes);
+           x.refreshes, x.refresher_busy);
 }
 
 } // namespace mcfg

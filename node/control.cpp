@@ -131,14 +131,19 @@ caf::result<node_status> status(control_self self, const control_spec& spec) {
         skip);
   else
     all->arrive();
+  // The refresher answers between refreshes; a slow refresh command must not
+  // hold up the status of everything else.
   if (auto refresher = lookup<refresher_actor>(self, spec.refresher))
-    self->request(refresher, caf::infinite, status_atom::value)
+    self->request(refresher, std::chrono::milliseconds(500), status_atom::value)
       .then(
         [all, out](std::vector<refresh_status>& x) {
           out->refreshes = std::move(x);
           all->arrive();
         },
-        skip);
+        [all, out](caf::error&) {
+          out->refresher_busy = true;
+          all->arrive();
+        });
   else
     all->arrive();
   for (size_t i = 0; i < spec.files.size(); ++i) {

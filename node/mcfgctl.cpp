@@ -119,6 +119,8 @@ void print_status(const mcfg::node_status& st) {
     for (auto& [key, value] : f.module)
       std::cout << "  " << key << ": " << value << "\n";
   }
+  if (st.refresher_busy)
+    std::cout << "refresher: busy running a refresh, no figures this time\n";
   for (auto& r : st.refreshes) {
     std::cout << "refresh " << r.path << ": "
               << (r.pending ? "pending" : "done") << ", " << r.refreshes

@@ -1,5 +1,6 @@
 #include "node/node_tree.hpp"
 
+#include <cerrno>
 #include <sstream>
 
 #include <caf/actor_system.hpp>
@@ -95,9 +96,12 @@ sup::supervisor_flags root_flags(const node_config& cfg) {
 
 std::vector<sup::child_spec> node_children(
   const node_config& cfg, std::shared_ptr<source_of_truth> truth) {
-  // Renames and refreshes take this lock, so a consumer never re-reads a
-  // file while it is being replaced (ns_server's apply_to_file).
+  // Refreshes hold this lock while they run and renames try it, so a
+  // consumer never re-reads a file while it is being replaced (ns_server's
+  // apply_to_file). A writer never waits for it: a rename that finds a
+  // refresh under way fails with EBUSY and is retried like any failed rename.
   auto file_lock = std::make_shared<std::mutex>();
+  auto files = make_posix_file_port();
   std::vector<sup::child_spec> children;
 
   config_store_spec store;
@@ -134,11 +138,12 @@ std::vector<sup::child_spec> node_children(
       truth->subscribe(self);
     };
     spec.read_snapshot = [truth] { return truth->read(); };
-    auto files = make_posix_file_port();
     spec.files = files;
     spec.rename = [files, file_lock](const std::string& from,
                                      const std::string& to) {
-      std::lock_guard<std::mutex> guard{*file_lock};
+      std::unique_lock<std::mutex> guard{*file_lock, std::try_to_lock};
+      if (!guard.owns_lock())
+        return std::error_code{EBUSY, std::generic_category()};
       return files->rename(from, to);
     };
     children.push_back(sup::worker_child(

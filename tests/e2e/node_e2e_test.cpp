@@ -275,3 +275,40 @@ TEST_CASE("a fault that outlasts the restart budget makes mcfgd exit 1, "
   CHECK_FALSE(fs::exists(dir / "run/memcached.auth.tmp"));
   CHECK(err.find(alice_pw) == std::string::npos);
 }
+
+TEST_CASE("a slow refresh command never blocks a writer: its rename is "
+          "retried until the refresh is done") {
+  temp_dir dir;
+  auto port = free_loopback_port();
+  auto node = "127.0.0.1:" + std::to_string(port);
+  auto auth = dir / "run/memcached.auth";
+  write_text(dir / "cluster.yaml", "users:\n  alice: {password: " + alice_pw
+                                     + "}\n");
+  write_text(dir / "node.yaml", "source: cluster.yaml\nfiles:\n"
+                                "  - module: memcached_passwords\n"
+                                "    path: run/memcached.auth\n"
+                                "    refresh: {command: [sleep, \"3\"]}\n"
+                                "control: {listen: \"" + node + "\"}\n");
+  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml", "--log-level",
+                       "debug"},
+                      dir / "out", dir / "err"};
+  REQUIRE(eventually([&] { return fs::exists(auth); }));
+  REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
+  // The first refresh (3 s) runs now; an edit arrives meanwhile.
+  write_atomically(dir / "cluster.yaml",
+                   "users:\n  alice: {password: " + bob_pw + "}\n");
+  std::this_thread::sleep_for(1s);
+  // The writer still answers at once, retrying its rename.
+  auto status = run(dir, {MCFGCTL, "--node", node, "--timeout", "1s", "status"});
+  CHECK(status.exit_code == 0);
+  CHECK(status.out.find("state retrying") != std::string::npos);
+  CHECK(status.out.find("Device or resource busy") != std::string::npos);
+  CHECK(status.out.find("refresher: busy running a refresh") != std::string::npos);
+  CHECK(read_file(auth) == "alice:" + alice_pw + "\n");
+  // Once the refresh is done, the rename goes through.
+  CHECK(eventually([&] { return read_file(auth) == "alice:" + bob_pw + "\n"; },
+                   5s));
+  CHECK(run(dir, {MCFGCTL, "--node", node, "sync"}).exit_code == 0);
+  mcfgd.signal(SIGTERM);
+  CHECK(mcfgd.wait_exit_code(20s) == 0);
+}
