@@ -150,4 +150,25 @@ inline mcfg::snapshot with_other_passwords(const mcfg::snapshot& s) {
   return out;
 }
 
+/// The module targets' input: a source, optionally followed by `\n---\n`
+/// and an edit of it. Each loaded source goes to `check_source`; a source
+/// and its loaded edit go to `check_edit`.
+template <class CheckSource, class CheckEdit>
+int run_source_and_edit(const uint8_t* data, size_t size,
+                        CheckSource check_source, CheckEdit check_edit) {
+  auto [first, second] = split_edit(as_text(data, size));
+  auto before = mcfg::parse_source(first, "before.yaml");
+  if (before.document)
+    check_source(before.document->values);
+  if (!second)
+    return 0;
+  auto after = mcfg::parse_source(*second, "after.yaml");
+  if (!after.document)
+    return 0;
+  check_source(after.document->values);
+  if (before.document)
+    check_edit(before.document->values, after.document->values);
+  return 0;
+}
+
 } // namespace mcfg_fuzz

@@ -142,17 +142,5 @@ void check_edit(const mcfg::snapshot& before, const mcfg::snapshot& after) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto [first, second] = mcfg_fuzz::split_edit(mcfg_fuzz::as_text(data, size));
-  auto before = mcfg::parse_source(first, "before.yaml");
-  if (before.document)
-    check_source(before.document->values);
-  if (!second)
-    return 0;
-  auto after = mcfg::parse_source(*second, "after.yaml");
-  if (!after.document)
-    return 0;
-  check_source(after.document->values);
-  if (before.document)
-    check_edit(before.document->values, after.document->values);
-  return 0;
+  return mcfg_fuzz::run_source_and_edit(data, size, check_source, check_edit);
 }

@@ -10,21 +10,13 @@
 
 #include "modules/memcached_passwords.hpp"
 #include "modules/memcached_permissions.hpp"
+#include "support/user_value.hpp"
 
 using namespace mcfg;
 
 namespace {
 
-config_value user(const std::string& password,
-                  const std::vector<std::string>& roles = {}) {
-  config_value::list lst;
-  for (auto& r : roles)
-    lst.emplace_back(r);
-  config_value::dictionary dict;
-  dict.emplace("password", config_value{password});
-  dict.emplace("roles", config_value{std::move(lst)});
-  return config_value{std::move(dict)};
-}
+using test::user;
 
 config_change change(const std::string& key, config_value value) {
   return {key, std::move(value), false};

@@ -8,21 +8,13 @@
 #include "actors/source_document.hpp"
 #include "modules/memcached_passwords.hpp"
 #include "support/temp_dir.hpp"
+#include "support/user_value.hpp"
 
 using namespace mcfg;
 
 namespace {
 
-config_value user(const std::string& password,
-                  const std::vector<std::string>& roles = {}) {
-  config_value::list lst;
-  for (auto& r : roles)
-    lst.emplace_back(r);
-  config_value::dictionary dict;
-  dict.emplace("password", config_value{password});
-  dict.emplace("roles", config_value{std::move(lst)});
-  return config_value{std::move(dict)};
-}
+using test::user;
 
 /// The single error of parsing `text`; fails when there is none or more.
 located_error only_error(const std::string& text) {
