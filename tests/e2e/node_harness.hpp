@@ -58,8 +58,15 @@ inline void write_atomically(const std::string& path, const std::string& text) {
 /// A non-empty directory where a file should be: renaming onto it fails
 /// with EISDIR for as long as it stays.
 inline void block_with_directory(const std::string& path) {
-  std::filesystem::remove(path);
-  std::filesystem::create_directories(path);
+  // A running writer may rename a file into place between the remove and the
+  // mkdir: try again until the directory wins.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    if (std::filesystem::create_directory(path, ec) || !ec)
+      break;
+  }
+  REQUIRE(std::filesystem::is_directory(path));
   write_text(path + "/keep", "x");
 }
 
