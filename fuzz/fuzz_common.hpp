@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "actors/source_document.hpp"
+#include "source/source_document.hpp"
 #include "messages/config_change.hpp"
 
 namespace mcfg_fuzz {

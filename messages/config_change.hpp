@@ -2,6 +2,7 @@
 // What the source of truth sends its subscribers: one key's new value.
 #include <map>
 #include <string>
+#include <string_view>
 
 #include <caf/config_value.hpp>
 #include <caf/meta/type_name.hpp>
@@ -15,6 +16,9 @@ using config_value = caf::config_value;
 
 /// The whole source of truth, flattened into keys such as `users/alice`.
 using snapshot = std::map<std::string, config_value>;
+
+/// The key prefix of users in the flattened source: `users/<name>`.
+constexpr std::string_view users_prefix = "users/";
 
 /// One key of the source of truth changed; `removed` means it is gone and
 /// `value` carries nothing.

@@ -6,7 +6,6 @@
 #include <string>
 #include <utility>
 
-#include "actors/source_document.hpp" // users_prefix
 #include "messages/config_change.hpp"
 
 namespace mcfg::user_map {

@@ -6,9 +6,9 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/config_store.hpp"
+#include "source/config_store.hpp"
 #include "actors/memcached_cfg.hpp"
-#include "actors/refresher.hpp"
+#include "node/refresher.hpp"
 #include "messages/errors.hpp"
 
 namespace mcfg {

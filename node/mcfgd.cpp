@@ -20,7 +20,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/config_store.hpp"
+#include "source/config_store.hpp"
 #include "messages/log.hpp"
 #include "messages/message_types.hpp"
 #include "node/control.hpp"

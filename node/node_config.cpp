@@ -15,7 +15,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "actors/yaml_document.hpp"
+#include "source/detail/yaml_document.hpp"
 
 namespace fs = std::filesystem;
 

@@ -42,7 +42,7 @@
 
 #include <caf/timestamp.hpp>
 
-#include "actors/source_document.hpp" // located_error
+#include "source/source_document.hpp" // located_error
 #include "messages/log.hpp"
 
 namespace mcfg {

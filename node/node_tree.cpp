@@ -6,8 +6,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
-#include "actors/config_store.hpp"
-#include "actors/refresher.hpp"
+#include "source/config_store.hpp"
+#include "node/refresher.hpp"
 #include "modules/memcached_passwords.hpp"
 #include "modules/memcached_permissions.hpp"
 #include "node/refresh_actions.hpp"

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "actors/memcached_cfg.hpp"
-#include "actors/source_document.hpp"
-#include "actors/source_of_truth.hpp"
+#include "source/source_document.hpp"
+#include "source/source_of_truth.hpp"
 #include "node/node_config.hpp"
 #include "supervision/child_spec.hpp"
 

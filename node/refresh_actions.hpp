@@ -34,7 +34,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/refresher.hpp" // refresh_action
+#include "node/refresher.hpp" // refresh_action
 #include "node/node_config.hpp" // refresh_spec
 
 namespace mcfg {

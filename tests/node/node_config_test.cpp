@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-#include "actors/source_document.hpp"
+#include "source/source_document.hpp"
 #include "modules/memcached_passwords.hpp"
 #include "modules/memcached_permissions.hpp"
 #include "node/node_config.hpp"

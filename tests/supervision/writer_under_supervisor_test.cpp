@@ -11,7 +11,7 @@
 #include "actors/fake_file_port.hpp"
 #include "actors/kv_module.hpp"
 #include "actors/memcached_cfg.hpp"
-#include "actors/source_of_truth.hpp"
+#include "source/source_of_truth.hpp"
 #include "messages/errors.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"

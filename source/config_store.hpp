@@ -15,8 +15,8 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/source_document.hpp"
-#include "actors/source_of_truth.hpp"
+#include "source/source_document.hpp"
+#include "source/source_of_truth.hpp"
 #include "messages/atoms.hpp"
 #include "messages/node_status.hpp"
 

@@ -1,4 +1,4 @@
-#include "actors/source_document.hpp"
+#include "source/source_document.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -8,7 +8,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "actors/yaml_document.hpp"
+#include "source/detail/yaml_document.hpp"
 
 namespace mcfg {
 

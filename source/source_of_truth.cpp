@@ -1,4 +1,4 @@
-#include "actors/source_of_truth.hpp"
+#include "source/source_of_truth.hpp"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
-#include "actors/source_document.hpp"
+#include "source/source_document.hpp"
 
 namespace mcfg {
 

@@ -56,9 +56,6 @@ struct located_error {
 /// One line per error.
 std::string to_string(const std::vector<located_error>& errors);
 
-/// The key prefix of users in the flattened source.
-constexpr std::string_view users_prefix = "users/";
-
 /// A loaded, valid source document.
 struct source_document {
   /// The file as the caller named it.

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/source_document.hpp"
+#include "source/source_document.hpp"
 #include "modules/memcached_passwords.hpp"
 #include "support/temp_dir.hpp"
 #include "support/user_value.hpp"

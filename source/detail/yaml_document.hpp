@@ -16,7 +16,7 @@
 #include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
-#include "actors/source_document.hpp" // source_mark
+#include "source/source_document.hpp" // source_mark
 
 namespace mcfg::detail {
 

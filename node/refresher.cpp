@@ -1,4 +1,4 @@
-#include "actors/refresher.hpp"
+#include "node/refresher.hpp"
 
 #include <set>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "actors/config_store.hpp"
+#include "source/config_store.hpp"
 
 #include <fstream>
 #include <optional>
