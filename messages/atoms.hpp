@@ -5,13 +5,14 @@
 
 namespace mcfg {
 
-/// change(config_change): a key of the source of truth has a new value.
+/// change(config_update): the source of truth has a new version.
 using change_atom = caf::atom_constant<caf::atom("change")>;
 /// retry(timer_id): the armed retry timer fired (internal).
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 /// write: perform the owed write attempt (internal, self-sent).
 using write_atom = caf::atom_constant<caf::atom("write")>;
-/// sync: answered once no write is owed.
+/// sync [version]: answered once the file holds the version (default: the
+/// latest the writer knows) and no write is owed.
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 /// reload_file: rewrite the file from unchanged state.
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
@@ -24,5 +25,9 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
 /// poll: look at the source file again (config_store, internal).
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
+/// file_event(kind, seq): the watcher saw the source change (config_store).
+using file_event_atom = caf::atom_constant<caf::atom("file_event")>;
+/// settle(timer_id): the source may have settled; look at it (internal).
+using settle_atom = caf::atom_constant<caf::atom("settle")>;
 
 } // namespace mcfg
