@@ -292,8 +292,10 @@ const char* file_type_name(mode_t mode) {
   return "not a regular file";
 }
 
-std::string mib(size_t bytes) {
-  return std::to_string(bytes >> 20) + " MiB";
+std::string size_text(size_t bytes) {
+  if (bytes > 0 && bytes % (size_t{1} << 20) == 0)
+    return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
 }
 
 } // namespace
@@ -324,7 +326,7 @@ read_source_bytes(const std::string& path, size_t max_bytes) {
                 + ", not a regular file");
   auto too_big = [&](const std::string& size) {
     return fail("cannot read: the file is " + size + ", more than the "
-                + mib(max_bytes) + " a source may have");
+                + size_text(max_bytes) + " a source may have");
   };
   if (static_cast<uintmax_t>(st.st_size) > max_bytes)
     return too_big(std::to_string(st.st_size) + " bytes");
@@ -342,7 +344,7 @@ read_source_bytes(const std::string& path, size_t max_bytes) {
     text.append(buf, static_cast<size_t>(n));
     // It grew while being read.
     if (text.size() > max_bytes)
-      return too_big("over " + mib(max_bytes));
+      return too_big("over " + size_text(max_bytes));
   }
   return text;
 }
