@@ -64,9 +64,10 @@ void sync_refresher(control_self self, const control_spec& spec,
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
-/// Step 2 of sync: every selected writer owes no write.
+/// Step 2 of sync: every selected writer's file holds `version` (or later).
 void sync_writers(control_self self, const control_spec& spec,
                   std::vector<std::pair<std::string, sup::child_id>> files,
+                  uint64_t version,
                   caf::typed_response_promise<caf::ok_atom> rp) {
   auto failed = std::make_shared<bool>(false);
   auto fail = [rp, failed](caf::error err) mutable {
@@ -86,7 +87,7 @@ void sync_writers(control_self self, const control_spec& spec,
       all->arrive();
       continue;
     }
-    self->request(writer, caf::infinite, sync_atom::value)
+    self->request(writer, caf::infinite, sync_atom::value, version)
       .then([all](caf::ok_atom) { all->arrive(); },
             [all, fail](caf::error& err) mutable {
               fail(std::move(err));
@@ -104,11 +105,12 @@ caf::result<caf::ok_atom> sync(control_self self, const control_spec& spec,
   auto store = lookup<config_store_actor>(self, spec.store);
   if (!store)
     return caf::make_error(errc::writer_stopped, "config_store");
-  // Step 1: the store looks at the source now, so an edit just saved counts.
-  self->request(store, caf::infinite, reload_atom::value)
+  // Step 1: the store looks at the source now, so an edit just saved counts,
+  // and names the version the files must then hold.
+  self->request(store, caf::infinite, sync_atom::value)
     .then(
-      [self, spec, files = std::move(*files), rp](caf::ok_atom) mutable {
-        sync_writers(self, spec, std::move(files), rp);
+      [self, spec, files = std::move(*files), rp](uint64_t version) mutable {
+        sync_writers(self, spec, std::move(files), version, rp);
       },
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;

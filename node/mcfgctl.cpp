@@ -105,12 +105,13 @@ std::string age(caf::timespan d) {
 
 void print_status(const mcfg::node_status& st) {
   std::cout << "source " << st.source.path << "  version "
-            << st.source.version;
+            << st.source.version << "  (" << st.source.watching << ")";
   if (!st.source.last_error.empty())
     std::cout << "  (edit refused: " << st.source.last_error << ")";
   std::cout << "\n\n";
   for (auto& f : st.files) {
-    std::cout << f.path << "\n  state " << to_string(f.phase) << ", attempts "
+    std::cout << f.path << "\n  applied version " << f.applied_version
+              << ", state " << to_string(f.phase) << ", attempts "
               << f.attempts << ", writes " << f.writes << ", last write "
               << age(f.since_last_write) << ", last change "
               << age(f.since_last_change) << "\n";

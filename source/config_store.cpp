@@ -153,11 +153,12 @@ void on_settle(store_self self, uint64_t id) {
     arm_settle(self, st.settle_due - now);
     return;
   }
-  // The watcher has seen events it has not reported yet: its report is on
-  // its way and starts the wait again.
+  // The watcher has seen events it has not reported yet (before or while
+  // the file was read): its report is on its way and starts the wait again.
+  auto read = read_source_bytes(st.spec.source_path);
   if (st.watcher && st.watcher->seen() != st.events_seen)
     return;
-  look(self);
+  consider(self, std::move(read));
 }
 
 void on_poll(store_self self) {

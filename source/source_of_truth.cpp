@@ -10,13 +10,17 @@
 
 namespace mcfg {
 
-std::shared_ptr<source_of_truth> source_of_truth::make(snapshot initial) {
-  return std::shared_ptr<source_of_truth>{
-    new source_of_truth(std::move(initial))};
+std::shared_ptr<source_of_truth> source_of_truth::make() {
+  return std::shared_ptr<source_of_truth>{new source_of_truth({}, 0)};
 }
 
-source_of_truth::source_of_truth(snapshot initial)
-  : current_(std::move(initial)) {
+std::shared_ptr<source_of_truth> source_of_truth::make(snapshot initial) {
+  return std::shared_ptr<source_of_truth>{
+    new source_of_truth(std::move(initial), 1)};
+}
+
+source_of_truth::source_of_truth(snapshot initial, uint64_t version)
+  : current_(std::move(initial)), version_(version) {
 }
 
 versioned_snapshot source_of_truth::read() const {

@@ -16,7 +16,10 @@ namespace mcfg {
 
 class source_of_truth : public std::enable_shared_from_this<source_of_truth> {
 public:
-  static std::shared_ptr<source_of_truth> make(snapshot initial = {});
+  /// Nothing accepted yet: version 0, empty.
+  static std::shared_ptr<source_of_truth> make();
+  /// `initial` (e.g. the source as loaded at start-up) is version 1.
+  static std::shared_ptr<source_of_truth> make(snapshot initial);
 
   /// The current snapshot and its version, read together.
   versioned_snapshot read() const;
@@ -36,7 +39,7 @@ public:
   config_update publish(snapshot next);
 
 private:
-  explicit source_of_truth(snapshot initial);
+  source_of_truth(snapshot initial, uint64_t version);
   void unsubscribe(uint64_t id);
 
   struct subscriber {

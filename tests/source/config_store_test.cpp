@@ -233,7 +233,7 @@ TEST_CASE_FIXTURE(store_fixture,
 }
 
 TEST_CASE_FIXTURE(store_fixture,
-                  "a rename into place is read at once; a later modification "
+                  "a rename into place is read at once, a later modification "
                   "waits the quiet period again") {
   start(users_yaml(1, 1));
   write_text(dir / "tmp.yaml", users_yaml(1, 2));
@@ -274,7 +274,7 @@ TEST_CASE_FIXTURE(store_fixture,
 
 TEST_CASE_FIXTURE(store_fixture,
                   "what is not a regular file, or is too big, is refused "
-                  "with a clear error; the last good file stays and a good "
+                  "with a clear error, the last good file stays and a good "
                   "file is then taken") {
   start(users_yaml(1, 2));
   REQUIRE(truth->version() == 1);
@@ -375,14 +375,15 @@ TEST_CASE("source_of_truth: one update per version, none when nothing "
           "changed") {
   coordinator_fixture f;
   auto truth = source_of_truth::make({{"users/a", config_value{"1"}}});
+  CHECK(truth->version() == 1); // the initial snapshot is version 1
   auto update = truth->publish(
     {{"users/a", config_value{"2"}}, {"users/b", config_value{"3"}}});
-  CHECK(update.version == 1);
+  CHECK(update.version == 2);
   CHECK(update.changes.size() == 2);
   auto same = truth->publish(truth->read().values);
   CHECK(same.changes.empty()); // unchanged: nothing sent
-  CHECK(truth->version() == 1);
+  CHECK(truth->version() == 2);
   auto now = truth->read();
-  CHECK(now.version == 1);
+  CHECK(now.version == 2);
   CHECK(now.values.at("users/a") == config_value{"2"});
 }
