@@ -98,9 +98,9 @@ int check(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   std::cout << "node.yaml " << cfg.config_file << " and source " << cfg.source
             << " are valid\n";
   for (auto& file : cfg.files) {
-    std::cout << "\n== " << file.path << " (" << to_string(file.module)
+    std::cout << "\n== " << file.path << " (" << file.module->name
               << ") ==\n"
-              << mcfg::preview_file(file, doc.values);
+              << mcfg::preview(*file.module, doc.values);
   }
   return exit_ok;
 }
@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
   auto loaded = mcfg::load_node_config(opts->config);
   if (!loaded.ok())
     return report(loaded.errors);
-  auto& cfg = *loaded.config;
+  auto& cfg = *loaded.value;
   mcfg::log::set_level(opts->log_level.value_or(cfg.log_level));
   auto source = mcfg::load_and_validate(
     cfg.source, [&](const mcfg::source_document& doc) {
@@ -241,6 +241,6 @@ int main(int argc, char** argv) {
   if (!source.ok())
     return report(source.errors);
   if (opts->check)
-    return check(cfg, *source.document);
-  return run(cfg, *source.document);
+    return check(cfg, *source.value);
+  return run(cfg, *source.value);
 }
