@@ -30,6 +30,9 @@ source_load_result load_and_validate(
 
 namespace {
 
+/// poll(timer_id): look at the source file again (self-sent).
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+
 using store_actor = config_store_actor::extend<
   caf::reacts_to<poll_atom, uint64_t>>;
 
