@@ -1,16 +1,13 @@
 #pragma once
-// The message tags the config writers speak (ARCHITECTURE.md §3). CAF 0.17
-// atoms hold at most ten characters.
+// The message tags the config writers and the node's actors answer to
+// (ARCHITECTURE.md §3); messages an actor only sends itself are declared next
+// to it. CAF 0.17 atoms hold at most ten characters.
 #include <caf/atom.hpp>
 
 namespace mcfg {
 
 /// change(config_update): the source of truth has a new version.
 using change_atom = caf::atom_constant<caf::atom("change")>;
-/// retry(timer_id): the armed retry timer fired (internal).
-using retry_atom = caf::atom_constant<caf::atom("retry")>;
-/// write: perform the owed write attempt (internal, self-sent).
-using write_atom = caf::atom_constant<caf::atom("write")>;
 /// sync [version]: answered once the file holds the version (default: the
 /// latest the writer knows) and no write is owed.
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
@@ -23,11 +20,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 
 /// refresh(path): tell the consumer of `path` to re-read it.
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
-/// poll: look at the source file again (config_store, internal).
-using poll_atom = caf::atom_constant<caf::atom("poll")>;
-/// file_event(kind, seq): the watcher saw the source change (config_store).
+/// file_event(kind, seen): the watcher saw the source change (config_store).
 using file_event_atom = caf::atom_constant<caf::atom("file_event")>;
-/// settle(timer_id): the source may have settled; look at it (internal).
-using settle_atom = caf::atom_constant<caf::atom("settle")>;
 
 } // namespace mcfg

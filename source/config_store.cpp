@@ -21,9 +21,9 @@ source_load_result parse_and_validate(
     validate) {
   auto result = parse_source(bytes, path);
   if (result.ok() && validate) {
-    auto problems = validate(*result.document);
+    auto problems = validate(*result.value);
     if (!problems.empty()) {
-      result.document.reset();
+      result.value.reset();
       result.errors = std::move(problems);
     }
   }
@@ -44,6 +44,11 @@ source_load_result load_and_validate(
 }
 
 namespace {
+
+/// poll: look at the source file again (self-sent, polling only).
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+/// settle(timer_id): the source may have settled; look at it (self-sent).
+using settle_atom = caf::atom_constant<caf::atom("settle")>;
 
 using store_actor = config_store_watched_actor::extend<
   caf::reacts_to<settle_atom, uint64_t>, caf::reacts_to<poll_atom>>;
@@ -108,7 +113,7 @@ std::optional<std::string> consider(store_self self, source_read read) {
   if (!result.ok())
     return refuse(self, to_string(result.errors));
   st.status.last_error.clear();
-  auto update = st.spec.truth->publish(std::move(result.document->values));
+  auto update = st.spec.truth->publish(std::move(result.value->values));
   st.status.version = update.version;
   if (!update.changes.empty())
     log::info(st.log_name, "source changed: "
