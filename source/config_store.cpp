@@ -134,18 +134,19 @@ void arm_settle(store_self self, caf::timespan after) {
   self->delayed_send(self, after, settle_atom::value, *st.settle_timer);
 }
 
-/// Every event restarts the wait: the source is read only once nothing has
-/// been reported about it for the wait its latest event calls for.
-void on_file_event(store_self self, file_event_kind kind, uint64_t seen) {
+/// The source has settled: read it, and take what was read unless something
+/// happened meanwhile.
+void settle(store_self self) {
   auto& st = self->state;
-  st.events_seen = std::max(st.events_seen, seen);
-  auto wait = kind == file_event_kind::complete ? st.spec.settle_complete
-                                                : st.spec.quiet_period;
-  st.settle_due = self->clock().now() + wait;
-  // The armed timer re-arms for a later due time; an earlier one needs a
-  // timer of its own.
-  if (!st.settle_timer || st.armed_for > st.settle_due)
-    arm_settle(self, wait);
+  auto read = read_source_bytes(st.spec.source_path);
+  // Something happened since the last report, before or while the file was
+  // read: a report about the source starts the wait again; events about
+  // other files only delay the next look.
+  if (st.watcher && !st.watcher->quiet_since(st.events_seen)) {
+    arm_settle(self, st.spec.recheck);
+    return;
+  }
+  consider(self, std::move(read));
 }
 
 void on_settle(store_self self, uint64_t id) {
@@ -154,16 +155,29 @@ void on_settle(store_self self, uint64_t id) {
     return;
   st.settle_timer.reset();
   auto now = self->clock().now();
-  if (now < st.settle_due) {
+  if (now < st.settle_due)
     arm_settle(self, st.settle_due - now);
+  else
+    settle(self);
+}
+
+/// Every event restarts the wait: the source is read only once nothing has
+/// been reported about it for the wait its latest event calls for.
+void on_file_event(store_self self, file_event_kind kind, uint64_t seen) {
+  auto& st = self->state;
+  st.events_seen = std::max(st.events_seen, seen);
+  auto wait = kind == file_event_kind::complete ? st.spec.settle_complete
+                                                : st.spec.quiet_period;
+  st.settle_due = self->clock().now() + wait;
+  if (wait == caf::timespan{0}) {
+    st.settle_timer.reset(); // an armed one is now stale
+    settle(self);
     return;
   }
-  // The watcher has seen events it has not reported yet (before or while
-  // the file was read): its report is on its way and starts the wait again.
-  auto read = read_source_bytes(st.spec.source_path);
-  if (st.watcher && st.watcher->seen() != st.events_seen)
-    return;
-  consider(self, std::move(read));
+  // The armed timer re-arms for a later due time; an earlier one needs a
+  // timer of its own.
+  if (!st.settle_timer || st.armed_for > st.settle_due)
+    arm_settle(self, wait);
 }
 
 void on_poll(store_self self) {

@@ -8,13 +8,14 @@
 //
 // What counts as a save (the settle rule): the source is read once the
 // watcher has reported nothing new about it for a while — `settle_complete`
-// after the file was renamed into place or closed by its writer, and
-// `quiet_period` after any other change (a write, a truncation, a delete) —
-// and the bytes read are exactly the bytes parsed. So a file written in
-// slow pieces, or truncated and then refilled, is read only once its writer
-// is done with it. Where inotify is unavailable the file is polled every
-// `poll_interval`, and a changed file counts once two polls in a row read the
-// same bytes.
+// (none by default) after the file was renamed into place or closed by its
+// writer, and `quiet_period` after any other change (a write, a truncation,
+// a delete) — and a read counts only when nothing happened in the watched
+// directories while it was made (file_watcher::quiet_since); the bytes read
+// are exactly the bytes parsed. So a file written in slow pieces, or
+// truncated and then refilled, is read only once its writer is done with it.
+// Where inotify is unavailable the file is polled every `poll_interval`, and
+// a changed file counts once two polls in a row read the same bytes.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -68,7 +69,10 @@ struct config_store_spec {
   /// After a change that may be part of a save under way.
   caf::timespan quiet_period = std::chrono::milliseconds(50);
   /// After the file was renamed into place or closed by its writer.
-  caf::timespan settle_complete = std::chrono::milliseconds(1);
+  caf::timespan settle_complete = caf::timespan{0};
+  /// When a read met events not yet reported (maybe about other files):
+  /// how soon to look again.
+  caf::timespan recheck = std::chrono::milliseconds(1);
   /// Polling only.
   caf::timespan poll_interval = std::chrono::milliseconds(100);
 };

@@ -7,6 +7,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,9 +145,15 @@ std::unique_ptr<file_watcher> file_watcher::start(const std::string& path,
 }
 
 file_watcher::file_watcher(int inotify_fd, int stop_fd)
-  : inotify_fd_(inotify_fd),
-    stop_fd_(stop_fd),
-    seen_(std::make_shared<std::atomic<uint64_t>>(0)) {
+  : inotify_fd_(inotify_fd), stop_fd_(stop_fd) {
+}
+
+bool file_watcher::quiet_since(uint64_t seen) const {
+  std::lock_guard<std::mutex> guard{batch_mtx_};
+  int queued = 0;
+  if (::ioctl(inotify_fd_, FIONREAD, &queued) != 0)
+    return false;
+  return queued == 0 && seen_ == seen;
 }
 
 file_watcher::~file_watcher() {
@@ -171,6 +178,7 @@ void file_watcher::run(std::string path, callback cb) {
       return;
     if (fds[1].revents != 0)
       return;
+    std::lock_guard<std::mutex> guard{batch_mtx_};
     uint64_t hits = 0;
     auto last = file_event_kind::modified;
     // Drain the queue: one callback for the batch, with its last event.
@@ -193,8 +201,10 @@ void file_watcher::run(std::string path, callback cb) {
       hits = 1;
       last = file_event_kind::modified;
     }
-    if (hits > 0)
-      cb(last, seen_->fetch_add(hits) + hits);
+    if (hits > 0) {
+      seen_ += hits;
+      cb(last, seen_);
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -40,12 +41,12 @@ public:
   file_watcher(const file_watcher&) = delete;
   file_watcher& operator=(const file_watcher&) = delete;
 
-  /// Events about the source seen so far, including those whose callback is
-  /// still to come: a reader compares it with the `seen` of the last
-  /// callback it handled to know whether another one is on its way.
-  uint64_t seen() const {
-    return seen_->load();
-  }
+  /// Whether nothing has happened in the watched directories since the
+  /// callback that reported `seen` events: no event waits in the kernel's
+  /// queue, none is being handled, none was seen since. The kernel queues an
+  /// event within the system call that causes it, so a file read before
+  /// this says true was not modified after that callback's events.
+  bool quiet_since(uint64_t seen) const;
 
 private:
   file_watcher(int inotify_fd, int stop_fd);
@@ -53,7 +54,9 @@ private:
 
   int inotify_fd_;
   int stop_fd_;
-  std::shared_ptr<std::atomic<uint64_t>> seen_;
+  /// Held while a batch is read from the kernel and reported.
+  mutable std::mutex batch_mtx_;
+  uint64_t seen_ = 0;
   std::thread thread_;
 };
 

@@ -239,18 +239,54 @@ TEST_CASE_FIXTURE(store_fixture,
   write_text(dir / "tmp.yaml", users_yaml(1, 2));
   REQUIRE(::rename((dir / "tmp.yaml").c_str(), source.c_str()) == 0);
   event(file_event_kind::complete);
-  advance(1ms);
-  CHECK(truth->version() == 2);
+  CHECK(truth->version() == 2); // no time passed
   CHECK(read_file(auth) == auth_lines(1, 2));
-  // A close, then a new write before the settle: the write's wait counts.
+  // A write in place, reported before its writer closes the file.
   write_text(source, users_yaml(1, 3));
-  event(file_event_kind::complete);
   event(file_event_kind::modified);
-  advance(1ms);
-  CHECK(truth->version() == 2);
   advance(49ms);
+  CHECK(truth->version() == 2);
+  advance(1ms);
   CHECK(truth->version() == 3);
   CHECK(read_file(auth) == auth_lines(1, 3));
+  // The stale timer of the quiet period does nothing once a close settled it.
+  write_text(source, users_yaml(1, 4));
+  event(file_event_kind::modified);
+  event(file_event_kind::complete);
+  CHECK(truth->version() == 4);
+  advance(50ms);
+  CHECK(truth->version() == 4);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "with a settle time after a close, a modification reported "
+                  "meanwhile makes it wait the quiet period") {
+  config_store_spec spec;
+  spec.source_path = source;
+  spec.truth = truth;
+  spec.watch = watch_mode::events;
+  spec.settle_complete = 5ms;
+  write_text(source, users_yaml(1, 1));
+  store = caf::actor_cast<config_store_watched_actor>(
+    spawn_config_store(sys, spec));
+  run();
+  REQUIRE(truth->version() == 1);
+  write_text(source, users_yaml(1, 2));
+  event(file_event_kind::complete);
+  advance(4ms);
+  CHECK(truth->version() == 1);
+  advance(1ms);
+  CHECK(truth->version() == 2);
+  write_text(source, users_yaml(1, 3));
+  event(file_event_kind::complete);
+  advance(2ms);
+  event(file_event_kind::modified); // a new save began
+  advance(3ms);
+  CHECK(truth->version() == 2);
+  advance(46ms);
+  CHECK(truth->version() == 2);
+  advance(1ms);
+  CHECK(truth->version() == 3);
 }
 
 TEST_CASE_FIXTURE(store_fixture,
