@@ -36,6 +36,10 @@ bool is_symlink(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
 }
 
+} // namespace
+
+namespace detail {
+
 /// One watched directory and the name in it that matters (empty: any).
 struct watch {
   int wd = -1;
@@ -121,7 +125,7 @@ private:
   bool had_source_ = false;
 };
 
-} // namespace
+} // namespace detail
 
 std::unique_ptr<file_watcher> file_watcher::start(const std::string& path,
                                                   callback cb,
@@ -138,8 +142,10 @@ std::unique_ptr<file_watcher> file_watcher::start(const std::string& path,
     return nullptr;
   }
   std::unique_ptr<file_watcher> w{new file_watcher(fd, stop)};
-  w->thread_ = std::thread{[p = w.get(), path, cb = std::move(cb)] {
-    p->run(path, cb);
+  auto watches = std::make_shared<detail::watch_set>(fd, path);
+  watches->refresh();
+  w->thread_ = std::thread{[p = w.get(), watches, cb = std::move(cb)] {
+    p->run(*watches, cb);
   }};
   return w;
 }
@@ -166,9 +172,7 @@ file_watcher::~file_watcher() {
   ::close(stop_fd_);
 }
 
-void file_watcher::run(std::string path, callback cb) {
-  watch_set watches{inotify_fd_, path};
-  watches.refresh();
+void file_watcher::run(detail::watch_set& watches, const callback& cb) {
   alignas(inotify_event) char buf[64 * 1024];
   for (;;) {
     pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};

@@ -13,6 +13,10 @@
 
 namespace mcfg {
 
+namespace detail {
+class watch_set;
+} // namespace detail
+
 /// What the latest event of a batch says about the source.
 enum class file_event_kind : uint8_t {
   /// Written to, truncated, created, deleted, renamed away, re-permissioned:
@@ -29,8 +33,9 @@ public:
   /// events seen so far.
   using callback = std::function<void(file_event_kind, uint64_t seen)>;
 
-  /// Starts watching `path`'s directory (and, when `path` is a symlink, its
-  /// target's). Null when inotify is unavailable; `why_not` then says why.
+  /// Watches `path`'s directory (and, when `path` is a symlink, its
+  /// target's) from before it returns, so an edit made after it returns is
+  /// reported. Null when inotify is unavailable; `why_not` then says why.
   static std::unique_ptr<file_watcher> start(const std::string& path,
                                              callback cb,
                                              std::string& why_not);
@@ -50,7 +55,7 @@ public:
 
 private:
   file_watcher(int inotify_fd, int stop_fd);
-  void run(std::string path, callback cb);
+  void run(detail::watch_set& watches, const callback& cb);
 
   int inotify_fd_;
   int stop_fd_;
