@@ -28,6 +28,9 @@
 //   control:
 //     listen: "127.0.0.1:11311"     # optional; host defaults to 127.0.0.1
 //   log_level: info                 # error | warning | info | debug
+//   allow_empty_users: false        # true: a source with no users is
+//                                   # accepted (memcached 1.6.18 then lets
+//                                   # nobody in; >= 1.6.32 rejects the file)
 //
 // Durations are an integer and a unit: ns, us, ms, s, m, h (`100ms`, `10s`,
 // `2m`, `500us`).
@@ -100,6 +103,9 @@ struct node_config {
   /// Set when `control.listen` is.
   std::optional<listen_address> control;
   log::level log_level = log::level::info;
+  /// Whether a source with no users is accepted; refused by default, since
+  /// memcached would then let nobody in (or reject the file).
+  bool allow_empty_users = false;
 };
 
 /// The outcome of loading node.yaml: a config, or at least one error.

@@ -204,37 +204,42 @@ TEST_CASE("file backend: what is not a source is refused with a clear error, "
     make(tmp);
     fs::rename(tmp, f.source);
   };
-  std::string expected;
+  std::string expected; // what status says after the source's path
   SUBCASE("a FIFO") {
     replace([](const std::string& p) { REQUIRE(::mkfifo(p.c_str(), 0600) == 0); });
-    expected = "cannot read: a FIFO, not a regular file";
+    expected = ": cannot read: a FIFO, not a regular file";
   }
   SUBCASE("a symlink to /dev/zero") {
     replace([](const std::string& p) {
       REQUIRE(::symlink("/dev/zero", p.c_str()) == 0);
     });
-    expected = "cannot read: a character device, not a regular file";
+    expected = ": cannot read: a character device, not a regular file";
   }
   SUBCASE("a directory") {
     fs::remove(f.source);
     fs::create_directory(f.source);
-    expected = "cannot read: a directory, not a regular file";
+    expected = ": cannot read: a directory, not a regular file";
   }
   SUBCASE("an oversized file") {
     replace([](const std::string& p) {
       write_text(p, "users: {}\n");
       REQUIRE(::truncate(p.c_str(), 16 << 20 | 1) == 0);
     });
-    expected = "cannot read: the file is 16777217 bytes, more than the 16 MiB "
+    expected = ": cannot read: the file is 16777217 bytes, more than the 16 MiB "
                "a source may have";
   }
   SUBCASE("a deleted source") {
     fs::remove(f.source);
-    expected = "cannot read: No such file or directory";
+    expected = ": cannot read: No such file or directory";
+  }
+  SUBCASE("a source with no users (not allowed by node.yaml)") {
+    write_atomically(f.source, "users: {}\n");
+    expected = ":1:1: users: no users: memcached would let nobody in "
+               "(1.6.18) or reject the empty auth file (1.6.32 and later); "
+               "set `allow_empty_users: true` in node.yaml if that is meant";
   }
   CHECK(eventually([&] {
-    return f.status().out.find("(edit refused: " + f.source + ": " + expected
-                               + ")")
+    return f.status().out.find("(edit refused: " + f.source + expected + ")")
            != std::string::npos;
   }, 2s));
   CHECK(f.holds(1));
