@@ -44,9 +44,10 @@ class file_waiter {
 public:
   explicit file_waiter(const std::string& dir)
     : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
-    check(fd_ >= 0 && ::inotify_add_watch(fd_, dir.c_str(),
-                                          IN_MOVED_TO | IN_CLOSE_WRITE)
-                        >= 0,
+    check(fd_ >= 0
+            && ::inotify_add_watch(fd_, dir.c_str(),
+                                   IN_MOVED_TO | IN_CLOSE_WRITE)
+                 >= 0,
           "inotify on " + dir);
   }
   ~file_waiter() {
@@ -74,8 +75,7 @@ std::string source_at(uint64_t n) {
 }
 
 std::string auth_at(uint64_t n) {
-  return "alice:a-" + std::to_string(n) + "\nbob:b-" + std::to_string(n)
-         + "\n";
+  return "alice:a-" + std::to_string(n) + "\nbob:b-" + std::to_string(n) + "\n";
 }
 
 void write_all(int fd, const std::string& text) {

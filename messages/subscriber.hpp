@@ -10,7 +10,7 @@
 
 namespace mcfg {
 
-using update_subscriber =
-  caf::typed_actor<caf::reacts_to<change_atom, config_update>>;
+using update_subscriber
+  = caf::typed_actor<caf::reacts_to<change_atom, config_update>>;
 
 } // namespace mcfg

@@ -116,10 +116,9 @@ std::optional<std::string> consider(store_self self, source_read read) {
   auto update = st.spec.truth->publish(std::move(result.value->values));
   st.status.version = update.version;
   if (!update.changes.empty())
-    log::info(st.log_name, "source changed: "
-                             + std::to_string(update.changes.size())
-                             + " keys, now version "
-                             + std::to_string(update.version));
+    log::info(st.log_name,
+              "source changed: " + std::to_string(update.changes.size())
+                + " keys, now version " + std::to_string(update.version));
   return std::nullopt;
 }
 

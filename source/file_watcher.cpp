@@ -7,8 +7,8 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -144,9 +144,8 @@ std::unique_ptr<file_watcher> file_watcher::start(const std::string& path,
   std::unique_ptr<file_watcher> w{new file_watcher(fd, stop)};
   auto watches = std::make_shared<detail::watch_set>(fd, path);
   watches->refresh();
-  w->thread_ = std::thread{[p = w.get(), watches, cb = std::move(cb)] {
-    p->run(*watches, cb);
-  }};
+  w->thread_ = std::thread{
+    [p = w.get(), watches, cb = std::move(cb)] { p->run(*watches, cb); }};
   return w;
 }
 

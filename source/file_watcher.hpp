@@ -37,8 +37,7 @@ public:
   /// target's) from before it returns, so an edit made after it returns is
   /// reported. Null when inotify is unavailable; `why_not` then says why.
   static std::unique_ptr<file_watcher> start(const std::string& path,
-                                             callback cb,
-                                             std::string& why_not);
+                                             callback cb, std::string& why_not);
 
   /// Stops the thread and waits for it (it wakes at once).
   ~file_watcher();

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "node_harness.hpp"
-#include "support/memcached_server.hpp" // free_loopback_port, loopback_accepts
 #include "process_helpers.hpp"
+#include "support/memcached_server.hpp" // free_loopback_port, loopback_accepts
 
 using namespace mcfg::test;
 using namespace std::chrono_literals;
@@ -74,11 +74,13 @@ struct backend_fixture {
   std::unique_ptr<child_process> mcfgd;
 
   explicit backend_fixture(const std::string& source_name = "cluster.yaml") {
-    write_text(dir / "node.yaml", "source: " + source_name + "\n"
-                                  "files:\n"
-                                  "  - module: memcached_passwords\n"
-                                  "    path: run/memcached.auth\n"
-                                  "control: {listen: \"" + node + "\"}\n");
+    write_text(dir / "node.yaml", "source: " + source_name
+                                    + "\n"
+                                      "files:\n"
+                                      "  - module: memcached_passwords\n"
+                                      "    path: run/memcached.auth\n"
+                                      "control: {listen: \""
+                                    + node + "\"}\n");
   }
 
   ~backend_fixture() {
@@ -130,7 +132,8 @@ void write_in_pieces(const std::string& path, const std::string& text,
   auto size = text.size() / pieces;
   for (size_t i = 0; i < pieces; ++i) {
     std::this_thread::sleep_for(gap);
-    auto part = text.substr(i * size, i + 1 == pieces ? std::string::npos : size);
+    auto part = text.substr(i * size,
+                            i + 1 == pieces ? std::string::npos : size);
     REQUIRE(::write(fd, part.data(), part.size())
             == static_cast<ssize_t>(part.size()));
   }
@@ -157,7 +160,9 @@ TEST_CASE("file backend: an atomic save and an in-place save in 10 slow "
   {
     file_sampler sampler{f.auth};
     write_in_pieces(f.source, text, 10, 20ms);
-    CHECK(eventually([&] { return read_file(f.auth).find("carol") != std::string::npos; }, 2s));
+    CHECK(eventually(
+      [&] { return read_file(f.auth).find("carol") != std::string::npos; },
+      2s));
     seen = sampler.seen();
   }
   auto whole = auth_file_of(users_at(3)) + "carol:c-v3\n";
@@ -180,7 +185,8 @@ TEST_CASE("file backend: a save that truncates to a valid prefix and then "
     file_sampler sampler{f.auth};
     int fd = ::open(f.source.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
     REQUIRE(fd >= 0);
-    REQUIRE(::write(fd, prefix.data(), prefix.size()) == ssize_t(prefix.size()));
+    REQUIRE(::write(fd, prefix.data(), prefix.size())
+            == ssize_t(prefix.size()));
     std::this_thread::sleep_for(30ms);
     REQUIRE(::write(fd, rest.data(), rest.size()) == ssize_t(rest.size()));
     ::close(fd);
@@ -206,7 +212,8 @@ TEST_CASE("file backend: what is not a source is refused with a clear error, "
   };
   std::string expected; // what status says after the source's path
   SUBCASE("a FIFO") {
-    replace([](const std::string& p) { REQUIRE(::mkfifo(p.c_str(), 0600) == 0); });
+    replace(
+      [](const std::string& p) { REQUIRE(::mkfifo(p.c_str(), 0600) == 0); });
     expected = ": cannot read: a FIFO, not a regular file";
   }
   SUBCASE("a symlink to /dev/zero") {
@@ -225,8 +232,9 @@ TEST_CASE("file backend: what is not a source is refused with a clear error, "
       write_text(p, "users: {}\n");
       REQUIRE(::truncate(p.c_str(), 16 << 20 | 1) == 0);
     });
-    expected = ": cannot read: the file is 16777217 bytes, more than the 16 MiB "
-               "a source may have";
+    expected
+      = ": cannot read: the file is 16777217 bytes, more than the 16 MiB "
+        "a source may have";
   }
   SUBCASE("a deleted source") {
     fs::remove(f.source);
@@ -238,10 +246,12 @@ TEST_CASE("file backend: what is not a source is refused with a clear error, "
                "(1.6.18) or reject the empty auth file (1.6.32 and later); "
                "set `allow_empty_users: true` in node.yaml if that is meant";
   }
-  CHECK(eventually([&] {
-    return f.status().out.find("(edit refused: " + f.source + expected + ")")
-           != std::string::npos;
-  }, 2s));
+  CHECK(eventually(
+    [&] {
+      return f.status().out.find("(edit refused: " + f.source + expected + ")")
+             != std::string::npos;
+    },
+    2s));
   CHECK(f.holds(1));
   CHECK(f.source_version() == 1);
   // The good source comes back (re-created in place).

@@ -72,9 +72,10 @@ struct watched {
 TEST_CASE("file_watcher: a rename into place is reported as complete, and "
           "other files in the directory are not reported") {
   watched w;
-  write_text(w.dir / "other.txt", "x");        // create, modify, close
+  write_text(w.dir / "other.txt", "x"); // create, modify, close
   write_text(w.dir / "cluster.yaml.new", "users: {}\n");
-  REQUIRE(::rename((w.dir / "cluster.yaml.new").c_str(), w.source.c_str()) == 0);
+  REQUIRE(::rename((w.dir / "cluster.yaml.new").c_str(), w.source.c_str())
+          == 0);
   auto r = w.await(1);
   REQUIRE(r.size() >= 1);
   CHECK(r.back().kind == file_event_kind::complete);
