@@ -71,8 +71,8 @@ public:
     bool restored = false;
     if (source_.wd < 0) {
       source_.wd = ::inotify_add_watch(fd_, source_.dir.c_str(), dir_events);
-      restored = source_.wd >= 0 && had_source_;
-      had_source_ = had_source_ || source_.wd >= 0;
+      restored = source_.wd >= 0 && tried_;
+      tried_ = true;
     }
     // Through a symlink, any name in its directory may re-point it (a
     // Kubernetes ConfigMap swaps a `..data` link).
@@ -94,6 +94,10 @@ public:
       target_.dir = target_dir;
       if (!target_dir.empty() && target_dir != source_.dir)
         target_.wd = ::inotify_add_watch(fd_, target_dir.c_str(), dir_events);
+      // The same directory by another path: inotify hands out the same
+      // watch, which the source's (any name, through a link) already covers.
+      if (target_.wd == source_.wd)
+        target_.wd = -1;
     }
     return restored;
   }
@@ -122,7 +126,8 @@ private:
   std::string path_;
   watch source_;
   watch target_;
-  bool had_source_ = false;
+  /// Whether the source's directory was tried once (at start).
+  bool tried_ = false;
 };
 
 } // namespace detail
