@@ -3,6 +3,9 @@
 //
 //   mcfgd --config node.yaml [--check] [--log-level LEVEL]
 //
+// Signals: SIGINT and SIGTERM stop the node; SIGHUP re-reads the source and
+// rewrites every file (as `mcfgctl reload`) and never stops it.
+//
 // Exit codes: 0 clean stop (SIGINT/SIGTERM, or --check passed); 1 the root
 // supervisor gave up (or the node could not start); 2 bad configuration,
 // before anything is written.
@@ -105,13 +108,14 @@ int check(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   return exit_ok;
 }
 
-/// Blocks SIGINT and SIGTERM in every thread (set before any thread
+/// Blocks SIGINT, SIGTERM and SIGHUP in every thread (set before any thread
 /// starts); a dedicated thread takes them with sigwait.
-sigset_t stop_signals() {
+sigset_t handled_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
@@ -137,7 +141,7 @@ caf::expected<mcfg::control_actor> publish_control(caf::actor_system& sys,
 }
 
 int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
-  auto signals = stop_signals();
+  auto signals = handled_signals();
   caf::actor_system_config sys_cfg;
   mcfg::add_message_types(sys_cfg);
   mcfg::sup::add_message_types(sys_cfg);
@@ -168,16 +172,28 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     control = *published;
   }
 
-  // A signal asks the root to stop; its exit ends the wait below either way.
+  // SIGHUP reloads; SIGINT or SIGTERM asks the root to stop, and its exit
+  // ends the wait below either way.
   std::atomic<bool> stopping{false};
   std::thread signal_waiter{[&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (stopping.exchange(true))
-      return; // woken by main to finish
-    mcfg::log::info("mcfgd", std::string{"received "} + strsignal(sig)
-                               + ", stopping");
-    caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
+    for (;;) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (stopping.load())
+        return; // woken by main to finish
+      if (sig == SIGHUP) {
+        mcfg::log::info("mcfgd", "received SIGHUP: re-reading the source and "
+                                 "rewriting every file");
+        mcfg::reload_all(sys, cfg);
+        continue;
+      }
+      if (stopping.exchange(true))
+        return;
+      mcfg::log::info("mcfgd", std::string{"received "} + strsignal(sig)
+                                 + ", stopping");
+      caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
+      return;
+    }
   }};
 
   caf::error reason;

@@ -2,9 +2,9 @@
 // Wiring mcfgd's supervision tree (ARCHITECTURE.md §5) from a validated
 // node.yaml: which module each file uses, how the source is validated for
 // them, and the root supervisor's children in start order:
-//   config_store, refresher, one memcached_cfg writer per file.
+//   config_store, refresher, files (a supervisor: one memcached_cfg writer
+//   per file).
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,6 +19,7 @@ namespace mcfg {
 /// Registry names of the node's children.
 constexpr auto store_child_id = caf::atom("store");
 constexpr auto refresher_child_id = caf::atom("refresher");
+constexpr auto files_child_id = caf::atom("files");
 /// Writers are named file1, file2, ... in node.yaml order.
 sup::child_id writer_child_id(size_t index);
 
@@ -40,5 +41,14 @@ std::vector<sup::child_spec> node_children(
 
 /// The root supervisor's flags from node.yaml.
 sup::supervisor_flags root_flags(const node_config& cfg);
+
+/// The `files` supervisor's flags: node.yaml's period, and a budget that
+/// holds every restart a write fault shared by all files can cause in one
+/// period.
+sup::supervisor_flags files_flags(const node_config& cfg);
+
+/// Re-reads the source and rewrites every file (SIGHUP, as `mcfgctl
+/// reload`): asks the live store and writers, without waiting.
+void reload_all(caf::actor_system& sys, const node_config& cfg);
 
 } // namespace mcfg
