@@ -116,11 +116,9 @@ sup::supervisor_flags files_flags(const node_config& cfg) {
   return flags;
 }
 
-namespace {
-
-std::vector<sup::child_spec> writer_children(
-  const node_config& cfg, const std::shared_ptr<source_of_truth>& truth) {
-  auto files = make_posix_file_port();
+sup::child_spec files_child(const node_config& cfg,
+                            std::shared_ptr<source_of_truth> truth,
+                            std::shared_ptr<file_port> files) {
   std::vector<sup::child_spec> children;
   for (size_t i = 0; i < cfg.files.size(); ++i) {
     auto& file = cfg.files[i];
@@ -150,10 +148,9 @@ std::vector<sup::child_spec> writer_children(
         return spawn_memcached_cfg(sys, std::move(with_refresh));
       })));
   }
-  return children;
+  return sup::supervisor_child(files_child_id, files_flags(cfg),
+                               std::move(children));
 }
-
-} // namespace
 
 std::vector<sup::child_spec> node_children(
   const node_config& cfg, std::shared_ptr<source_of_truth> truth) {
@@ -180,8 +177,7 @@ std::vector<sup::child_spec> node_children(
       return spawn_refresher(sys, refresh);
     })));
 
-  children.push_back(sup::supervisor_child(files_child_id, files_flags(cfg),
-                                           writer_children(cfg, truth)));
+  children.push_back(files_child(cfg, truth, make_posix_file_port()));
   return children;
 }
 

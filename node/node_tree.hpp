@@ -42,6 +42,13 @@ std::vector<sup::child_spec> node_children(
 /// The root supervisor's flags from node.yaml.
 sup::supervisor_flags root_flags(const node_config& cfg);
 
+/// The `files` supervisor: one writer per file (ids file1, file2, ...) on
+/// `files`, each refreshed through the refresher registered as
+/// refresher_child_id.
+sup::child_spec files_child(const node_config& cfg,
+                            std::shared_ptr<source_of_truth> truth,
+                            std::shared_ptr<file_port> files);
+
 /// The `files` supervisor's flags: node.yaml's period, and a budget that
 /// holds every restart a write fault shared by all files can cause in one
 /// period.
