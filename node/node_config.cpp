@@ -129,7 +129,7 @@ std::optional<refresh_signal> parse_signal(std::string_view text) {
   };
   for (auto& [n, sig] : known)
     if (name == n)
-      return refresh_signal{sig, std::string{"SIG"} + n, {}};
+      return refresh_signal{sig, std::string{"SIG"} + n, {}, {}};
   return std::nullopt;
 }
 

@@ -60,6 +60,9 @@ struct refresh_signal {
   std::string name;
   /// Absolute.
   std::string pidfile;
+  /// When set (`expect: memcached`), the pid is signalled only if its
+  /// /proc/PID/comm, and its executable's name where readable, is this.
+  std::string expect;
 };
 
 /// Refresh by running a command (no shell); argv[0] is looked up in PATH

@@ -7,6 +7,10 @@
 //   pidfile /run/memcached.pid: No such file or directory
 //   pidfile /run/memcached.pid does not hold a pid
 //   pid 1234 from /run/memcached.pid: No such process
+//   pid 1 from /run/memcached.pid is init; refusing to signal it
+//   pid 4321 from /run/memcached.pid is mcfgd itself; refusing to signal it
+//   pid 1234 from /run/memcached.pid is sleep (/usr/bin/sleep), not
+//     memcached; not signalled
 //   command `systemctl reload memcached` exited with status 1
 //   command `reload-it` killed by signal 9
 //   command `reload-it` timed out after 60000ms; killed
@@ -51,8 +55,9 @@ make_refresh_action(const refresh_spec& spec,
                     = default_command_timeout);
 
 /// Reads the pid in `pidfile` (a regular file holding a positive decimal
-/// integer, whitespace around it allowed) and sends it `sig.signal`. Empty
-/// on success, else the error.
+/// integer, whitespace around it allowed) and sends it `sig.signal`, unless
+/// it is pid 1, this process, or (with `sig.expect` set) another program
+/// than the expected one. Empty on success, else the error.
 std::string send_refresh_signal(const refresh_signal& sig);
 
 /// Runs `cmd.argv` and waits for it, at most `timeout`. Empty when it exited

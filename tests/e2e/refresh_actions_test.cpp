@@ -162,6 +162,52 @@ TEST_CASE("a pid that is gone is an error naming pid and pidfile") {
                       + ": No such process");
 }
 
+TEST_CASE("pid 1 and the node's own pid are refused, and nothing is "
+          "signalled") {
+  temp_dir dir;
+  auto path = dir / "stale.pid";
+  write_text(path, "1\n");
+  // Refused before any attempt: not the EPERM a signal to init would get.
+  CHECK(send_refresh_signal(signal_spec(SIGHUP, "SIGHUP", path))
+        == "pid 1 from " + path + " is init; refusing to signal it");
+  // Blocked here, a signal sent to this process would stay pending.
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  sigset_t old;
+  REQUIRE(pthread_sigmask(SIG_BLOCK, &usr1, &old) == 0);
+  auto own = std::to_string(::getpid());
+  write_text(path, own + "\n");
+  CHECK(send_refresh_signal(signal_spec(SIGUSR1, "SIGUSR1", path))
+        == "pid " + own + " from " + path
+             + " is mcfgd itself; refusing to signal it");
+  sigset_t pending;
+  sigemptyset(&pending);
+  REQUIRE(sigpending(&pending) == 0);
+  CHECK_FALSE(sigismember(&pending, SIGUSR1));
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+TEST_CASE("with expect set, a pid of another program is refused and left "
+          "alone; the expected program is signalled") {
+  temp_dir dir;
+  child_process other{{"sleep", "30"}};
+  auto path = dir / "reused.pid";
+  write_text(path, std::to_string(other.pid()) + "\n");
+  auto spec = signal_spec(SIGTERM, "SIGTERM", path);
+  spec.expect = "memcached";
+  auto exe = std::filesystem::read_symlink(
+    "/proc/" + std::to_string(other.pid()) + "/exe");
+  CHECK(send_refresh_signal(spec)
+        == "pid " + std::to_string(other.pid()) + " from " + path
+             + " is sleep (" + exe.string()
+             + "), not memcached; not signalled");
+  CHECK_FALSE(other.wait_exit(200ms).has_value());
+  spec.expect = "sleep";
+  CHECK(send_refresh_signal(spec) == "");
+  CHECK(killed_by(other.wait_exit(5s), SIGTERM));
+}
+
 } // TEST_SUITE("signal refresh")
 
 TEST_SUITE("command refresh") {
