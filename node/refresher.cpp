@@ -162,8 +162,12 @@ refresher_impl::behavior_type refresher(refresher_self self,
       if (i == self->state.files.end())
         return caf::ok_atom::value;
       auto& file = i->second;
-      if (file.retry_timer)
-        return caf::make_error(errc::refresh_failed, path, file.last_error);
+      // A failed refresh waiting for its retry: try it now, and answer with
+      // how that went rather than wait out the backoff.
+      if (file.retry_timer) {
+        file.retry_timer.reset();
+        start_run(self, path);
+      }
       if (!file.running && !file.queued)
         return caf::ok_atom::value;
       auto promise = self->make_response_promise<caf::ok_atom>();

@@ -30,8 +30,9 @@ using refresher_actor = caf::typed_actor<
   caf::reacts_to<refresh_atom, std::string>,
   // Answered once this file's consumer has re-read the file: ok at once for
   // a file without a refresh action or with nothing owed, else after the
-  // owed refresh; the refresh's error (refresh_failed) when its last run
-  // failed; refresher_stopped when the refresher stops first.
+  // owed refresh; with its error (refresh_failed) when that run fails; with
+  // refresher_stopped when the refresher stops first. A failed refresh that
+  // waits for its retry is retried at once for the sync.
   caf::replies_to<sync_atom, std::string>::with<caf::ok_atom>,
   caf::replies_to<status_atom>::with<std::vector<refresh_status>>>;
 

@@ -198,15 +198,28 @@ TEST_CASE_FIXTURE(refresher_fixture,
   // A failing refresh answers with its error, never leaves a sync waiting.
   CHECK(error_text(sync_a)
         == "refresh of /a failed: command `reload-it` exited with status 1");
+  // A sync while /a waits for its retry tries it now and answers with how
+  // that went, not after the backoff.
   auto again_a = sync("/a");
   auto again_b = sync("/b");
   run();
-  CHECK(error_text(again_a)
-        == "refresh of /a failed: command `reload-it` exited with status 1");
+  CHECK(runners.count("/a") == 2);
   CHECK(again_b->value);
+  CHECK_FALSE(again_a->answered());
+  runners.finish("/a", "command `reload-it` exited with status 2");
+  run();
+  CHECK(error_text(again_a)
+        == "refresh of /a failed: command `reload-it` exited with status 2");
+  CHECK(status("/a").failures == 2);
   request("/b");
   run();
-  CHECK(runners.count("/b") == 2); // /a's pending retry holds /b back in nothing
+  CHECK(runners.count("/b") == 2); // /a's failures hold /b back in nothing
+  auto last_a = sync("/a");
+  run();
+  runners.finish("/a");
+  run();
+  CHECK(last_a->value);
+  CHECK(status("/a").failures == 0);
 }
 
 TEST_CASE_FIXTURE(failing_refresher_fixture,
