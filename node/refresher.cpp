@@ -14,6 +14,9 @@ namespace mcfg {
 
 namespace {
 
+/// retry(path, timer_id): the retry timer of a file's failed refresh fired.
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+
 using refresher_impl
   = refresher_actor::extend<caf::reacts_to<retry_atom, std::string, uint64_t>>;
 

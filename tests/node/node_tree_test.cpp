@@ -9,6 +9,7 @@
 
 #include "actors/fake_file_port.hpp"
 #include "node/node_tree.hpp"
+#include "node/supervisor_log.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
@@ -27,6 +28,8 @@ struct files_fixture : coordinator_fixture {
     = source_of_truth::make({{"users/alice", user("Pw-1")}});
   node_config cfg;
   log_capture logs;
+  /// The supervisors' lines (restarts) in the captured log, as in mcfgd.
+  sup::log::handler previous_handler = log_supervisors_to_mcfg_log();
   sup::supervisor_actor root;
   watcher root_exits;
 
@@ -34,6 +37,7 @@ struct files_fixture : coordinator_fixture {
     for (auto path : {"/srv/f1", "/srv/f2", "/srv/f3", "/srv/f4"}) {
       file_config file;
       file.path = path;
+      file.module = find_module("memcached_passwords");
       cfg.files.push_back(file);
     }
     root = sup::spawn_supervisor(sys, root_flags(cfg),
@@ -45,6 +49,7 @@ struct files_fixture : coordinator_fixture {
   ~files_fixture() {
     caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
     run();
+    sup::log::set_handler(std::move(previous_handler));
   }
 
   std::string file(size_t i) const {
