@@ -318,7 +318,7 @@ TEST_CASE_FIXTURE(writer_fixture,
 
 TEST_CASE_FIXTURE(writer_fixture,
                   "a fault that outlives an incarnation shows in the next "
-                  "one's status: for how long, how many restarts, why; a "
+                  "one's status: for how long, how many restarts, why, and a "
                   "write clears it") {
   log_capture logs;
   auto history = std::make_shared<writer_history>();

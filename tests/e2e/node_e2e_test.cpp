@@ -289,7 +289,7 @@ TEST_CASE("SIGTERM while renames keep failing leaves no temp file behind") {
 }
 
 TEST_CASE("four files whose renames fail for 12 s: mcfgd keeps running and "
-          "every file ends correct; a fault that never clears is reported "
+          "every file ends correct, and a fault that never clears is reported "
           "with its file, reason and restart count") {
   temp_dir dir;
   auto port = free_loopback_port();
@@ -423,6 +423,57 @@ TEST_CASE("a refresh command slower than the write deadline: edits during it "
   auto log = read_file(dir / "err");
   CHECK(log.find("gave up") == std::string::npos);
   CHECK(log.find("restarting") == std::string::npos);
+  mcfgd.signal(SIGTERM);
+  CHECK(mcfgd.wait_exit_code(20s) == 0);
+}
+
+TEST_CASE("two files with different refresh actions: one's failing refresh "
+          "never delays the other's sync, and its own sync answers with the "
+          "error at once") {
+  temp_dir dir;
+  auto port = free_loopback_port();
+  auto node = "127.0.0.1:" + std::to_string(port);
+  auto auth = dir / "run/memcached.auth";
+  auto perms = dir / "run/permissions.json";
+  write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
+  write_text(dir / "node.yaml",
+             "source: cluster.yaml\n"
+             "files:\n"
+             "  - module: memcached_passwords\n"
+             "    path: run/memcached.auth\n"
+             "    refresh: {signal: HUP, pidfile: run/missing.pid}\n"
+             "  - module: memcached_permissions\n"
+             "    path: run/permissions.json\n"
+             "    refresh: {command: [\"true\"]}\n"
+             "control: {listen: \"" + node + "\"}\n");
+  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
+                      dir / "err"};
+  REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {MCFGCTL, "--node", node, "--timeout", "20s"});
+    auto started = std::chrono::steady_clock::now();
+    auto r = run(dir, std::move(args));
+    CHECK(std::chrono::steady_clock::now() - started < 5s); // no timeout
+    return r;
+  };
+  write_atomically(dir / "cluster.yaml", source_of({{"alice", bob_pw}}));
+  auto other = ctl({"sync", perms});
+  CHECK(other.exit_code == 0);
+  CHECK(read_file(perms).find("alice") != std::string::npos);
+  auto failing = ctl({"sync", auth});
+  CHECK(failing.exit_code == 1);
+  CHECK(failing.err.find("refresh of " + auth + " failed: pidfile "
+                         + dir / "run/missing.pid"
+                         + ": No such file or directory")
+        != std::string::npos);
+  CHECK(read_file(auth) == auth_file_of({{"alice", bob_pw}})); // written
+  auto all = ctl({"sync"});
+  CHECK(all.exit_code == 1);
+  CHECK(all.err.find("refresh of " + auth + " failed") != std::string::npos);
+  auto status = ctl({"status"});
+  CHECK(status.out.find("refresh " + auth + ": pending, 0 refreshes") != std::string::npos);
+  CHECK(status.out.find("failures: pidfile ") != std::string::npos);
+  CHECK(status.out.find("; next retry in ") != std::string::npos);
   mcfgd.signal(SIGTERM);
   CHECK(mcfgd.wait_exit_code(20s) == 0);
 }

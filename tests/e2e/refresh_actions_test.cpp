@@ -189,7 +189,7 @@ TEST_CASE("pid 1 and the node's own pid are refused, and nothing is "
 }
 
 TEST_CASE("with expect set, a pid of another program is refused and left "
-          "alone; the expected program is signalled") {
+          "alone, while the expected program is signalled") {
   temp_dir dir;
   child_process other{{"sleep", "30"}};
   auto path = dir / "reused.pid";

@@ -130,7 +130,7 @@ TEST_CASE_FIXTURE(files_fixture,
 TEST_CASE_FIXTURE(files_fixture,
                   "a fault that never clears on one file is restarted "
                   "without end and reported with its file, reason, duration "
-                  "and restart count; the other files stay in step") {
+                  "and restart count, while the other files stay in step") {
   port->rename_errors_for["/srv/f2"] = EISDIR;
   truth->publish({{"users/alice", user("Pw-2")}});
   run();
