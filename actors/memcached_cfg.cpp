@@ -204,12 +204,13 @@ void give_up(writer_self self, const attempt_failure& failure) {
   history.last_give_up = describe(reason);
   // A fault that outlives incarnations must say for how long it has lasted
   // and how often the writer was restarted for it.
+  auto now = self->clock().now();
+  auto failing_for = std::chrono::duration_cast<std::chrono::milliseconds>(
+    now - history.failing_since.value_or(now));
   log::error(st.log_name(),
              history.last_give_up + " (failing for "
-               + format_duration(self->clock().now()
-                                 - history.failing_since.value_or(
-                                   self->clock().now()))
-               + ", give-up " + std::to_string(history.give_ups)
+               + format_duration(failing_for) + ", give-up "
+               + std::to_string(history.give_ups)
                + " since the file was last written)");
   st.fail_held_syncs(reason);
   self->quit(reason);
