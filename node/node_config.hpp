@@ -25,6 +25,8 @@
 //         signal: HUP               # SIGHUP, USR1, ...) to the pid in
 //         pidfile: run/memcached.pid  # the pidfile, or a command (argv,
 //       # refresh: {command: [systemctl, reload, memcached]}   # no shell)
+//       # with a signal, `expect: memcached` (optional) signals the pid only
+//       # if it runs that program
 //   control:
 //     listen: "127.0.0.1:11311"     # optional; host defaults to 127.0.0.1
 //   log_level: info                 # error | warning | info | debug

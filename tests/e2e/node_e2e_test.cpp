@@ -477,3 +477,58 @@ TEST_CASE("two files with different refresh actions: one's failing refresh "
   mcfgd.signal(SIGTERM);
   CHECK(mcfgd.wait_exit_code(20s) == 0);
 }
+
+TEST_CASE("signal refresh through a stale pidfile: pid 1, mcfgd's own pid and "
+          "another program than `expect` are refused, in status and log, "
+          "and nothing is signalled") {
+  temp_dir dir;
+  auto port = free_loopback_port();
+  auto node = "127.0.0.1:" + std::to_string(port);
+  auto auth = dir / "run/memcached.auth";
+  auto pidfile = dir / "run/target.pid";
+  child_process other{{"sleep", "60"}}; // got the pid memcached once had
+  fs::create_directories(dir / "run");
+  write_text(pidfile, std::to_string(other.pid()) + "\n");
+  write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
+  // TERM, so that a signal that got through would end its target.
+  write_text(dir / "node.yaml",
+             "source: cluster.yaml\n"
+             "files:\n"
+             "  - module: memcached_passwords\n"
+             "    path: run/memcached.auth\n"
+             "    refresh: {signal: TERM, pidfile: run/target.pid, "
+             "expect: memcached}\n"
+             "control: {listen: \"" + node + "\"}\n");
+  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
+                      dir / "err"};
+  REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {MCFGCTL, "--node", node});
+    return run(dir, std::move(args));
+  };
+  auto exe = fs::read_symlink("/proc/" + std::to_string(other.pid()) + "/exe");
+  auto refused_other = "pid " + std::to_string(other.pid()) + " from "
+                       + pidfile + " is sleep (" + exe.string()
+                       + "), not memcached; not signalled";
+  auto synced = ctl({"sync", auth});
+  CHECK(synced.exit_code == 1);
+  CHECK(synced.err.find(refused_other) != std::string::npos);
+  CHECK(ctl({"status"}).out.find(refused_other) != std::string::npos);
+  CHECK(read_file(dir / "err").find(refused_other) != std::string::npos);
+
+  write_text(pidfile, "1\n");
+  synced = ctl({"sync", auth});
+  CHECK(synced.err.find("pid 1 from " + pidfile
+                        + " is init; refusing to signal it")
+        != std::string::npos);
+  write_text(pidfile, std::to_string(mcfgd.pid()) + "\n");
+  synced = ctl({"sync", auth});
+  CHECK(synced.err.find("pid " + std::to_string(mcfgd.pid()) + " from "
+                        + pidfile + " is mcfgd itself; refusing to signal it")
+        != std::string::npos);
+  CHECK(read_file(dir / "err").find("is mcfgd itself") != std::string::npos);
+  CHECK(process_alive(mcfgd.pid()));
+  CHECK_FALSE(other.wait_exit(100ms).has_value()); // never signalled
+  mcfgd.signal(SIGTERM);
+  CHECK(mcfgd.wait_exit_code(20s) == 0);
+}
