@@ -9,6 +9,7 @@
 // Exit codes: 0 clean stop (SIGINT/SIGTERM, or --check passed); 1 the root
 // supervisor gave up (or the node could not start); 2 bad configuration,
 // before anything is written.
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -153,9 +154,13 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   caf::actor_system sys{sys_cfg};
 
   auto truth = mcfg::source_of_truth::make(doc.values);
-  auto root = mcfg::sup::start_supervisor(sys, mcfg::root_flags(cfg),
-                                          mcfg::node_children(cfg, truth));
+  // Set on the way out: a refresh command still running is killed, so the
+  // actor system (which waits for every actor) does not wait for it.
+  auto stopping_flag = std::make_shared<std::atomic<bool>>(false);
+  auto root = mcfg::sup::start_supervisor(
+    sys, mcfg::root_flags(cfg), mcfg::node_children(cfg, truth, stopping_flag));
   if (!root) {
+    stopping_flag->store(true);
     std::cerr << "mcfgd: could not start: "
               << mcfg::sup::describe(root.error(), sys) << '\n';
     return exit_gave_up;
@@ -167,6 +172,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   if (cfg.control) {
     auto published = publish_control(sys, cfg);
     if (!published) {
+      stopping_flag->store(true);
       caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
       return exit_gave_up;
     }
@@ -192,6 +198,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
         return;
       mcfg::log::info("mcfgd", std::string{"received "} + strsignal(sig)
                                  + ", stopping");
+      stopping_flag->store(true);
       caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
       return;
     }
@@ -223,6 +230,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
       });
     }
   }
+  stopping_flag->store(true);
   bool asked_to_stop = stopping.exchange(true);
   if (!asked_to_stop)
     pthread_kill(signal_waiter.native_handle(), SIGTERM);

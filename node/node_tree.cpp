@@ -98,7 +98,8 @@ sup::child_spec files_child(const node_config& cfg,
 }
 
 std::vector<sup::child_spec> node_children(
-  const node_config& cfg, std::shared_ptr<source_of_truth> truth) {
+  const node_config& cfg, std::shared_ptr<source_of_truth> truth,
+  std::shared_ptr<const std::atomic<bool>> stopping) {
   std::vector<sup::child_spec> children;
 
   config_store_spec store;
@@ -115,7 +116,8 @@ std::vector<sup::child_spec> node_children(
   refresher_spec refresh;
   refresh.refresh_on_start = true;
   for (auto& file : cfg.files)
-    if (auto action = make_refresh_action(file.refresh))
+    if (auto action = make_refresh_action(file.refresh,
+                                          default_command_timeout, stopping))
       refresh.actions.emplace(file.path, std::move(action));
   children.push_back(sup::worker_child(
     refresher_child_id, sup::make_start([refresh](caf::actor_system& sys) {

@@ -4,6 +4,7 @@
 // them, and the root supervisor's children in start order:
 //   config_store, refresher, files (a supervisor: one memcached_cfg writer
 //   per file).
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,9 +29,11 @@ sup::child_id writer_child_id(size_t index);
 std::vector<located_error> validate_for_files(const node_config& cfg,
                                               const source_document& doc);
 
-/// The root supervisor's children, in start order.
+/// The root supervisor's children, in start order. Setting `stopping` kills
+/// a refresh command under way, so that a stop does not wait for it.
 std::vector<sup::child_spec> node_children(
-  const node_config& cfg, std::shared_ptr<source_of_truth> truth);
+  const node_config& cfg, std::shared_ptr<source_of_truth> truth,
+  std::shared_ptr<const std::atomic<bool>> stopping = {});
 
 /// The root supervisor's flags from node.yaml.
 sup::supervisor_flags root_flags(const node_config& cfg);

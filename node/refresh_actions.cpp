@@ -269,7 +269,8 @@ std::string send_refresh_signal(const refresh_signal& sig) {
 }
 
 std::string run_refresh_command(const refresh_command& cmd,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout,
+                                const std::atomic<bool>* cancel) {
   auto name = "command `" + describe_command(cmd.argv) + "`";
   if (cmd.argv.empty())
     return "command is empty";
@@ -304,12 +305,15 @@ std::string run_refresh_command(const refresh_command& cmd,
       return name + ": cannot wait for it: " + os_error(errno);
     }
     auto now = clock::now();
-    if (now >= deadline) {
+    bool cancelled = cancel != nullptr && cancel->load();
+    if (now >= deadline || cancelled) {
       // The group is still there: its leader is not reaped yet.
       ::kill(-pid, SIGKILL);
       ::kill(pid, SIGKILL);
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
+      if (cancelled)
+        return name + " killed: the node is stopping";
       return name + " timed out after " + describe_duration(timeout)
              + "; killed";
     }
@@ -328,15 +332,16 @@ std::string run_refresh_command(const refresh_command& cmd,
 }
 
 refresh_action make_refresh_action(const refresh_spec& spec,
-                                   std::chrono::milliseconds command_timeout) {
+                                   std::chrono::milliseconds command_timeout,
+                                   cancel_flag cancel) {
   return std::visit(
-    [command_timeout](const auto& x) -> refresh_action {
+    [command_timeout, cancel](const auto& x) -> refresh_action {
       using type = std::decay_t<decltype(x)>;
       if constexpr (std::is_same_v<type, refresh_signal>) {
         return [x] { return send_refresh_signal(x); };
       } else if constexpr (std::is_same_v<type, refresh_command>) {
-        return [x, command_timeout] {
-          return run_refresh_command(x, command_timeout);
+        return [x, command_timeout, cancel] {
+          return run_refresh_command(x, command_timeout, cancel.get());
         };
       } else {
         return {};

@@ -532,3 +532,29 @@ TEST_CASE("signal refresh through a stale pidfile: pid 1, mcfgd's own pid and "
   mcfgd.signal(SIGTERM);
   CHECK(mcfgd.wait_exit_code(20s) == 0);
 }
+
+TEST_CASE("SIGTERM during a slow refresh command stops mcfgd at once, the "
+          "command killed") {
+  temp_dir dir;
+  auto started_flag = dir / "started";
+  write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
+  write_text(dir / "node.yaml",
+             "source: cluster.yaml\n"
+             "files:\n"
+             "  - module: memcached_passwords\n"
+             "    path: run/memcached.auth\n"
+             "    refresh: {command: [sh, -c, 'echo $$ > \"$0\"; sleep 60', "
+               + started_flag + "]}\n");
+  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
+                      dir / "err"};
+  REQUIRE(eventually([&] {
+    auto text = read_file(started_flag); // "<missing>" until it exists
+    return !text.empty() && text.back() == '\n';
+  }));
+  auto command = static_cast<pid_t>(std::stol(read_file(started_flag)));
+  auto stopped = std::chrono::steady_clock::now();
+  mcfgd.signal(SIGTERM);
+  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK(std::chrono::steady_clock::now() - stopped < 5s);
+  CHECK(wait_gone(command, 5s));
+}

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -308,6 +309,32 @@ TEST_CASE("a command past its timeout is killed with what it started") {
   CHECK(result
         == "command `sh -c 'sleep 30 & echo $! > \"$0\"; wait' "
              + pidfile + "` timed out after 300ms; killed");
+  CHECK(took >= 300ms);
+  CHECK(took < 5s);
+  auto grandchild = static_cast<pid_t>(std::stol(read_file(pidfile)));
+  CHECK(wait_gone(grandchild, 5s));
+}
+
+TEST_CASE("a command under way when the node stops is killed with what it "
+          "started, long before its timeout") {
+  temp_dir dir;
+  auto pidfile = dir / "grandchild.pid";
+  auto stopping = std::make_shared<std::atomic<bool>>(false);
+  auto action = make_refresh_action(
+    refresh_spec{
+      command_spec({"sh", "-c", "sleep 30 & echo $! > \"$0\"; wait", pidfile})},
+    60s, stopping);
+  auto started = std::chrono::steady_clock::now();
+  std::thread stopper{[&] {
+    std::this_thread::sleep_for(300ms);
+    stopping->store(true);
+  }};
+  auto result = action();
+  auto took = std::chrono::steady_clock::now() - started;
+  stopper.join();
+  CHECK(result
+        == "command `sh -c 'sleep 30 & echo $! > \"$0\"; wait' " + pidfile
+             + "` killed: the node is stopping");
   CHECK(took >= 300ms);
   CHECK(took < 5s);
   auto grandchild = static_cast<pid_t>(std::stol(read_file(pidfile)));
