@@ -30,8 +30,6 @@ struct node_fixture {
   std::string source = dir / "cluster.yaml";
   std::string auth = dir / "run/memcached.auth";
   std::string perms = dir / "run/permissions.json";
-  uint16_t control_port = free_loopback_port();
-  std::string node_addr = "127.0.0.1:" + std::to_string(control_port);
   std::string mcfgd_err = dir / "mcfgd.err";
   std::unique_ptr<child_process> mcfgd;
   std::unique_ptr<memcached_server> memcached;
@@ -51,9 +49,7 @@ struct node_fixture {
                           "    refresh: {signal: HUP, pidfile: run/memcached.pid}\n"
                           "  - module: memcached_permissions\n"
                           "    path: run/permissions.json\n"
-                          "    mode: \"0640\"\n"
-                          "control: {listen: \""
-                            + node_addr + "\"}\n");
+                          "    mode: \"0640\"\n");
   }
 
   ~node_fixture() {
@@ -68,7 +64,7 @@ struct node_fixture {
       std::vector<std::string>{MCFGD, "--config", node_yaml}, dir / "mcfgd.out",
       mcfgd_err);
     REQUIRE(eventually([&] { return fs::exists(auth); }));
-    REQUIRE(eventually([&] { return loopback_accepts(control_port, 100ms); }));
+    REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
     memcached_options opts;
     opts.auth_file = auth;
     opts.pidfile = dir / "run/memcached.pid";
@@ -76,7 +72,7 @@ struct node_fixture {
   }
 
   run_result ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--node", node_addr});
+    args.insert(args.begin(), {MCFGCTL, "--config", node_yaml});
     auto r = run(dir, std::move(args));
     outputs += r.out + r.err;
     return r;
@@ -279,27 +275,24 @@ TEST_CASE("a fault that outlasts the restart budget makes mcfgd exit 1, "
 TEST_CASE("a slow refresh command never blocks a writer: its rename is "
           "retried until the refresh is done") {
   temp_dir dir;
-  auto port = free_loopback_port();
-  auto node = "127.0.0.1:" + std::to_string(port);
   auto auth = dir / "run/memcached.auth";
   write_text(dir / "cluster.yaml", "users:\n  alice: {password: " + alice_pw
                                      + "}\n");
   write_text(dir / "node.yaml", "source: cluster.yaml\nfiles:\n"
                                 "  - module: memcached_passwords\n"
                                 "    path: run/memcached.auth\n"
-                                "    refresh: {command: [sleep, \"3\"]}\n"
-                                "control: {listen: \"" + node + "\"}\n");
+                                "    refresh: {command: [sleep, \"3\"]}\n");
   child_process mcfgd{{MCFGD, "--config", dir / "node.yaml", "--log-level",
                        "debug"},
                       dir / "out", dir / "err"};
   REQUIRE(eventually([&] { return fs::exists(auth); }));
-  REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
+  REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
   // The first refresh (3 s) runs now; an edit arrives meanwhile.
   write_atomically(dir / "cluster.yaml",
                    "users:\n  alice: {password: " + bob_pw + "}\n");
   std::this_thread::sleep_for(1s);
   // The writer still answers at once, retrying its rename.
-  auto status = run(dir, {MCFGCTL, "--node", node, "--timeout", "1s", "status"});
+  auto status = run(dir, {MCFGCTL, "--config", dir / "node.yaml", "--timeout", "1s", "status"});
   CHECK(status.exit_code == 0);
   CHECK(status.out.find("state retrying") != std::string::npos);
   CHECK(status.out.find("Device or resource busy") != std::string::npos);
@@ -308,7 +301,7 @@ TEST_CASE("a slow refresh command never blocks a writer: its rename is "
   // Once the refresh is done, the rename goes through.
   CHECK(eventually([&] { return read_file(auth) == "alice:" + bob_pw + "\n"; },
                    5s));
-  CHECK(run(dir, {MCFGCTL, "--node", node, "sync"}).exit_code == 0);
+  CHECK(run(dir, {MCFGCTL, "--config", dir / "node.yaml", "sync"}).exit_code == 0);
   mcfgd.signal(SIGTERM);
   CHECK(mcfgd.wait_exit_code(20s) == 0);
 }
