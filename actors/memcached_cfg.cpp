@@ -8,6 +8,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/detail/writer_atoms.hpp"
 #include "messages/duration.hpp"
 #include "messages/errors.hpp"
 #include "messages/log.hpp"
@@ -15,6 +16,9 @@
 namespace mcfg {
 
 namespace {
+
+using detail::retry_atom;
+using detail::write_atom;
 
 // The writer's full interface: the public one plus the messages it sends
 // itself. Clients hold a memcached_cfg_actor and so cannot send these.

@@ -1,20 +1,25 @@
 #pragma once
-// What the benchmark's scenarios share: a clock, percentiles, JSON lines,
-// resident memory, the raw system-call floor, and the callback modules the
-// benchmarked writers drive. Real time lives here only: library code keeps
-// to the actor clock.
+// What the benchmark's scenario groups share: a clock, percentiles, JSON
+// lines, resident memory, the raw system-call floor, the callback modules the
+// benchmarked writers drive, and the steps every group takes (an actor
+// system, a scratch folder, a writer spawned, asked, stopped). Real time
+// lives here only: library code keeps to the actor clock.
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
-#include <mutex>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -22,21 +27,32 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #if __has_include(<valgrind/callgrind.h>)
-#  include <valgrind/callgrind.h>
+#include <valgrind/callgrind.h>
 /// Brackets the measured part of a scenario for
 /// `valgrind --tool=callgrind --instr-atstart=no`; no-ops otherwise.
-#  define MCFG_PROFILE_START() CALLGRIND_START_INSTRUMENTATION
-#  define MCFG_PROFILE_STOP() CALLGRIND_STOP_INSTRUMENTATION
+#define MCFG_PROFILE_START() CALLGRIND_START_INSTRUMENTATION
+#define MCFG_PROFILE_STOP() CALLGRIND_STOP_INSTRUMENTATION
 #else
-#  define MCFG_PROFILE_START() (void) 0
-#  define MCFG_PROFILE_STOP() (void) 0
+#define MCFG_PROFILE_START() (void)0
+#define MCFG_PROFILE_STOP() (void)0
 #endif
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/memcached_cfg.hpp"
 #include "actors/writer_module.hpp"
+#include "bench/scenarios.hpp"
 #include "messages/config_change.hpp"
+#include "messages/message_types.hpp"
+#include "supervision/supervisor.hpp"
 
 namespace mcfg::bench {
 
@@ -62,7 +78,8 @@ struct distribution {
     if (us.empty())
       return 0;
     std::sort(us.begin(), us.end());
-    auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(us.size())));
+    auto rank = static_cast<size_t>(
+      std::ceil(q * static_cast<double>(us.size())));
     return us[std::clamp<size_t>(rank, 1, us.size()) - 1];
   }
   double p50() {
@@ -104,9 +121,8 @@ public:
     fields_.emplace_back(key, buf);
     return *this;
   }
-  template <class Int,
-            class = std::enable_if_t<std::is_integral_v<Int>
-                                     && !std::is_same_v<Int, bool>>>
+  template <class Int, class = std::enable_if_t<
+                         std::is_integral_v<Int> && !std::is_same_v<Int, bool>>>
   json_line& add(const std::string& key, Int value) {
     fields_.emplace_back(key, std::to_string(value));
     return *this;
@@ -182,6 +198,15 @@ inline bool raw_replace(const std::string& dir, const std::string& tmp,
     ok = ::close(dfd) == 0 && ok;
   }
   return ok;
+}
+
+/// Times one raw_replace of `dir`/file into `into`.
+inline void time_floor(distribution& into, const std::string& dir,
+                       const std::string& bytes, bool durable) {
+  auto t0 = now_ns();
+  if (!raw_replace(dir, dir + "/file.tmp", dir + "/file", bytes, durable))
+    fail("floor: " + std::string{std::strerror(errno)});
+  into.add_ns(now_ns() - t0);
 }
 
 // -- what the benchmarked writers report --------------------------------------
@@ -361,5 +386,124 @@ public:
 private:
   int64_t value_ = 0;
 };
+
+// -- the steps every group takes ----------------------------------------------
+
+/// An actor system with the project's message types, as an embedder makes it
+/// (default scheduler settings unless the run sets the worker count).
+struct bench_system {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+
+  explicit bench_system(const options& opt) {
+    mcfg::add_message_types(cfg);
+    sup::add_message_types(cfg);
+    if (opt.workers > 0)
+      cfg.set("scheduler.max-threads", opt.workers);
+    sys = std::make_unique<caf::actor_system>(cfg);
+  }
+};
+
+/// A fresh folder of its own under the run's directory, removed at exit.
+class scratch_dir {
+public:
+  scratch_dir(const std::string& parent, const std::string& name) {
+    std::filesystem::create_directories(parent);
+    auto templ = parent + "/" + name + "-XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    check(::mkdtemp(buf.data()) != nullptr, "mkdtemp " + templ);
+    path_ = std::filesystem::absolute(buf.data()).string();
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const {
+    return path_;
+  }
+  std::string sub(const std::string& name) const {
+    auto p = path_ + "/" + name;
+    std::filesystem::create_directories(p);
+    return p;
+  }
+
+private:
+  std::string path_;
+};
+
+/// CPU time (user + system) of the whole process so far, in nanoseconds.
+inline int64_t cpu_ns() {
+  struct rusage ru;
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto tv = [](const timeval& x) {
+    return int64_t{x.tv_sec} * 1'000'000'000 + int64_t{x.tv_usec} * 1'000;
+  };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+/// The keys of a full slots_module: 64 lines of 64 bytes.
+inline snapshot full_snapshot() {
+  snapshot out;
+  for (size_t i = 0; i < slots_module::slots; ++i)
+    out.emplace("b/" + std::to_string(i),
+                config_value{"initial-value-" + std::to_string(i)});
+  return out;
+}
+
+/// The 4 KiB the floor writes: what a slots_module renders.
+inline std::string floor_bytes() {
+  auto bytes = slots_module{nullptr}.produce().text();
+  bytes.resize(4096, 'x');
+  return bytes;
+}
+
+/// A 4 KiB writer over slots_module reporting to `p`.
+inline writer_spec slots_spec(const std::string& path, probe* p, bool durable) {
+  writer_spec spec;
+  spec.settings.path = path;
+  spec.settings.durable = durable;
+  spec.make_module = [p] { return std::make_unique<slots_module>(p); };
+  spec.read_snapshot = [] { return full_snapshot(); };
+  spec.refresh = [p] { p->on_refresh(); };
+  return spec;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+inline writer_status status_of(caf::actor_system& sys,
+                               const memcached_cfg_actor& writer) {
+  caf::scoped_actor self{sys};
+  writer_status out;
+  self->request(writer, caf::infinite, status_atom::value)
+    .receive([&](writer_status& st) { out = std::move(st); },
+             [&](caf::error& err) { fail("status: " + sys.render(err)); });
+  return out;
+}
+
+/// Returns once `writer` (or a bare one) answered a sync: once every message
+/// sent to it before went through.
+inline void sync_with(caf::scoped_actor& self,
+                      const memcached_cfg_actor& writer) {
+  self->request(writer, caf::infinite, sync_atom::value)
+    .receive([](caf::ok_atom) {},
+             [&](caf::error& err) {
+               fail("sync: " + self->system().render(err));
+             });
+}
+
+/// Shuts `who` (a writer or a supervisor) down and waits until it is gone.
+template <class Handle>
+void stop(caf::actor_system& sys, const Handle& who) {
+  caf::scoped_actor self{sys};
+  self->monitor(who);
+  self->send_exit(who, caf::exit_reason::user_shutdown);
+  self->receive([](caf::down_msg&) {});
+}
 
 } // namespace mcfg::bench

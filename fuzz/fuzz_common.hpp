@@ -158,16 +158,16 @@ int run_source_and_edit(const uint8_t* data, size_t size,
                         CheckSource check_source, CheckEdit check_edit) {
   auto [first, second] = split_edit(as_text(data, size));
   auto before = mcfg::parse_source(first, "before.yaml");
-  if (before.document)
-    check_source(before.document->values);
+  if (before.value)
+    check_source(before.value->values);
   if (!second)
     return 0;
   auto after = mcfg::parse_source(*second, "after.yaml");
-  if (!after.document)
+  if (!after.value)
     return 0;
-  check_source(after.document->values);
-  if (before.document)
-    check_edit(before.document->values, after.document->values);
+  check_source(after.value->values);
+  if (before.value)
+    check_edit(before.value->values, after.value->values);
   return 0;
 }
 

@@ -53,8 +53,8 @@ void check_config(const mcfg::node_config& cfg) {
     FUZZ_CHECK(f.path != cfg.source);
     FUZZ_CHECK(f.mode <= 0777);
     FUZZ_CHECK((f.mode & 0022) == 0);
-    if (f.module == mcfg::module_kind::memcached_passwords)
-      FUZZ_CHECK((f.mode & 0004) == 0);
+    FUZZ_CHECK(f.module != nullptr);
+    FUZZ_CHECK((f.mode & f.module->forbidden_mode) == 0);
     for (size_t j = 0; j < i; ++j) {
       const auto& g = cfg.files[j];
       FUZZ_CHECK(f.path != g.path);
@@ -80,15 +80,15 @@ void check_config(const mcfg::node_config& cfg) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto text = mcfg_fuzz::as_text(data, size);
   auto result = mcfg::parse_node_config(text, config_path);
-  mcfg_fuzz::check_errors_contract(result.config.has_value(), result.errors,
+  mcfg_fuzz::check_errors_contract(result.value.has_value(), result.errors,
                                    config_path);
-  FUZZ_CHECK(result.ok() == result.config.has_value());
+  FUZZ_CHECK(result.ok() == result.value.has_value());
   for (size_t i = 1; i < result.errors.size(); ++i) {
     const auto& a = result.errors[i - 1];
     const auto& b = result.errors[i];
     FUZZ_CHECK(std::tie(a.line, a.column) <= std::tie(b.line, b.column));
   }
-  if (result.config)
-    check_config(*result.config);
+  if (result.value)
+    check_config(*result.value);
   return 0;
 }

@@ -182,11 +182,11 @@ void check_no_values_in_errors(std::string_view text,
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto text = mcfg_fuzz::as_text(data, size);
   auto result = mcfg::parse_source(text, file_name);
-  mcfg_fuzz::check_errors_contract(result.document.has_value(), result.errors,
+  mcfg_fuzz::check_errors_contract(result.value.has_value(), result.errors,
                                    file_name);
-  FUZZ_CHECK(result.ok() == result.document.has_value());
-  if (result.document)
-    check_document(*result.document);
+  FUZZ_CHECK(result.ok() == result.value.has_value());
+  if (result.value)
+    check_document(*result.value);
   else
     check_no_values_in_errors(text, result.errors);
   return 0;

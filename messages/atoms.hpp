@@ -1,16 +1,13 @@
 #pragma once
-// The message tags the config writers speak (ARCHITECTURE.md §3). CAF 0.17
-// atoms hold at most ten characters.
+// The message tags the config writers and the node's actors answer to
+// (ARCHITECTURE.md §3); messages an actor only sends itself are declared next
+// to it. CAF 0.17 atoms hold at most ten characters.
 #include <caf/atom.hpp>
 
 namespace mcfg {
 
 /// change(config_change): a key of the source of truth has a new value.
 using change_atom = caf::atom_constant<caf::atom("change")>;
-/// retry(timer_id): the armed retry timer fired (internal).
-using retry_atom = caf::atom_constant<caf::atom("retry")>;
-/// write: perform the owed write attempt (internal, self-sent).
-using write_atom = caf::atom_constant<caf::atom("write")>;
 /// sync: answered once no write is owed.
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 /// reload_file: rewrite the file from unchanged state.
@@ -22,7 +19,5 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 
 /// refresh(path): tell the consumer of `path` to re-read it.
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
-/// poll: look at the source file again (config_store, internal).
-using poll_atom = caf::atom_constant<caf::atom("poll")>;
 
 } // namespace mcfg

@@ -37,6 +37,10 @@ constexpr caf::atom_value errc_category = caf::atom("mcfg");
 caf::error make_file_error(const std::string& op, const std::string& path,
                            int os_errno);
 
+/// The text of an error of this project's category with code `code` and
+/// context `context` (what `describe` and the actor system print).
+std::string render_error(uint8_t code, const caf::message& context);
+
 /// Renders any error as one line of text. Errors of this project's category
 /// read like "rename /etc/auth.tmp -> /etc/auth failed: Is a directory";
 /// other categories fall back to CAF's own rendering.

@@ -1,6 +1,7 @@
 #include "modules/memcached_passwords.hpp"
 #include "modules/user_map.hpp"
 
+#include <sstream>
 #include <string_view>
 #include <utility>
 
@@ -190,6 +191,15 @@ std::map<std::string, std::string> memcached_passwords::format_status() const {
 
 std::unique_ptr<writer_module> make_memcached_passwords() {
   return std::make_unique<memcached_passwords>();
+}
+
+std::string mask_memcached_passwords(const std::string& content) {
+  std::istringstream in{content};
+  std::string line;
+  std::string out;
+  while (std::getline(in, line))
+    out += line.substr(0, line.find(':')) + ":********\n";
+  return out;
 }
 
 } // namespace mcfg

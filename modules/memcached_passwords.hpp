@@ -17,20 +17,9 @@
 
 #include "actors/writer_module.hpp"
 #include "messages/config_change.hpp"
+#include "modules/key_problem.hpp"
 
 namespace mcfg {
-
-/// A problem with one key of the source of truth, for config_store to turn
-/// into a located error (source_document::locate). `message` never contains
-/// a secret.
-struct key_problem {
-  std::string key;
-  std::string message;
-};
-
-inline bool operator==(const key_problem& x, const key_problem& y) {
-  return x.key == y.key && x.message == y.message;
-}
 
 /// memcached's authfile.c: MAX_ENTRIES.
 constexpr size_t memcached_auth_max_users = 8;
@@ -82,5 +71,9 @@ private:
 };
 
 std::unique_ptr<writer_module> make_memcached_passwords();
+
+/// The file's `user:password` lines with each password replaced by
+/// `********`, for `mcfgd --check`.
+std::string mask_memcached_passwords(const std::string& content);
 
 } // namespace mcfg

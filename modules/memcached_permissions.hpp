@@ -15,7 +15,7 @@
 
 #include "actors/writer_module.hpp"
 #include "messages/config_change.hpp"
-#include "modules/memcached_passwords.hpp" // key_problem
+#include "modules/key_problem.hpp"
 
 namespace mcfg {
 

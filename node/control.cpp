@@ -191,7 +191,8 @@ control_actor::behavior_type control(control_self self, control_spec spec) {
 }
 
 /// The HTTP status for an error of the control actor.
-backend_error to_backend_error(const caf::error& err) {
+backend_error to_backend_error(const caf::error& err,
+                               const caf::actor_system& sys) {
   int status = 500;
   if (err == errc::unknown_file)
     status = 404;
@@ -199,7 +200,7 @@ backend_error to_backend_error(const caf::error& err) {
     status = 504;
   else if (err == errc::writer_stopped)
     status = 503;
-  return {status, sup::describe(err)};
+  return {status, sup::describe(err, sys)};
 }
 
 class actor_backend : public control_backend {
@@ -214,7 +215,7 @@ public:
     caf::scoped_actor self{sys_};
     self->request(control_, timeout_, status_atom::value)
       .receive([&](node_status& st) { out = std::move(st); },
-               [&](caf::error& err) { out = to_backend_error(err); });
+               [&](caf::error& err) { out = to_backend_error(err, sys_); });
     return out;
   }
 
@@ -223,7 +224,7 @@ public:
     caf::scoped_actor self{sys_};
     self->request(control_, timeout_, sync_atom::value, target.file)
       .receive([](caf::ok_atom) {},
-               [&](caf::error& err) { out = to_backend_error(err); });
+               [&](caf::error& err) { out = to_backend_error(err, sys_); });
     if (!out && target.version)
       out = check_version(*target.version);
     return out;
@@ -234,7 +235,7 @@ public:
     caf::scoped_actor self{sys_};
     self->request(control_, timeout_, reload_atom::value, target.file)
       .receive([](caf::ok_atom) {},
-               [&](caf::error& err) { out = to_backend_error(err); });
+               [&](caf::error& err) { out = to_backend_error(err, sys_); });
     return out;
   }
 

@@ -169,7 +169,7 @@ std::variant<endpoint, std::string> resolve(const options& opts) {
     if (!loaded.ok())
       return loaded.errors.front().to_string();
     // TEMPORARY: control.socket in node.yaml replaces this after the merge.
-    out.unix_socket = (std::filesystem::path(loaded.config->config_file)
+    out.unix_socket = (std::filesystem::path(loaded.value->config_file)
                          .parent_path()
                        / "mcfgd.sock")
                         .string();

@@ -28,6 +28,7 @@
 #include "node/control_server.hpp"
 #include "node/node_config.hpp"
 #include "node/node_tree.hpp"
+#include "node/supervisor_log.hpp"
 #include "supervision/errors.hpp"
 #include "supervision/supervisor.hpp"
 
@@ -100,9 +101,9 @@ int check(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   std::cout << "node.yaml " << cfg.config_file << " and source " << cfg.source
             << " are valid\n";
   for (auto& file : cfg.files) {
-    std::cout << "\n== " << file.path << " (" << to_string(file.module)
+    std::cout << "\n== " << file.path << " (" << file.module->name
               << ") ==\n"
-              << mcfg::preview_file(file, doc.values);
+              << mcfg::preview(*file.module, doc.values);
   }
   return exit_ok;
 }
@@ -187,8 +188,8 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   auto root = mcfg::sup::start_supervisor(sys, mcfg::root_flags(cfg),
                                           mcfg::node_children(cfg, truth));
   if (!root) {
-    std::cerr << "mcfgd: could not start: " << mcfg::sup::describe(root.error())
-              << '\n';
+    std::cerr << "mcfgd: could not start: "
+              << mcfg::sup::describe(root.error(), sys) << '\n';
     return exit_gave_up;
   }
   mcfg::log::info("mcfgd", "running with " + std::to_string(cfg.files.size())
@@ -239,7 +240,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     return exit_ok;
   }
   std::cerr << "mcfgd: root supervisor gave up: "
-            << mcfg::sup::describe(reason) << '\n';
+            << mcfg::sup::describe(reason, sys) << '\n';
   return exit_gave_up;
 }
 
@@ -254,8 +255,9 @@ int main(int argc, char** argv) {
   auto loaded = mcfg::load_node_config(opts->config);
   if (!loaded.ok())
     return report(loaded.errors);
-  auto& cfg = *loaded.config;
+  auto& cfg = *loaded.value;
   mcfg::log::set_level(opts->log_level.value_or(cfg.log_level));
+  mcfg::log_supervisors_to_mcfg_log();
   auto source = mcfg::load_and_validate(
     cfg.source, [&](const mcfg::source_document& doc) {
       return mcfg::validate_for_files(cfg, doc);
@@ -263,6 +265,6 @@ int main(int argc, char** argv) {
   if (!source.ok())
     return report(source.errors);
   if (opts->check)
-    return check(cfg, *source.document);
-  return run(cfg, *source.document);
+    return check(cfg, *source.value);
+  return run(cfg, *source.value);
 }

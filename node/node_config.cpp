@@ -13,33 +13,13 @@
 #include <tuple>
 #include <utility>
 
-#include <yaml-cpp/yaml.h>
-
-#include "source/detail/yaml_document.hpp"
+#include "source/yaml_reader.hpp"
 
 namespace fs = std::filesystem;
 
 namespace mcfg {
 
 // -- small parsers ------------------------------------------------------------
-
-const char* to_string(module_kind x) {
-  switch (x) {
-    case module_kind::memcached_passwords:
-      return "memcached_passwords";
-    case module_kind::memcached_permissions:
-      return "memcached_permissions";
-  }
-  return "?";
-}
-
-std::optional<module_kind> parse_module_kind(std::string_view name) {
-  for (auto x :
-       {module_kind::memcached_passwords, module_kind::memcached_permissions})
-    if (name == to_string(x))
-      return x;
-  return std::nullopt;
-}
 
 namespace {
 
@@ -168,13 +148,10 @@ std::optional<listen_address> parse_listen_address(std::string_view text) {
 
 namespace {
 
-using detail::describe_type;
-using detail::to_mark;
-
 /// `"rw"` for a scalar, `a list` for anything else: what was found instead.
 std::string got(const YAML::Node& n) {
   if (!n.IsScalar())
-    return describe_type(n);
+    return yaml_reader::describe_type(n);
   std::string out = "\"";
   for (char c : n.Scalar()) {
     if (c == '"' || c == '\\') {
@@ -200,60 +177,24 @@ std::string join_names(std::initializer_list<const char*> names) {
   return out;
 }
 
-class node_parser {
+class node_parser : yaml_reader {
 public:
-  node_parser(std::string display, fs::path config_file)
-    : display_(std::move(display)) {
+  node_parser(std::string display, const fs::path& config_file)
+    : yaml_reader(std::move(display)) {
     cfg_.config_file = config_file.string();
     base_ = config_file.parent_path();
   }
 
   node_config_result run(std::string_view text) {
-    auto loaded = detail::load_single_document(
-      std::string{text},
-      "the document is empty; expected a mapping with `source` and `files`",
-      [](const std::string& msg) { return msg; });
-    if (auto problem = std::get_if<detail::yaml_problem>(&loaded)) {
-      fail(problem->mark ? to_mark(*problem->mark) : source_mark{}, "",
-           problem->message);
-      return finish();
-    }
-    top_level(std::get<YAML::Node>(loaded));
-    return finish();
+    if (auto root = read_document(text, "the document is empty; expected a "
+                                        "mapping with `source` and `files`"))
+      top_level(*root);
+    return finish(std::move(cfg_));
   }
 
 private:
   using field_fn
     = std::function<void(const YAML::Node& key, const YAML::Node& value)>;
-
-  void fail(source_mark at, std::string key, std::string message) {
-    errors_.push_back(
-      {display_, at.line, at.column, std::move(key), std::move(message)});
-  }
-
-  void fail_at(const YAML::Node& n, std::string key, std::string message) {
-    fail(to_mark(n.Mark()), std::move(key), std::move(message));
-  }
-
-  /// For a value: an empty one (`mode:`) is pointed at through its key.
-  void fail_value(const YAML::Node& key, const YAML::Node& value,
-                  std::string path, std::string message) {
-    fail(value.IsNull() ? to_mark(key.Mark()) : to_mark(value.Mark()),
-         std::move(path), std::move(message));
-  }
-
-  node_config_result finish() {
-    node_config_result result;
-    if (errors_.empty())
-      result.config = std::move(cfg_);
-    else
-      result.errors = std::move(errors_);
-    std::stable_sort(result.errors.begin(), result.errors.end(),
-              [](const located_error& x, const located_error& y) {
-                return std::tie(x.line, x.column) < std::tie(y.line, y.column);
-              });
-    return result;
-  }
 
   static std::string child(const std::string& parent, const std::string& k) {
     return parent.empty() ? k : parent + "." + k;
@@ -478,7 +419,7 @@ private:
     bool have_module = false;
     bool have_path = false;
     bool valid = true;
-    auto errors_before = errors_.size();
+    auto errors_before = error_count();
     YAML::Node mode_node;
     bool have_mode = false;
     source_mark path_mark;
@@ -492,18 +433,17 @@ private:
           auto str = scalar(k, v, key_path, "a module name");
           if (!str)
             return;
-          if (auto m = parse_module_kind(*str))
-            out.module = *m;
+          if (auto m = find_module(*str))
+            out.module = m;
           else
             fail_value(k, v, key_path,
-                       "unknown module " + got(v)
-                         + " (known: memcached_passwords, "
-                           "memcached_permissions)");
+                       "unknown module " + got(v) + " (known: "
+                         + module_names() + ")");
         } else if (name == "path") {
           have_path = true;
           if (auto p = path_value(k, v, key_path)) {
             out.path = *p;
-            path_mark = to_mark(v.Mark());
+            path_mark = mark_of(v);
           }
         } else if (name == "mode") {
           std::optional<mode_t> mode;
@@ -525,17 +465,16 @@ private:
     if (!is_map)
       return;
     if (!have_module) {
-      fail_at(node, path + ".module",
-              "missing (memcached_passwords or memcached_permissions)");
+      fail_at(node, path + ".module", "missing (one of " + module_names() + ")");
       valid = false;
     }
     if (!have_path) {
       fail_at(node, path + ".path", "missing: the file to maintain");
       valid = false;
     }
-    if (have_mode && errors_.size() == errors_before)
+    if (have_mode && error_count() == errors_before)
       check_mode(out, mode_node, path + ".mode");
-    if (valid && errors_.size() == errors_before) {
+    if (valid && error_count() == errors_before) {
       cfg_.files.push_back(std::move(out));
       path_marks_.push_back({path, path_mark});
     }
@@ -550,12 +489,10 @@ private:
               std::string{"mode "} + buf
                 + " lets group or others write the file; drop the write "
                   "bits (e.g. 0600 or 0640)");
-    else if (f.module == module_kind::memcached_passwords
-             && (f.mode & 0004) != 0)
+    else if ((f.mode & f.module->forbidden_mode) != 0)
       fail_at(at, key,
-              std::string{"mode "} + buf
-                + " lets anyone read the passwords; use 0600, or 0640 for "
-                  "a group memcached is in");
+              std::string{"mode "} + buf + " "
+                + std::string{f.module->forbidden_mode_reason});
   }
 
   std::optional<refresh_spec> refresh(const YAML::Node& key,
@@ -569,7 +506,7 @@ private:
     bool have_pidfile = false;
     bool have_command = false;
     YAML::Node command_key;
-    auto errors_before = errors_.size();
+    auto errors_before = error_count();
     auto is_map = walk(
       key, node, path, {"signal", "pidfile", "command"},
       [&](const YAML::Node& k, const YAML::Node& v) {
@@ -594,7 +531,7 @@ private:
           command = argv(k, v, key_path);
         }
       });
-    if (!is_map || errors_.size() != errors_before)
+    if (!is_map || error_count() != errors_before)
       return std::nullopt;
     if (have_command && (have_signal || have_pidfile)) {
       fail_at(command_key, path,
@@ -684,27 +621,10 @@ private:
     }
   }
 
-  std::string display_;
   fs::path base_;
   node_config cfg_;
   std::vector<std::pair<std::string, source_mark>> path_marks_;
-  std::vector<located_error> errors_;
 };
-
-bool read_file(const std::string& path, std::string& out, int& err) {
-  std::FILE* f = std::fopen(path.c_str(), "rbe");
-  if (f == nullptr) {
-    err = errno;
-    return false;
-  }
-  char buf[8192];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
-    out.append(buf, n);
-  err = std::ferror(f) ? errno : 0;
-  std::fclose(f);
-  return err == 0;
-}
 
 fs::path absolute_path(const std::string& path) {
   std::error_code ec;
@@ -720,9 +640,9 @@ node_config_result parse_node_config(std::string_view text,
 }
 
 node_config_result load_node_config(const std::string& path) {
-  std::string text;
   int err = 0;
-  if (!read_file(path, text, err)) {
+  auto text = read_text_file(path, err);
+  if (!text) {
     node_config_result result;
     result.errors.push_back(
       {path, 0, 0, "",
@@ -730,7 +650,7 @@ node_config_result load_node_config(const std::string& path) {
          + std::generic_category().message(err)});
     return result;
   }
-  return parse_node_config(text, path);
+  return parse_node_config(*text, path);
 }
 
 } // namespace mcfg

@@ -16,10 +16,11 @@
 //     intensity: 3                  # more than 3 restarts ...
 //     period: 10s                   # ... within 10 s: give up
 //   files:                          # required, at least one
-//     - module: memcached_passwords # or memcached_permissions
+//     - module: <name>              # a module of modules/module_table.cpp
 //       path: run/memcached.auth
-//       mode: "0600"                # octal; no group/other write, and no
-//                                   # world read for memcached_passwords
+//       mode: "0600"                # octal; no group/other write, nor
+//                                   # what the module forbids (passwords:
+//                                   # world read)
 //       refresh:                    # optional: either a signal (HUP,
 //         signal: HUP               # SIGHUP, USR1, ...) to the pid in
 //         pidfile: run/memcached.pid  # the pidfile, or a command (argv,
@@ -42,16 +43,11 @@
 
 #include <caf/timestamp.hpp>
 
-#include "source/source_document.hpp" // located_error
+#include "source/located_error.hpp"
 #include "messages/log.hpp"
+#include "modules/module_table.hpp"
 
 namespace mcfg {
-
-/// The callback modules a file can be rendered by.
-enum class module_kind { memcached_passwords, memcached_permissions };
-
-const char* to_string(module_kind x);
-std::optional<module_kind> parse_module_kind(std::string_view name);
 
 /// Refresh by sending `signal` to the pid written in `pidfile`.
 struct refresh_signal {
@@ -75,7 +71,8 @@ using refresh_spec = std::variant<refresh_none, refresh_signal, refresh_command>
 
 /// One maintained file.
 struct file_config {
-  module_kind module = module_kind::memcached_passwords;
+  /// The callback module that renders it (never null once loaded).
+  const module_entry* module = nullptr;
   /// Absolute and lexically normal.
   std::string path;
   mode_t mode = 0600;
@@ -106,15 +103,7 @@ struct node_config {
 };
 
 /// The outcome of loading node.yaml: a config, or at least one error.
-struct node_config_result {
-  std::optional<node_config> config;
-  /// In document order; empty exactly when `config` is set.
-  std::vector<located_error> errors;
-
-  bool ok() const {
-    return config.has_value();
-  }
-};
+using node_config_result = load_result<node_config>;
 
 /// Reads and validates the node configuration at `path`. A missing or
 /// unreadable file gives one error naming the path and the OS error.

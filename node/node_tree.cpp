@@ -1,15 +1,12 @@
 #include "node/node_tree.hpp"
 
 #include <cerrno>
-#include <sstream>
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
 #include "source/config_store.hpp"
 #include "node/refresher.hpp"
-#include "modules/memcached_passwords.hpp"
-#include "modules/memcached_permissions.hpp"
 #include "node/refresh_actions.hpp"
 
 namespace mcfg {
@@ -18,46 +15,11 @@ sup::child_id writer_child_id(size_t index) {
   return *sup::make_child_id("file" + std::to_string(index + 1));
 }
 
-std::function<std::unique_ptr<writer_module>()> module_factory(module_kind k) {
-  switch (k) {
-    case module_kind::memcached_passwords:
-      return make_memcached_passwords;
-    case module_kind::memcached_permissions:
-      return make_memcached_permissions;
-  }
-  return nullptr;
-}
-
-namespace {
-
-std::optional<key_problem> validate_module(module_kind k,
-                                           const snapshot& source) {
-  switch (k) {
-    case module_kind::memcached_passwords:
-      return validate_memcached_passwords(source);
-    case module_kind::memcached_permissions:
-      return validate_memcached_permissions(source);
-  }
-  return std::nullopt;
-}
-
-/// The passwords file's lines are `user:password`: keep the user.
-std::string mask_passwords(const std::string& content) {
-  std::istringstream in{content};
-  std::string line;
-  std::string out;
-  while (std::getline(in, line))
-    out += line.substr(0, line.find(':')) + ":********\n";
-  return out;
-}
-
-} // namespace
-
 std::vector<located_error> validate_for_files(const node_config& cfg,
                                               const source_document& doc) {
   std::vector<located_error> out;
   for (auto& file : cfg.files)
-    if (auto problem = validate_module(file.module, doc.values)) {
+    if (auto problem = file.module->validate(doc.values)) {
       auto err = doc.locate(problem->key, problem->message);
       auto same = [&](const located_error& x) {
         return x.to_string() == err.to_string();
@@ -66,23 +28,6 @@ std::vector<located_error> validate_for_files(const node_config& cfg,
         out.push_back(std::move(err));
     }
   return out;
-}
-
-std::string preview_file(const file_config& file, const snapshot& source) {
-  auto module = module_factory(file.module)();
-  module->init(source);
-  auto out = module->produce();
-  switch (out.what()) {
-    case rendering::kind::refused:
-      return "(refused: " + out.text() + ")\n";
-    case rendering::kind::nothing:
-      return "(nothing to write)\n";
-    case rendering::kind::content:
-      break;
-  }
-  if (file.module == module_kind::memcached_passwords)
-    return mask_passwords(out.text());
-  return out.text();
 }
 
 sup::supervisor_flags root_flags(const node_config& cfg) {
@@ -133,7 +78,7 @@ std::vector<sup::child_spec> node_children(
     spec.settings.mode = file.mode;
     spec.settings.retry_interval = cfg.retry_interval;
     spec.settings.deadline = cfg.retry_deadline;
-    spec.make_module = module_factory(file.module);
+    spec.make_module = file.module->make;
     spec.subscribe = [truth](const memcached_cfg_actor& self) {
       truth->subscribe(self);
     };

@@ -22,17 +22,10 @@ constexpr auto refresher_child_id = caf::atom("refresher");
 /// Writers are named file1, file2, ... in node.yaml order.
 sup::child_id writer_child_id(size_t index);
 
-/// The module factory for a kind.
-std::function<std::unique_ptr<writer_module>()> module_factory(module_kind k);
-
 /// Everything the configured files' modules refuse in `doc`, each located at
 /// its key's line and column.
 std::vector<located_error> validate_for_files(const node_config& cfg,
                                               const source_document& doc);
-
-/// What `mcfgd --check` prints for one file: its content as the module would
-/// render it, with secrets masked; or why it would be refused.
-std::string preview_file(const file_config& file, const snapshot& source);
 
 /// The root supervisor's children, in start order.
 std::vector<sup::child_spec> node_children(

@@ -16,6 +16,8 @@ namespace {
 /// run: perform the pending refreshes (self-sent, so requests already in the
 /// mailbox are coalesced into one run).
 using run_atom = caf::atom_constant<caf::atom("run")>;
+/// retry(timer_id): the retry timer of a failed refresh fired.
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
 
 using refresher_impl = refresher_actor::extend<
   caf::reacts_to<run_atom>, caf::reacts_to<retry_atom, uint64_t>>;

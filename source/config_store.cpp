@@ -19,9 +19,9 @@ source_load_result load_and_validate(
     validate) {
   auto result = load_source_file(path);
   if (result.ok() && validate) {
-    auto problems = validate(*result.document);
+    auto problems = validate(*result.value);
     if (!problems.empty()) {
-      result.document.reset();
+      result.value.reset();
       result.errors = std::move(problems);
     }
   }
@@ -29,6 +29,9 @@ source_load_result load_and_validate(
 }
 
 namespace {
+
+/// poll(timer_id): look at the source file again (self-sent).
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
 
 using store_actor = config_store_actor::extend<
   caf::reacts_to<poll_atom, uint64_t>>;
@@ -77,7 +80,7 @@ std::optional<std::string> look(store_self self, bool force) {
     return text;
   }
   st.status.last_error.clear();
-  auto changes = st.spec.truth->publish(std::move(result.document->values));
+  auto changes = st.spec.truth->publish(std::move(result.value->values));
   st.status.version = st.spec.truth->version();
   if (!changes.empty())
     log::info(st.log_name, "source changed: " + std::to_string(changes.size())

@@ -1,47 +1,12 @@
 #include "source/source_document.hpp"
 
-#include <cerrno>
-#include <cstdio>
 #include <set>
 #include <system_error>
 #include <utility>
 
-#include <yaml-cpp/yaml.h>
-
-#include "source/detail/yaml_document.hpp"
+#include "source/yaml_reader.hpp"
 
 namespace mcfg {
-
-// -- located_error ------------------------------------------------------------
-
-std::string located_error::to_string() const {
-  std::string out = file;
-  if (line > 0) {
-    out += ':';
-    out += std::to_string(line);
-    if (column > 0) {
-      out += ':';
-      out += std::to_string(column);
-    }
-  }
-  out += ": ";
-  if (!key.empty()) {
-    out += key;
-    out += ": ";
-  }
-  out += message;
-  return out;
-}
-
-std::string to_string(const std::vector<located_error>& errors) {
-  std::string out;
-  for (auto& err : errors) {
-    if (!out.empty())
-      out += '\n';
-    out += err.to_string();
-  }
-  return out;
-}
 
 // -- source_document ----------------------------------------------------------
 
@@ -64,16 +29,6 @@ located_error source_document::locate(const std::string& key,
 
 namespace {
 
-using detail::describe_type;
-using detail::to_mark;
-
-/// Where to point for a value: an empty value (`password:`) has no position
-/// of its own that makes sense (yaml-cpp puts it at the next token), so its
-/// key's is used.
-source_mark value_mark(const YAML::Node& key, const YAML::Node& value) {
-  return value.IsNull() ? to_mark(key.Mark()) : to_mark(value.Mark());
-}
-
 /// yaml-cpp appends a fragment of the offending scalar to two of its
 /// messages; a scalar may be a password, so that fragment is dropped.
 std::string sanitize_yaml_message(const std::string& msg) {
@@ -91,55 +46,35 @@ std::string sanitize_yaml_message(const std::string& msg) {
   return msg;
 }
 
-class source_parser {
+class source_parser : yaml_reader {
 public:
-  explicit source_parser(std::string file) {
-    doc_.file = std::move(file);
-  }
+  using yaml_reader::yaml_reader;
 
   source_load_result run(std::string_view text) {
+    doc_.file = file();
     // An empty file is far more likely a truncated save than a wish to
     // remove every user; that must be said explicitly.
-    auto loaded = detail::load_single_document(
-      std::string{text},
-      "the document is empty; expected a mapping with `users` (write "
-      "`users: {}` for no users)",
-      sanitize_yaml_message);
-    if (auto problem = std::get_if<detail::yaml_problem>(&loaded)) {
-      fail(problem->mark ? to_mark(*problem->mark) : source_mark{}, "",
-           problem->message);
-      return finish();
-    }
-    top_level(std::get<YAML::Node>(loaded));
-    return finish();
+    if (auto root = read_document(text,
+                                  "the document is empty; expected a mapping "
+                                  "with `users` (write `users: {}` for no "
+                                  "users)",
+                                  sanitize_yaml_message))
+      top_level(*root);
+    return finish(std::move(doc_));
   }
 
 private:
-  void fail(source_mark at, std::string key, std::string message) {
-    errors_.push_back(
-      {doc_.file, at.line, at.column, std::move(key), std::move(message)});
-  }
-
-  source_load_result finish() {
-    source_load_result result;
-    if (errors_.empty())
-      result.document = std::move(doc_);
-    else
-      result.errors = std::move(errors_);
-    return result;
-  }
-
   /// A mapping key must be a non-null scalar, and unique within its map.
   bool check_key(const YAML::Node& key, const std::string& path_of_map,
                  std::set<std::string>& seen, const char* what) {
     if (!key.IsScalar()) {
-      fail(to_mark(key.Mark()), path_of_map,
+      fail(mark_of(key), path_of_map,
            std::string{what} + " must be a string, got "
              + describe_type(key));
       return false;
     }
     if (!seen.insert(key.Scalar()).second) {
-      fail(to_mark(key.Mark()), join(path_of_map, key.Scalar()),
+      fail(mark_of(key), join(path_of_map, key.Scalar()),
            std::string{"duplicate "} + what);
       return false;
     }
@@ -152,7 +87,7 @@ private:
 
   void top_level(const YAML::Node& root) {
     if (!root.IsMap()) {
-      fail(to_mark(root.Mark()), "",
+      fail(mark_of(root), "",
            std::string{"expected a mapping with `users`, got "}
              + describe_type(root));
       return;
@@ -167,15 +102,15 @@ private:
       const auto& name = key.Scalar();
       if (name == "users") {
         have_users = true;
-        doc_.marks["users"] = to_mark(key.Mark());
+        doc_.marks["users"] = mark_of(key);
         users(key, it->second);
       } else {
-        fail(to_mark(key.Mark()), name,
+        fail(mark_of(key), name,
              "unknown section (known sections: users)");
       }
     }
     if (!have_users)
-      fail(to_mark(root.Mark()), "users",
+      fail(mark_of(root), "users",
            "missing section (write `users: {}` for no users)");
   }
 
@@ -198,14 +133,14 @@ private:
 
   void user(const YAML::Node& key, const YAML::Node& node) {
     const auto path = std::string{users_prefix} + key.Scalar();
-    doc_.marks[path] = to_mark(key.Mark());
+    doc_.marks[path] = mark_of(key);
     if (!node.IsMap()) {
       fail(value_mark(key, node), path,
            std::string{"expected a mapping with `password` and `roles`, got "}
              + describe_type(node));
       return;
     }
-    auto errors_before = errors_.size();
+    auto errors_before = error_count();
     std::set<std::string> seen;
     std::optional<std::string> password;
     config_value::list roles;
@@ -239,7 +174,7 @@ private:
           if (role.IsScalar() && !role.Scalar().empty())
             roles.emplace_back(role.Scalar());
           else
-            fail(to_mark(role.Mark()),
+            fail(mark_of(role),
                  field_path + "[" + std::to_string(index) + "]",
                  std::string{"expected a role name, got "}
                    + (role.IsScalar() ? "an empty string"
@@ -247,13 +182,13 @@ private:
           ++index;
         }
       } else {
-        fail(to_mark(field_key.Mark()), field_path,
+        fail(mark_of(field_key), field_path,
              "unknown field (known fields: password, roles)");
       }
     }
     if (!password && seen.count("password") == 0)
-      fail(to_mark(key.Mark()), path + "/password", "missing field");
-    if (errors_.size() != errors_before || !password)
+      fail(mark_of(key), path + "/password", "missing field");
+    if (error_count() != errors_before || !password)
       return;
     config_value::dictionary dict;
     dict.emplace("password", config_value{std::move(*password)});
@@ -262,7 +197,6 @@ private:
   }
 
   source_document doc_;
-  std::vector<located_error> errors_;
 };
 
 } // namespace
@@ -273,26 +207,15 @@ source_load_result parse_source(std::string_view text,
 }
 
 source_load_result load_source_file(const std::string& path) {
-  auto fail = [&](int err) {
+  int err = 0;
+  auto text = read_text_file(path, err);
+  if (!text) {
     source_load_result result;
     result.errors.push_back(
-      {path, 0, 0, "",
-       "cannot read: " + std::generic_category().message(err)});
+      {path, 0, 0, "", "cannot read: " + std::generic_category().message(err)});
     return result;
-  };
-  std::FILE* f = std::fopen(path.c_str(), "rbe");
-  if (f == nullptr)
-    return fail(errno);
-  std::string text;
-  char buf[8192];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
-    text.append(buf, n);
-  int err = std::ferror(f) ? errno : 0;
-  std::fclose(f);
-  if (err != 0)
-    return fail(err);
-  return parse_source(text, path);
+  }
+  return parse_source(*text, path);
 }
 
 std::vector<config_change> diff(const snapshot& old, const snapshot& neu) {

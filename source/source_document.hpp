@@ -21,40 +21,9 @@
 #include <vector>
 
 #include "messages/config_change.hpp"
+#include "source/located_error.hpp"
 
 namespace mcfg {
-
-/// A position in a YAML file, 1-based; 0 means unknown.
-struct source_mark {
-  int line = 0;
-  int column = 0;
-};
-
-inline bool operator==(const source_mark& x, const source_mark& y) {
-  return x.line == y.line && x.column == y.column;
-}
-
-/// A problem found in a configuration file, located as precisely as known.
-/// Shared by the source document and the node configuration (node.yaml).
-struct located_error {
-  /// The file as the caller named it.
-  std::string file;
-  /// 1-based; 0 when the problem has no position (e.g. unreadable file).
-  int line = 0;
-  int column = 0;
-  /// What the problem is about, e.g. `users/alice/password` or
-  /// `files[1].mode`; empty for the document as a whole.
-  std::string key;
-  /// Never contains a secret.
-  std::string message;
-
-  /// "cluster.yaml:4:15: users/alice/password: expected a string"; the
-  /// position and the key are left out when unknown.
-  std::string to_string() const;
-};
-
-/// One line per error.
-std::string to_string(const std::vector<located_error>& errors);
 
 /// A loaded, valid source document.
 struct source_document {
@@ -76,15 +45,7 @@ struct source_document {
 };
 
 /// The outcome of loading a source: a document, or at least one error.
-struct source_load_result {
-  std::optional<source_document> document;
-  /// In document order; empty exactly when `document` is set.
-  std::vector<located_error> errors;
-
-  bool ok() const {
-    return document.has_value();
-  }
-};
+using source_load_result = load_result<source_document>;
 
 /// Reads and validates the source YAML at `path`. An unreadable file gives
 /// one error naming the path and the OS error.

@@ -4,6 +4,7 @@
 // in step with it, as config_store does.
 #include <caf/send.hpp>
 
+#include "actors/detail/writer_atoms.hpp"
 #include "actors/memcached_cfg.hpp"
 #include "fake_file_port.hpp"
 #include "kv_module.hpp"
@@ -79,7 +80,7 @@ struct writer_fixture : coordinator_fixture {
       if (event->subtype != caf::detail::simple_actor_clock::actor_msg_type)
         continue;
       auto& content = static_cast<actor_msg&>(*event).content->content();
-      if (content.match_elements<retry_atom, uint64_t>())
+      if (content.match_elements<detail::retry_atom, uint64_t>())
         ids.push_back(content.get_as<uint64_t>(1));
     }
     return ids;

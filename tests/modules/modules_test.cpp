@@ -10,6 +10,7 @@
 
 #include "modules/memcached_passwords.hpp"
 #include "modules/memcached_permissions.hpp"
+#include "modules/module_table.hpp"
 #include "support/user_value.hpp"
 
 using namespace mcfg;
@@ -412,4 +413,38 @@ TEST_CASE("permissions: format_status has names and roles count, no password") {
   auto f = make_memcached_permissions();
   f->init({});
   CHECK(f->produce().what() == rendering::kind::content);
+}
+
+// -- the module table ---------------------------------------------------------
+
+TEST_CASE("module table: every entry is complete and found by its name") {
+  REQUIRE(module_table().size() == 2);
+  for (auto& entry : module_table()) {
+    CAPTURE(entry.name);
+    CHECK_FALSE(entry.name.empty());
+    CHECK(static_cast<bool>(entry.make));
+    CHECK(static_cast<bool>(entry.validate));
+    CHECK(find_module(entry.name) == &entry);
+    CHECK((entry.forbidden_mode == 0) == entry.forbidden_mode_reason.empty());
+  }
+  CHECK(find_module("nosuch") == nullptr);
+}
+
+TEST_CASE("module table: the preview masks every password and nothing else") {
+  snapshot source{{"users/alice", user("s3cret", {"admin"})},
+                  {"users/bob", user("hunter2")}};
+  auto passwords = preview(*find_module("memcached_passwords"), source);
+  CHECK(passwords == "alice:********\nbob:********\n");
+  CHECK(passwords.find("s3cret") == std::string::npos);
+  auto permissions = preview(*find_module("memcached_permissions"), source);
+  CHECK(permissions.find("alice") != std::string::npos);
+  CHECK(permissions.find("admin") != std::string::npos);
+  CHECK(permissions.find("s3cret") == std::string::npos);
+}
+
+TEST_CASE("module table: a preview of a refused source says why, no content") {
+  snapshot source{{"users/a:b", user("pw")}};
+  auto out = preview(*find_module("memcached_passwords"), source);
+  CHECK(out.rfind("(refused: ", 0) == 0);
+  CHECK(out.find("pw") == std::string::npos);
 }

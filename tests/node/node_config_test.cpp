@@ -36,7 +36,7 @@ node_config ok(const std::string& text) {
   INFO(to_string(r.errors));
   REQUIRE(r.ok());
   CHECK(r.errors.empty());
-  return *r.config;
+  return *r.value;
 }
 
 /// The single error of `text` (shown as node.yaml).
@@ -44,7 +44,7 @@ located_error only_error(const std::string& text) {
   auto r = parse_node_config(text, "node.yaml");
   INFO(to_string(r.errors));
   REQUIRE_FALSE(r.ok());
-  CHECK_FALSE(r.config.has_value());
+  CHECK_FALSE(r.value.has_value());
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors[0].file == "node.yaml");
   return r.errors[0];
@@ -139,14 +139,13 @@ TEST_CASE("parse_listen_address: host:port, loopback by default") {
   }
 }
 
-TEST_CASE("module names") {
-  CHECK(parse_module_kind("memcached_passwords")
-        == module_kind::memcached_passwords);
-  CHECK(parse_module_kind("memcached_permissions")
-        == module_kind::memcached_permissions);
-  CHECK_FALSE(parse_module_kind("memcached").has_value());
-  CHECK(std::string{to_string(module_kind::memcached_permissions)}
-        == "memcached_permissions");
+TEST_CASE("module names are looked up in the module table") {
+  REQUIRE(find_module("memcached_passwords") != nullptr);
+  CHECK(find_module("memcached_passwords")->name == "memcached_passwords");
+  REQUIRE(find_module("memcached_permissions") != nullptr);
+  CHECK(find_module("memcached_permissions")->name == "memcached_permissions");
+  CHECK(find_module("memcached") == nullptr);
+  CHECK(module_names() == "memcached_passwords, memcached_permissions");
 }
 
 // -- whole configurations -----------------------------------------------------
@@ -163,7 +162,7 @@ TEST_CASE("node.yaml: defaults, and paths resolved against its folder") {
   CHECK(cfg.log_level == log::level::info);
   REQUIRE(cfg.files.size() == 1);
   auto& f = cfg.files[0];
-  CHECK(f.module == module_kind::memcached_passwords);
+  CHECK(f.module == find_module("memcached_passwords"));
   CHECK(f.path == "/etc/mcfg/auth");
   CHECK(f.mode == 0600);
   CHECK(std::holds_alternative<refresh_none>(f.refresh));
@@ -199,7 +198,7 @@ TEST_CASE("node.yaml: everything set") {
   CHECK(sig->signal == SIGHUP);
   CHECK(sig->name == "SIGHUP");
   CHECK(sig->pidfile == "/etc/mcfg/run/memcached.pid");
-  CHECK(cfg.files[1].module == module_kind::memcached_permissions);
+  CHECK(cfg.files[1].module == find_module("memcached_permissions"));
   CHECK(cfg.files[1].path == "/var/lib/mcfg/permissions.json");
   CHECK(cfg.files[1].mode == 0644);
   auto cmd = std::get_if<refresh_command>(&cfg.files[1].refresh);
@@ -337,7 +336,7 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
     auto r = parse_node_config(ex.text, "node.yaml");
     INFO(to_string(r.errors));
     REQUIRE_FALSE(r.ok());
-    CHECK_FALSE(r.config.has_value());
+    CHECK_FALSE(r.value.has_value());
     REQUIRE(r.errors.size() == 1);
     auto& e = r.errors.front();
     CHECK(e.file == "node.yaml");
@@ -444,18 +443,18 @@ TEST_CASE("node.yaml: files on disk") {
     INFO(to_string(r.errors));
     REQUIRE(r.ok());
     auto base = dir.path.lexically_normal();
-    CHECK(r.config->config_file == (base / "conf/node.yaml").string());
-    CHECK(r.config->source == (base / "truth/cluster.yaml").string());
-    CHECK(r.config->files[0].path == (base / "conf/run/auth").string());
-    CHECK(std::get<refresh_signal>(r.config->files[0].refresh).pidfile
+    CHECK(r.value->config_file == (base / "conf/node.yaml").string());
+    CHECK(r.value->source == (base / "truth/cluster.yaml").string());
+    CHECK(r.value->files[0].path == (base / "conf/run/auth").string());
+    CHECK(std::get<refresh_signal>(r.value->files[0].refresh).pidfile
           == (base / "conf/run/mc.pid").string());
   }
   SUBCASE("a relative node.yaml is made absolute against the cwd") {
     auto r = parse_node_config(minimal, "sub/node.yaml");
     REQUIRE(r.ok());
     auto cwd = std::filesystem::current_path();
-    CHECK(r.config->source == (cwd / "sub/cluster.yaml").lexically_normal().string());
-    CHECK(std::filesystem::path{r.config->files[0].path}.is_absolute());
+    CHECK(r.value->source == (cwd / "sub/cluster.yaml").lexically_normal().string());
+    CHECK(std::filesystem::path{r.value->files[0].path}.is_absolute());
   }
   SUBCASE("a missing node.yaml names the path and the OS error") {
     auto path = dir / "missing.yaml";
@@ -486,18 +485,18 @@ TEST_CASE("examples/node.yaml and examples/cluster.yaml are valid") {
   auto r = load_node_config(MCFG_EXAMPLES_DIR "/node.yaml");
   INFO(to_string(r.errors));
   REQUIRE(r.ok());
-  auto& cfg = *r.config;
+  auto& cfg = *r.value;
   auto examples = std::filesystem::path{MCFG_EXAMPLES_DIR}.lexically_normal();
   CHECK(cfg.source == (examples / "cluster.yaml").string());
   REQUIRE(cfg.files.size() == 2);
-  CHECK(cfg.files[0].module == module_kind::memcached_passwords);
+  CHECK(cfg.files[0].module == find_module("memcached_passwords"));
   CHECK(std::holds_alternative<refresh_signal>(cfg.files[0].refresh));
-  CHECK(cfg.files[1].module == module_kind::memcached_permissions);
+  CHECK(cfg.files[1].module == find_module("memcached_permissions"));
   CHECK(cfg.control.has_value());
   auto src = load_source_file(cfg.source);
   INFO(to_string(src.errors));
   REQUIRE(src.ok());
-  CHECK_FALSE(src.document->values.empty());
-  CHECK_FALSE(validate_memcached_passwords(src.document->values).has_value());
-  CHECK_FALSE(validate_memcached_permissions(src.document->values).has_value());
+  CHECK_FALSE(src.value->values.empty());
+  CHECK_FALSE(validate_memcached_passwords(src.value->values).has_value());
+  CHECK_FALSE(validate_memcached_permissions(src.value->values).has_value());
 }

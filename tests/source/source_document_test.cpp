@@ -20,7 +20,7 @@ using test::user;
 located_error only_error(const std::string& text) {
   auto r = parse_source(text, "cluster.yaml");
   REQUIRE_FALSE(r.ok());
-  CHECK_FALSE(r.document.has_value());
+  CHECK_FALSE(r.value.has_value());
   REQUIRE(r.errors.size() == 1);
   return r.errors.front();
 }
@@ -40,7 +40,7 @@ TEST_CASE("source: users flatten into one key each") {
                         "cluster.yaml");
   REQUIRE(r.ok());
   CHECK(r.errors.empty());
-  auto& doc = *r.document;
+  auto& doc = *r.value;
   CHECK(doc.file == "cluster.yaml");
   snapshot expected{{"users/alice", user("s3cret", {"admin", "reader"})},
                     {"users/bob", user("pw2")},
@@ -54,7 +54,7 @@ TEST_CASE("source: users flatten into one key each") {
 TEST_CASE("source: no users, written explicitly") {
   auto r = parse_source("users: {}\n");
   REQUIRE(r.ok());
-  CHECK(r.document->values.empty());
+  CHECK(r.value->values.empty());
 }
 
 TEST_CASE("source: marks locate users and fields") {
@@ -64,7 +64,7 @@ TEST_CASE("source: marks locate users and fields") {
                         "    password: pw2\n",
                         "cluster.yaml");
   REQUIRE(r.ok());
-  auto& doc = *r.document;
+  auto& doc = *r.value;
   CHECK(doc.marks.at("users") == source_mark{1, 1});
   CHECK(doc.marks.at("users/alice") == source_mark{2, 3});
   CHECK(doc.marks.at("users/alice/password") == source_mark{2, 21});
@@ -90,9 +90,9 @@ TEST_CASE("source: marks locate users and fields") {
                            "  alice: {password: \"two words\"}\n",
                            "cluster.yaml");
     REQUIRE(r2.ok());
-    auto problem = validate_memcached_passwords(r2.document->values);
+    auto problem = validate_memcached_passwords(r2.value->values);
     REQUIRE(problem);
-    auto e = r2.document->locate(problem->key, problem->message);
+    auto e = r2.value->locate(problem->key, problem->message);
     CHECK(e.line == 2);
     CHECK(e.column == 21);
     CHECK(e.key == "users/alice/password");
@@ -182,7 +182,7 @@ TEST_CASE("source: every error is reported, and none is a document") {
   REQUIRE(r.errors.size() == 2);
   CHECK(r.errors[0].key == "users/alice/password");
   CHECK(r.errors[1].key == "users/bob/colour");
-  CHECK_FALSE(r.document.has_value());
+  CHECK_FALSE(r.value.has_value());
 }
 
 TEST_CASE("source: empty and multi-document files are refused") {
@@ -238,8 +238,8 @@ TEST_CASE("source: files") {
     test::write_text(path, "users:\n  alice: {password: pw}\n");
     auto r = load_source_file(path);
     REQUIRE(r.ok());
-    CHECK(r.document->file == path);
-    CHECK(r.document->values.count("users/alice") == 1);
+    CHECK(r.value->file == path);
+    CHECK(r.value->values.count("users/alice") == 1);
   }
   SUBCASE("errors in a file name it") {
     auto path = dir / "cluster.yaml";

@@ -1,28 +1,10 @@
+#include "messages/errors.hpp"
+
 #include <cstring>
 
-#include <caf/actor_system_config.hpp>
 #include <caf/message.hpp>
 
-#include "messages/config_change.hpp"
-#include "messages/duration.hpp"
-#include "messages/errors.hpp"
-#include "messages/message_types.hpp"
-#include "messages/node_status.hpp"
-#include "messages/writer_status.hpp"
-
 namespace mcfg {
-
-const char* to_string(writer_phase x) {
-  switch (x) {
-    case writer_phase::idle:
-      return "idle";
-    case writer_phase::pending:
-      return "pending";
-    case writer_phase::retrying:
-      return "retrying";
-  }
-  return "unknown";
-}
 
 const char* to_string(errc x) {
   switch (x) {
@@ -42,17 +24,6 @@ const char* to_string(errc x) {
   return "unknown";
 }
 
-std::string format_duration(caf::timespan d) {
-  auto n = d.count();
-  if (n != 0 && n % 1'000'000'000 == 0)
-    return std::to_string(n / 1'000'000'000) + "s";
-  if (n != 0 && n % 1'000'000 == 0)
-    return std::to_string(n / 1'000'000) + "ms";
-  if (n != 0 && n % 1'000 == 0)
-    return std::to_string(n / 1'000) + "us";
-  return std::to_string(n) + "ns";
-}
-
 caf::error make_file_error(const std::string& op, const std::string& path,
                            int os_errno) {
   return caf::make_error(errc::file_operation_failed, op, path,
@@ -67,7 +38,9 @@ std::string text_at(const caf::message& ctx, size_t pos) {
   return {};
 }
 
-std::string render(uint8_t code, const caf::message& ctx) {
+} // namespace
+
+std::string render_error(uint8_t code, const caf::message& ctx) {
   switch (static_cast<errc>(code)) {
     case errc::file_operation_failed:
       return text_at(ctx, 0) + " " + text_at(ctx, 1)
@@ -89,30 +62,12 @@ std::string render(uint8_t code, const caf::message& ctx) {
   return "mcfg error " + std::to_string(code) + " " + caf::to_string(ctx);
 }
 
-} // namespace
-
 std::string describe(const caf::error& err) {
   if (!err)
     return "no error";
   if (err.category() == errc_category)
-    return render(err.code(), err.context());
+    return render_error(err.code(), err.context());
   return caf::to_string(err);
-}
-
-void add_message_types(caf::actor_system_config& cfg) {
-  cfg.add_message_type<config_change>("mcfg::config_change");
-  cfg.add_message_type<writer_status>("mcfg::writer_status");
-  cfg.add_message_type<snapshot>("mcfg::snapshot");
-  cfg.add_message_type<source_status>("mcfg::source_status");
-  cfg.add_message_type<refresh_status>("mcfg::refresh_status");
-  cfg.add_message_type<std::vector<writer_status>>("mcfg::writer_statuses");
-  cfg.add_message_type<std::vector<refresh_status>>("mcfg::refresh_statuses");
-  cfg.add_message_type<node_status>("mcfg::node_status");
-  cfg.add_error_category(
-    errc_category,
-    [](uint8_t code, caf::atom_value, const caf::message& ctx) {
-      return render(code, ctx);
-    });
 }
 
 } // namespace mcfg

@@ -1,0 +1,13 @@
+#pragma once
+// The messages a memcached_cfg writer sends itself. Not part of its client
+// interface (memcached_cfg_actor); tests include this to watch its timers.
+#include <caf/atom.hpp>
+
+namespace mcfg::detail {
+
+/// write: perform the owed write attempt.
+using write_atom = caf::atom_constant<caf::atom("write")>;
+/// retry(timer_id): the armed retry timer fired.
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+
+} // namespace mcfg::detail
