@@ -205,7 +205,7 @@ TEST_CASE("no CAF network layer: with no control.listen mcfgd opens no TCP "
   CHECK(n.stop() == 0);
 }
 
-TEST_CASE("the control socket is mcfgd's own, mode 0600; a stale one is "
+TEST_CASE("the control socket is mcfgd's own, mode 0600, a stale one is "
           "replaced at start, a live one refused, and it is removed at stop") {
   api_node n;
   // A stale socket file from a node that died: nothing listens on it.

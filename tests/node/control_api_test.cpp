@@ -316,7 +316,7 @@ TEST_CASE("the strict Prometheus reader refuses what a scraper would") {
   CHECK(test::parse_prometheus_text("").error.empty());
 }
 
-TEST_CASE("a token file must be 0600, not empty, one word; its token is "
+TEST_CASE("a token file must be 0600, not empty, one word, and its token is "
           "read without surrounding whitespace") {
   test::temp_dir dir;
   auto path = dir / "token";
@@ -343,7 +343,7 @@ TEST_CASE("a token file must be 0600, not empty, one word; its token is "
   expect_error(read_token_file(dir.path.string()), "not a regular file");
 }
 
-TEST_CASE("tokens compare equal exactly when they are; loopback hosts are "
+TEST_CASE("tokens compare equal exactly when they are, and loopback hosts are "
           "the 127/8 and ::1 addresses and localhost") {
   CHECK(equal_constant_time("Bearer abc", "Bearer abc"));
   CHECK_FALSE(equal_constant_time("Bearer abc", "Bearer abd"));
