@@ -68,8 +68,10 @@ struct api_node {
   }
 
   /// With a token file and control.listen on a free loopback port.
-  static std::string tcp_control(uint16_t port, const std::string& extra = {}) {
-    return "control:\n  listen: \"127.0.0.1:" + std::to_string(port)
+  static std::string tcp_control(uint16_t port,
+                                 const std::string& host = "127.0.0.1",
+                                 const std::string& extra = {}) {
+    return "control:\n  listen: \"" + host + ":" + std::to_string(port)
            + "\"\n  token_file: token\n" + extra;
   }
 
@@ -523,3 +525,157 @@ TEST_CASE("bad clients are answered or dropped, and the node, its files and "
   CHECK(n.stop() == 0);
   n.check_no_secrets();
 }
+
+TEST_CASE("TCP with a token: none is 401, a wrong one 401, the right one "
+          "200, and a refused request changes nothing") {
+  auto port = free_loopback_port();
+  api_node n{api_node::tcp_control(port)};
+  n.write_token();
+  n.start();
+  CHECK(tcp_listeners_of(n.mcfgd->pid()) == 1);
+  http_target tcp{"", port};
+  auto none = http_call(tcp, "GET", "/v1/status");
+  CHECK(none.status == 401);
+  CHECK(contains(none.headers, "WWW-Authenticate: Bearer"));
+  CHECK_FALSE(contains(none.body, n.auth));
+  auto wrong = http_call(tcp, "GET", "/v1/status", "", "tok-3f9a1c0b7f");
+  CHECK(wrong.status == 401);
+  CHECK_FALSE(contains(wrong.body, n.auth));
+  CHECK(http_call(tcp, "GET", "/v1/status", "", token.substr(1)).status
+        == 401);
+  CHECK(http_call(tcp, "GET", "/v1/status", "", token + "x").status == 401);
+  auto right = http_call(tcp, "GET", "/v1/status", "", token);
+  CHECK(right.status == 200);
+  CHECK(contains(right.body, n.auth));
+
+  // A refused reload is not done: no write; the accepted one is.
+  auto writes = n.writes(1);
+  CHECK(http_call(tcp, "POST", "/v1/reload").status == 401);
+  CHECK(http_call(tcp, "POST", "/v1/reload", "", "wrong").status == 401);
+  CHECK(n.call("POST", "/v1/sync").status == 200);
+  CHECK(n.writes(1) == writes);
+  CHECK(http_call(tcp, "POST", "/v1/reload", "", token).status == 200);
+  CHECK(eventually([&] { return n.writes(1) == writes + 1; }));
+  CHECK(contains(read_file(n.mcfgd_err),
+                 "refused a request without a token on 127.0.0.1:"
+                   + std::to_string(port)));
+  CHECK(contains(read_file(n.mcfgd_err), "refused a request with a wrong "
+                                         "token"));
+
+  // mcfgctl with the token file, and with a wrong one.
+  auto node = "127.0.0.1:" + std::to_string(port);
+  auto ok = run(n.dir, {MCFGCTL, "--node", node, "--token-file", n.dir / "token",
+                        "status"});
+  CHECK(ok.exit_code == 0);
+  CHECK(contains(ok.out, n.auth));
+  write_text(n.dir / "other-token", "nope\n");
+  ::chmod((n.dir / "other-token").c_str(), 0600);
+  auto refused = run(n.dir, {MCFGCTL, "--node", node, "--token-file",
+                             n.dir / "other-token", "sync"});
+  CHECK(refused.exit_code == 1);
+  CHECK(contains(refused.err, "failed (HTTP 401)"));
+  n.outputs += ok.out + ok.err + refused.out + refused.err;
+  CHECK(n.stop() == 0);
+  n.check_no_secrets();
+  CHECK_FALSE(contains(read_file(n.mcfgd_err), token));
+}
+
+TEST_CASE("the old hole is closed: CAF's protocol on the TCP port reaches no "
+          "actor, and no file changes") {
+  auto port = free_loopback_port();
+  api_node n{api_node::tcp_control(port)};
+  n.write_token();
+  n.start();
+  auto before = read_file(n.auth);
+  auto writes = n.writes(0);
+  // A CAF 0.17 BASP client handshake: a 40-byte header (operation 1,
+  // payload length, the BASP version, empty node and actor ids), then a
+  // payload; what mcfgctl 0.1 sent to reach the control actor by name.
+  std::string basp(40, '\0');
+  basp[0] = 1;            // client_handshake
+  basp[7] = 16;           // payload length (big-endian uint32)
+  basp[15] = 3;           // BASP version 3 in operation_data
+  basp += std::string(16, '\0') + "file1";
+  auto reply = raw_exchange({"", port}, basp, 10s);
+  CAPTURE(reply.raw);
+  // No BASP server handshake comes back: HTTP's own refusal, or nothing.
+  CHECK((reply.status == 400 || reply.raw.empty()));
+  CHECK(reply.raw.find('\0') == std::string::npos);
+  auto junk = raw_exchange({"", port}, std::string(4096, '\xff'), 10s);
+  CHECK((junk.status == 400 || junk.raw.empty()));
+  CHECK(n.call("GET", "/healthz").status == 200);
+  CHECK(n.writes(0) == writes);
+  CHECK(read_file(n.auth) == before);
+  CHECK(n.stop() == 0);
+}
+
+TEST_CASE("mcfgd refuses an unsafe control section at start with exit 2 "
+          "and writes nothing") {
+  auto port = free_loopback_port();
+  struct bad_case {
+    const char* what;
+    std::string control;
+    mode_t token_mode;
+    const char* expected;
+  };
+  std::vector<bad_case> cases = {
+    {"a non-loopback listen without TLS", api_node::tcp_control(port, "0.0.0.0"),
+     0600, "control.listen: 0.0.0.0 is not a loopback address: "
+           "control.tls is required"},
+    {"a listen without a token file",
+     "control:\n  listen: \"127.0.0.1:" + std::to_string(port) + "\"\n", 0600,
+     "control.listen requires control.token_file"},
+    {"a token file others can read", api_node::tcp_control(port), 0644,
+     "readable by others; make it mode 0600"},
+  };
+  for (auto& c : cases) {
+    auto what = std::string{c.what};
+    CAPTURE(what);
+    api_node n{c.control};
+    n.write_token(c.token_mode);
+    auto r = run(n.dir, {MCFGD, "--config", n.node_yaml});
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, c.expected));
+    CHECK_FALSE(fs::exists(n.dir / "run"));
+    CHECK_FALSE(fs::exists(n.socket));
+    CHECK_FALSE(contains(r.err, token));
+  }
+}
+
+TEST_CASE("HTTPS: with control.tls a non-loopback listen is served, to "
+          "clients that check the certificate and carry the token") {
+  auto port = free_loopback_port();
+  api_node n{api_node::tcp_control(port, "0.0.0.0",
+                                    "  tls: {cert: cert.pem, key: key.pem}\n")};
+  n.write_token();
+  auto made = run(n.dir, {"openssl", "req", "-x509", "-newkey", "rsa:2048",
+                          "-nodes", "-keyout", n.dir / "key.pem", "-out",
+                          n.dir / "cert.pem", "-days", "2", "-subj",
+                          "/CN=127.0.0.1", "-addext",
+                          "subjectAltName=IP:127.0.0.1"});
+  REQUIRE(made.exit_code == 0);
+  ::chmod((n.dir / "key.pem").c_str(), 0600);
+  n.start();
+  auto node = "127.0.0.1:" + std::to_string(port);
+  auto ok = run(n.dir, {MCFGCTL, "--node", node, "--token-file", n.dir / "token",
+                        "--cacert", n.dir / "cert.pem", "sync"});
+  CAPTURE(ok.err);
+  CHECK(ok.exit_code == 0);
+  // Plain HTTP gets no answer from the HTTPS port.
+  CHECK(http_call({"", port}, "GET", "/v1/status", "", token).status != 200);
+  // Without the certificate to check against, curl refuses the server.
+  auto unchecked = run(n.dir, {"curl", "-sS", "-H",
+                               "Authorization: Bearer " + token,
+                               "https://127.0.0.1:" + std::to_string(port)
+                                 + "/v1/status"});
+  CHECK(unchecked.exit_code == 60); // peer certificate cannot be verified
+  auto checked = run(n.dir, {"curl", "-sS", "--cacert", n.dir / "cert.pem",
+                             "-H", "Authorization: Bearer " + token,
+                             "https://127.0.0.1:" + std::to_string(port)
+                               + "/healthz"});
+  CHECK(checked.exit_code == 0);
+  CHECK(contains(checked.out, "\"healthy\":true"));
+  CHECK(n.stop() == 0);
+}
+
