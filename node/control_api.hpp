@@ -83,9 +83,14 @@ http_response error_response(int status, const std::string& message);
 std::variant<control_target, std::string>
 parse_target(const std::string& body, bool with_version);
 
-/// The bearer token in `path`: its content without surrounding whitespace.
-/// The file must be a regular file readable by its owner only (no group or
-/// other bits), and not empty. The error names the path, never the content.
+/// The content of a file only its owner may read (a regular file, no group
+/// or other bits), such as a token or a TLS key; `what` names it in errors
+/// ("token file"). The error names the path, never the content.
+std::variant<std::string, std::string>
+read_private_file(const std::string& path, const std::string& what);
+
+/// The bearer token in `path` (a private file): its content without
+/// surrounding whitespace, one word of visible ASCII.
 std::variant<std::string, std::string> read_token_file(const std::string& path);
 
 /// GET /v1/status's JSON.

@@ -107,7 +107,4 @@ private:
 /// only.
 bool equal_constant_time(const std::string& a, const std::string& b);
 
-/// Whether `host` is a loopback address ("localhost", 127.0.0.0/8, ::1).
-bool is_loopback_host(const std::string& host);
-
 } // namespace mcfg

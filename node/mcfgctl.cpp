@@ -9,7 +9,6 @@
 // Exit codes: 0 done (health: healthy); 1 the node answered with an error
 // (health: unhealthy), or could not be reached in time; 2 bad usage.
 #include <cstdlib>
-#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -168,11 +167,7 @@ std::variant<endpoint, std::string> resolve(const options& opts) {
     auto loaded = mcfg::load_node_config(opts.config);
     if (!loaded.ok())
       return loaded.errors.front().to_string();
-    // TEMPORARY: control.socket in node.yaml replaces this after the merge.
-    out.unix_socket = (std::filesystem::path(loaded.value->config_file)
-                         .parent_path()
-                       / "mcfgd.sock")
-                        .string();
+    out.unix_socket = loaded.value->control.socket;
   }
   out.name = out.unix_socket;
   return out;

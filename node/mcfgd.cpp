@@ -15,7 +15,8 @@
 
 #include <pthread.h>
 
-#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -136,25 +137,40 @@ control_setup open_control(const mcfg::node_config& cfg) {
     out.exit_code = code;
     return std::move(out);
   };
-  // TEMPORARY: control.socket in node.yaml replaces this after the merge.
-  auto socket_path = (std::filesystem::path(cfg.config_file).parent_path()
-                      / "mcfgd.sock")
-                       .string();
-  auto unix_socket = mcfg::listening_socket::bind_unix(socket_path,
-                                                       std::nullopt);
+  auto& control = cfg.control;
+  // Read first: a bad token or key file is bad configuration, found before
+  // any socket is touched.
+  mcfg::control_listener tcp;
+  if (control.listen) {
+    auto token = mcfg::read_token_file(control.token_file);
+    if (token.index() == 1)
+      return fail(std::get<1>(token), exit_bad_config);
+    tcp.token = std::get<0>(token);
+    if (control.tls) {
+      auto key = mcfg::read_private_file(control.tls->key, "TLS key");
+      if (key.index() == 1)
+        return fail(std::get<1>(key), exit_bad_config);
+      std::ifstream in{control.tls->cert, std::ios::binary};
+      std::ostringstream cert;
+      cert << in.rdbuf();
+      if (!in)
+        return fail("TLS certificate " + control.tls->cert
+                      + ": cannot read it",
+                    exit_bad_config);
+      tcp.tls = mcfg::tls_pem{cert.str(), std::get<0>(key)};
+    }
+  }
+  auto unix_socket = mcfg::listening_socket::bind_unix(control.socket,
+                                                       control.group);
   if (auto err = std::get_if<std::string>(&unix_socket))
     return fail(*err, exit_gave_up);
   mcfg::control_listener local;
   local.socket = std::move(std::get<mcfg::listening_socket>(unix_socket));
+  local.group = control.group;
   out.listeners.push_back(std::move(local));
-  if (cfg.control) {
-    mcfg::control_listener tcp;
-    auto token = mcfg::read_token_file(socket_path + ".token");
-    if (token.index() == 1)
-      return fail(std::get<1>(token), exit_bad_config);
-    tcp.token = std::get<0>(token);
-    auto bound = mcfg::listening_socket::bind_tcp(cfg.control->host,
-                                                  cfg.control->port);
+  if (control.listen) {
+    auto bound = mcfg::listening_socket::bind_tcp(control.listen->host,
+                                                  control.listen->port);
     if (auto err = std::get_if<std::string>(&bound))
       return fail(*err, exit_gave_up);
     tcp.socket = std::move(std::get<mcfg::listening_socket>(bound));

@@ -624,7 +624,7 @@ TEST_CASE("mcfgd refuses an unsafe control section at start with exit 2 "
            "control.tls is required"},
     {"a listen without a token file",
      "control:\n  listen: \"127.0.0.1:" + std::to_string(port) + "\"\n", 0600,
-     "control.listen requires control.token_file"},
+     "control.listen: requires control.token_file"},
     {"a token file others can read", api_node::tcp_control(port), 0644,
      "readable by others; make it mode 0600"},
   };

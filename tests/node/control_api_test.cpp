@@ -9,6 +9,7 @@
 
 #include "node/control_api.hpp"
 #include "node/control_server.hpp"
+#include "node/node_config.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/temp_dir.hpp"
 
