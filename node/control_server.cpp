@@ -2,9 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netdb.h>
-#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,6 +14,8 @@
 #include <cstdio>
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -190,27 +190,33 @@ struct request_state {
   bool too_big = false;
 };
 
+/// Whether process `pid` has `group` among its supplementary groups, as the
+/// kernel sees them (/proc/PID/status), as it did for the socket's mode.
+bool in_supplementary_groups(pid_t pid, gid_t group) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Groups:", 0) == 0) {
+      std::istringstream ids{line.substr(7)};
+      for (unsigned long id = 0; ids >> id;)
+        if (id == group)
+          return true;
+    }
+  return false;
+}
+
 /// Whether the peer on the Unix socket `fd` may use the API: mcfgd's own
-/// uid, root, or (with `group`) a member of that group.
+/// uid, root, or (with `group`) a process in that group. Empty when it
+/// may; else who it is, for the log.
 std::optional<std::string> check_peer(int fd, std::optional<gid_t> group) {
   ucred cred{};
   socklen_t len = sizeof(cred);
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-    return std::string{"peer credentials unavailable"};
+    return std::string{"a peer without credentials"};
   if (cred.uid == 0 || cred.uid == ::geteuid())
     return std::nullopt;
-  if (group) {
-    if (cred.gid == *group)
-      return std::nullopt;
-    if (auto* pw = ::getpwuid(cred.uid)) {
-      int n = 64;
-      std::vector<gid_t> groups(static_cast<size_t>(n));
-      if (::getgrouplist(pw->pw_name, pw->pw_gid, groups.data(), &n) >= 0)
-        for (int i = 0; i < n; ++i)
-          if (groups[static_cast<size_t>(i)] == *group)
-            return std::nullopt;
-    }
-  }
+  if (group && (cred.gid == *group || in_supplementary_groups(cred.pid, *group)))
+    return std::nullopt;
   return "uid " + std::to_string(cred.uid);
 }
 

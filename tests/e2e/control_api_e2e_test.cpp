@@ -4,6 +4,7 @@
 // metric or log of these runs.
 #include <doctest/doctest.h>
 
+#include <grp.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -285,6 +286,47 @@ TEST_CASE("another uid is refused: it cannot open the socket, and even with "
   CHECK(eventually([&] { return n.writes(0) == writes + 1; }));
   CHECK(n.stop() == 0);
   n.check_no_secrets();
+}
+
+TEST_CASE("control.group: the socket is 0660 for that group, whose members "
+          "are served, and other users still are not") {
+  api_node n{"control: {group: nogroup}\n"};
+  n.start();
+  fs::permissions(n.dir.path, fs::perms::owner_all | fs::perms::others_exec
+                                | fs::perms::group_exec);
+  auto* nogroup = ::getgrnam("nogroup");
+  REQUIRE(nogroup != nullptr);
+  struct stat st {};
+  REQUIRE(::stat(n.socket.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0660);
+  CHECK(st.st_gid == nogroup->gr_gid);
+  // nobody, with `group` as primary group and `extra` as the only other.
+  auto curl_as = [&](const std::string& group, const std::string& extra = {}) {
+    std::vector<std::string> groups = {"--clear-groups"};
+    if (!extra.empty())
+      groups = {"--groups", extra};
+    auto cmd = std::vector<std::string>{"setpriv", "--reuid", "nobody",
+                                        "--regid", group};
+    cmd.insert(cmd.end(), groups.begin(), groups.end());
+    cmd.insert(cmd.end(), {"curl", "-sS", "-w",
+                           "\nstatus=%{http_code}\n", "--unix-socket",
+                           n.socket, "http://localhost/healthz"});
+    auto r = run(n.dir, cmd);
+    n.outputs += r.out + r.err;
+    return r;
+  };
+  auto member = curl_as("nogroup");
+  CHECK(member.exit_code == 0);
+  CHECK(contains(member.out, "status=200"));
+  auto supplementary = curl_as("daemon", "nogroup");
+  CHECK(contains(supplementary.out, "status=200"));
+  auto other = curl_as("daemon");
+  CHECK(other.exit_code == 7); // the socket's mode keeps it out
+  ::chmod(n.socket.c_str(), 0666);
+  other = curl_as("daemon");
+  CHECK(contains(other.out, "status=403")); // and so does SO_PEERCRED
+  CHECK(contains(curl_as("daemon", "nogroup").out, "status=200"));
+  CHECK(n.stop() == 0);
 }
 
 TEST_CASE("every endpoint against a running node and a real memcached") {
