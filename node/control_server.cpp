@@ -355,15 +355,15 @@ private:
       for (auto* conn : connections_)
         if (!conn->answering && conn->fd >= 0
             && now - conn->accepted > limits_.request_timeout) {
-          // Shut down, not closed: MHD's thread sees the end and cleans up
-          // (removing it from this set under the lock before it closes).
-          ::shutdown(conn->fd, SHUT_RDWR);
-          conn->answering = true;
           log::warning("control", "dropped a client whose request did not "
                                   "arrive within "
                                     + std::to_string(
                                       limits_.request_timeout.count())
                                     + "s");
+          // Shut down, not closed: MHD's thread sees the end and cleans up
+          // (removing it from this set under the lock before it closes).
+          ::shutdown(conn->fd, SHUT_RDWR);
+          conn->answering = true;
         }
     }
   }

@@ -456,13 +456,6 @@ private:
     auto p = path_value(k, v, "control.socket");
     if (!p)
       return;
-    if (p->size() >= sizeof(sockaddr_un{}.sun_path)) {
-      fail_value(k, v, "control.socket",
-                 "the resolved path is longer than "
-                   + std::to_string(sizeof(sockaddr_un{}.sun_path) - 1)
-                   + " bytes, the most a Unix socket can have");
-      return;
-    }
     cfg_.control.socket = *p;
     socket_mark_ = mark_of(v);
   }
@@ -702,6 +695,12 @@ private:
   /// replaces what is on its path.
   void check_collisions() {
     const auto& socket = cfg_.control.socket;
+    // Checked here, so that the default (beside node.yaml) is checked too.
+    if (socket.size() >= sizeof(sockaddr_un{}.sun_path))
+      fail(socket_mark_, "control.socket",
+           "the path " + socket + " is longer than "
+             + std::to_string(sizeof(sockaddr_un{}.sun_path) - 1)
+             + " bytes, the most a Unix socket can have; set a shorter one");
     if (socket == cfg_.source || socket == cfg_.config_file)
       fail(socket_mark_, "control.socket",
            "is the source or this node.yaml, which must never be replaced");

@@ -225,6 +225,18 @@ TEST_CASE("node.yaml: everything set") {
   CHECK(cfg.log_level == log::level::debug);
 }
 
+TEST_CASE("node.yaml: a default control socket too long for a Unix socket "
+          "address is an error too") {
+  auto dir = "/" + std::string(100, 'd');
+  auto r = parse_node_config(minimal, dir + "/node.yaml");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].key == "control.socket");
+  CHECK(contains(r.errors[0].message, dir + "/mcfgd.sock is longer than 107"));
+  CHECK(parse_node_config(minimal + "control: {socket: /run/m.sock}\n",
+                          dir + "/node.yaml")
+          .ok());
+}
+
 TEST_CASE("node.yaml: the documented example of a bad mode") {
   auto e = only_error("source: cluster.yaml\n"
                       "files:\n"
