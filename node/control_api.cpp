@@ -15,7 +15,8 @@ namespace mcfg {
 
 namespace {
 
-using json = nlohmann::json;
+// Fields in the order written: status reads top-down.
+using json = nlohmann::ordered_json;
 
 /// Seconds as a JSON number; null for "never" (a negative span).
 json seconds_or_null(caf::timespan d) {
