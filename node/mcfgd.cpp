@@ -191,6 +191,8 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   auto control_sockets = open_control(cfg);
   if (control_sockets.exit_code != exit_ok) {
     std::cerr << "mcfgd: " << control_sockets.error << '\n';
+    if (control_sockets.exit_code == exit_bad_config)
+      std::cerr << "mcfgd: bad configuration, nothing written\n";
     return control_sockets.exit_code;
   }
   caf::actor_system_config sys_cfg;

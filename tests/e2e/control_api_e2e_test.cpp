@@ -681,6 +681,7 @@ TEST_CASE("mcfgd refuses an unsafe control section at start with exit 2 "
     CAPTURE(r.err);
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, c.expected));
+    CHECK(contains(r.err, "bad configuration, nothing written"));
     CHECK_FALSE(fs::exists(n.dir / "run"));
     CHECK_FALSE(fs::exists(n.socket));
     CHECK_FALSE(contains(r.err, token));
