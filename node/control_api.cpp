@@ -306,32 +306,38 @@ std::string metrics_text(const node_status& st) {
   m.family("mcfg_source_refused_edits_total", "counter",
            "Edits of the source refused as invalid.");
   m.sample(static_cast<double>(st.source.refused_edits));
-  m.family("mcfg_writes_total", "counter",
-           "Files renamed into place by the file's current writer.");
-  for (auto& f : st.files)
-    m.sample(f.path, static_cast<double>(f.writes));
-  m.family("mcfg_failed_attempts_total", "counter",
-           "Failed write attempts of the file's current writer.");
-  for (auto& f : st.files)
-    m.sample(f.path, static_cast<double>(f.failed_attempts));
-  m.family("mcfg_pending_attempts", "gauge",
-           "Failed attempts since the file's last change (0 when written).");
-  for (auto& f : st.files)
-    m.sample(f.path, f.attempts);
-  m.family("mcfg_seconds_since_last_write", "gauge",
-           "Seconds since the file was last written (absent: never).");
-  for (auto& f : st.files)
-    if (f.since_last_write.count() >= 0)
-      m.sample(f.path,
-               std::chrono::duration<double>(f.since_last_write).count());
-  m.family("mcfg_refreshes_total", "counter",
-           "Refreshes of the file's consumer that went through.");
-  for (auto& r : st.refreshes)
-    m.sample(r.path, static_cast<double>(r.refreshes));
-  m.family("mcfg_refresh_consecutive_failures", "gauge",
-           "Failed refreshes of the file's consumer since the last success.");
-  for (auto& r : st.refreshes)
-    m.sample(r.path, r.failures);
+  // One family per figure, one sample per file that has it.
+  auto per_file = [&](const char* name, const char* type, const char* help,
+                      const auto& items, auto value) {
+    m.family(name, type, help);
+    for (auto& x : items)
+      if (std::optional<double> v = value(x))
+        m.sample(x.path, *v);
+  };
+  using w = const writer_status&;
+  using r = const refresh_status&;
+  per_file("mcfg_writes_total", "counter",
+           "Files renamed into place by the file's current writer.", st.files,
+           [](w f) { return static_cast<double>(f.writes); });
+  per_file("mcfg_failed_attempts_total", "counter",
+           "Failed write attempts of the file's current writer.", st.files,
+           [](w f) { return static_cast<double>(f.failed_attempts); });
+  per_file("mcfg_pending_attempts", "gauge",
+           "Failed attempts since the file's last change (0 when written).",
+           st.files, [](w f) { return static_cast<double>(f.attempts); });
+  per_file("mcfg_seconds_since_last_write", "gauge",
+           "Seconds since the file was last written (absent: never).",
+           st.files, [](w f) -> std::optional<double> {
+             if (f.since_last_write.count() < 0)
+               return std::nullopt;
+             return std::chrono::duration<double>(f.since_last_write).count();
+           });
+  per_file("mcfg_refreshes_total", "counter",
+           "Refreshes of the file's consumer that went through.",
+           st.refreshes, [](r x) { return static_cast<double>(x.refreshes); });
+  per_file("mcfg_refresh_consecutive_failures", "gauge",
+           "Failed refreshes of the file's consumer since the last success.",
+           st.refreshes, [](r x) { return static_cast<double>(x.failures); });
   // MERGE(issue10): mcfg_applied_version{file} from writer_status.
   // MERGE(issue11): mcfg_restarts_total{file} and mcfg_give_ups_total{file}
   // from the files supervisor, mcfg_refresh_failures_total{file} from the

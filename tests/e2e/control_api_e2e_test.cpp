@@ -14,10 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "node_harness.hpp"
-#include "raw_http.hpp"
-#include "support/memcached_client.hpp"
-#include "support/memcached_server.hpp"
+#include "node_fixture.hpp"
 #include "support/prometheus_text.hpp"
 
 using namespace mcfg::test;
@@ -31,44 +28,13 @@ const std::string bob_pw = "Pw-api-bob-1";
 const std::string bob_new_pw = "Pw-api-bob-2";
 const std::string token = "tok-3f9a1c0b7e";
 
-struct api_node {
-  temp_dir dir;
-  std::string node_yaml = dir / "node.yaml";
-  std::string source = dir / "cluster.yaml";
-  std::string auth = dir / "run/memcached.auth";
-  std::string perms = dir / "run/permissions.json";
-  std::string socket = dir / "mcfgd.sock";
-  std::string mcfgd_err = dir / "mcfgd.err";
-  uint16_t port = 0;
-  std::unique_ptr<child_process> mcfgd;
-  std::unique_ptr<memcached_server> memcached;
-  /// Every answer and output seen, for the secrets check.
-  std::string outputs;
-
+struct api_node : running_node {
   /// `control` is node.yaml's control section, if any.
-  explicit api_node(const std::string& control = {}) {
-    write_text(source, "users:\n"
-                       "  alice: {password: " + alice_pw + ", roles: [admin]}\n"
-                       "  bob: {password: " + bob_pw + ", roles: [reader]}\n");
-    write_text(node_yaml, "source: cluster.yaml\n"
-                          "files:\n"
-                          "  - module: memcached_passwords\n"
-                          "    path: run/memcached.auth\n"
-                          "    refresh: {signal: HUP, pidfile: run/memcached.pid}\n"
-                          "  - module: memcached_permissions\n"
-                          "    path: run/permissions.json\n"
-                          "    mode: \"0640\"\n"
-                            + control);
+  explicit api_node(const std::string& control = {})
+    : running_node(alice_pw, bob_pw, control) {
   }
 
-  ~api_node() {
-    if (mcfgd) {
-      mcfgd->signal(SIGKILL);
-      mcfgd->wait_exit(5s);
-    }
-  }
-
-  /// With a token file and control.listen on a free loopback port.
+  /// With a token file and control.listen on `host`:`port`.
   static std::string tcp_control(uint16_t port,
                                  const std::string& host = "127.0.0.1",
                                  const std::string& extra = {}) {
@@ -81,37 +47,6 @@ struct api_node {
     ::chmod((dir / "token").c_str(), mode);
   }
 
-  /// Starts mcfgd, and memcached on its auth file (whose refresh signals
-  /// memcached: without one, the refresh fails and the node is unhealthy).
-  void start() {
-    mcfgd = std::make_unique<child_process>(
-      std::vector<std::string>{MCFGD, "--config", node_yaml, "--log-level",
-                               "debug"},
-      dir / "mcfgd.out", mcfgd_err);
-    REQUIRE(eventually([&] { return fs::exists(auth) && fs::exists(socket); }));
-    REQUIRE(eventually(
-      [&] { return read_file(mcfgd_err).find("control: listening on unix:")
-                   != std::string::npos; }));
-    memcached_options opts;
-    opts.auth_file = auth;
-    opts.pidfile = dir / "run/memcached.pid";
-    memcached = std::make_unique<memcached_server>(opts);
-    // The refresh at start may have found no pidfile yet; it is retried.
-    REQUIRE(eventually([&] { return call("GET", "/healthz").status == 200; },
-                       10s));
-  }
-
-  http_target local() const {
-    return {socket, 0};
-  }
-
-  http_reply call(const std::string& method, const std::string& path,
-                  const std::string& body = {}) {
-    auto r = http_call(local(), method, path, body);
-    outputs += r.raw;
-    return r;
-  }
-
   json get_json(const std::string& path) {
     auto r = call("GET", path);
     auto doc = json::parse(r.body, nullptr, false);
@@ -119,31 +54,14 @@ struct api_node {
     return doc;
   }
 
-  uint64_t writes(size_t file) {
-    return get_json("/v1/status").at("files").at(file).at("writes").get<uint64_t>();
-  }
-
-  run_result ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--config", node_yaml});
-    auto r = run(dir, std::move(args));
-    outputs += r.out + r.err;
-    return r;
-  }
-
-  bool login(const std::string& user, const std::string& pw) {
-    return try_login(memcached->port(), user, pw).accepted();
-  }
-
-  int stop() {
-    mcfgd->signal(SIGTERM);
-    auto code = mcfgd->wait_exit_code(20s);
-    return code.value_or(-3);
+  /// Writes of the file at `index` in node.yaml, as status says.
+  uint64_t writes(size_t index) {
+    return get_json("/v1/status").at("files").at(index).at("writes")
+      .get<uint64_t>();
   }
 
   void check_no_secrets() {
-    outputs += read_file(mcfgd_err) + read_file(dir / "mcfgd.out");
-    for (auto& pw : {alice_pw, bob_pw, bob_new_pw})
-      CHECK(outputs.find(pw) == std::string::npos);
+    running_node::check_no_secrets({alice_pw, bob_pw, bob_new_pw});
   }
 };
 
