@@ -442,10 +442,11 @@ private:
     }
     if (st->too_big)
       return send(c, too_big());
-    if (auto* conn = static_cast<connection*>(
-          MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT)
-            ->socket_context))
-      conn->answering = true;
+    // Arrived: from here on the time is the node's, not the client's.
+    if (auto* info = MHD_get_connection_info(c,
+                                             MHD_CONNECTION_INFO_SOCKET_CONTEXT))
+      if (auto* conn = static_cast<connection*>(info->socket_context))
+        conn->answering = true;
     http_request req{method, url, std::move(st->body)};
     auto res = handle_request(req, self.backend_);
     log::debug("control", req.method + " " + req.path + " -> "

@@ -96,9 +96,8 @@ public:
 
   ~control_server();
 
-  class impl;
-
 private:
+  class impl;
   explicit control_server(std::unique_ptr<impl> x);
   std::unique_ptr<impl> impl_;
 };
