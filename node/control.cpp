@@ -220,26 +220,28 @@ public:
   }
 
   std::optional<backend_error> sync(const control_target& target) override {
-    std::optional<backend_error> out;
-    caf::scoped_actor self{sys_};
-    self->request(control_, timeout_, sync_atom::value, target.file)
-      .receive([](caf::ok_atom) {},
-               [&](caf::error& err) { out = to_backend_error(err, sys_); });
+    auto out = ask_ok(sync_atom::value, target.file);
     if (!out && target.version)
       out = check_version(*target.version);
     return out;
   }
 
   std::optional<backend_error> reload(const control_target& target) override {
+    return ask_ok(reload_atom::value, target.file);
+  }
+
+private:
+  /// One request the control actor answers with ok or an error.
+  template <class... Ts>
+  std::optional<backend_error> ask_ok(Ts... xs) {
     std::optional<backend_error> out;
     caf::scoped_actor self{sys_};
-    self->request(control_, timeout_, reload_atom::value, target.file)
+    self->request(control_, timeout_, std::move(xs)...)
       .receive([](caf::ok_atom) {},
                [&](caf::error& err) { out = to_backend_error(err, sys_); });
     return out;
   }
 
-private:
   /// After a sync: the files hold the source's current version; a request
   /// for a later one cannot be met yet.
   // MERGE(issue10): with versioned sync, wait for `version` instead (the
