@@ -228,6 +228,10 @@ public:
     impl* owner = nullptr;
     control_listener listener;
     MHD_Daemon* daemon = nullptr;
+    /// Until it runs, what MHD says is why it could not start: a warning.
+    /// After, it is about clients (a limit reached, a broken request):
+    /// debug, so that no client can fill the log.
+    std::atomic<bool> running{false};
   };
 
   impl(control_backend& backend, control_limits limits)
@@ -249,7 +253,8 @@ public:
         MHD_stop_daemon(d->daemon);
   }
 
-  std::optional<std::string> start(std::vector<control_listener> listeners) {
+  std::optional<control_start_error>
+  start(std::vector<control_listener> listeners) {
     for (auto& l : listeners) {
       auto d = std::make_unique<daemon_ctx>();
       d->owner = this;
@@ -258,7 +263,7 @@ public:
     }
     for (auto& d : daemons_)
       if (auto err = start_daemon(*d))
-        return err;
+        return control_start_error{*err, d->listener.tls.has_value()};
     watchdog_ = std::thread{[this] { watch(); }};
     return std::nullopt;
   }
@@ -301,8 +306,9 @@ private:
     if (!d.daemon) {
       ::close(fd);
       return "control " + l.socket.name()
-             + ": libmicrohttpd could not start (see the log above)";
+             + ": libmicrohttpd could not start (see the warnings above)";
     }
+    d.running = true;
     log::info("control", "listening on " + l.socket.name()
                            + (l.tls ? " (HTTPS)" : ""));
     return std::nullopt;
@@ -315,7 +321,8 @@ private:
     while (!line.empty() && line.back() == '\n')
       line.pop_back();
     auto* d = static_cast<daemon_ctx*>(cls);
-    log::debug("control", d->listener.socket.name() + ": " + line);
+    log::write(d->running ? log::level::debug : log::level::warning,
+               "control", d->listener.socket.name() + ": " + line);
   }
 
   static void on_connection(void* cls, MHD_Connection* c, void** socket_ctx,
@@ -475,7 +482,7 @@ control_server::control_server(std::unique_ptr<impl> x) : impl_(std::move(x)) {
 
 control_server::~control_server() = default;
 
-std::variant<std::unique_ptr<control_server>, std::string>
+std::variant<std::unique_ptr<control_server>, control_start_error>
 control_server::start(std::vector<control_listener> listeners,
                       control_backend& backend, control_limits limits) {
   auto x = std::make_unique<impl>(backend, limits);

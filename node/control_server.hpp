@@ -86,11 +86,19 @@ struct control_limits {
   std::chrono::seconds request_timeout{10};
 };
 
+/// Why a server did not start.
+struct control_start_error {
+  std::string message;
+  /// The listener that failed serves HTTPS: most likely its certificate or
+  /// key does not load (bad configuration).
+  bool tls = false;
+};
+
 /// Serves `handle_request` on the listeners until destroyed. The backend
 /// must outlive it.
 class control_server {
 public:
-  static std::variant<std::unique_ptr<control_server>, std::string>
+  static std::variant<std::unique_ptr<control_server>, control_start_error>
   start(std::vector<control_listener> listeners, control_backend& backend,
         control_limits limits = {});
 

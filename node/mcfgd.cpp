@@ -202,17 +202,9 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   sys_cfg.set("logger.file-verbosity", caf::atom("quiet"));
   caf::actor_system sys{sys_cfg};
 
-  auto truth = mcfg::source_of_truth::make(doc.values);
-  auto root = mcfg::sup::start_supervisor(sys, mcfg::root_flags(cfg),
-                                          mcfg::node_children(cfg, truth));
-  if (!root) {
-    std::cerr << "mcfgd: could not start: "
-              << mcfg::sup::describe(root.error(), sys) << '\n';
-    return exit_gave_up;
-  }
-  mcfg::log::info("mcfgd", "running with " + std::to_string(cfg.files.size())
-                             + " files; source " + cfg.source);
-
+  // The API first: a certificate that does not load is found before
+  // anything is written. Until the tree runs, requests find no live child
+  // and say so.
   mcfg::control_spec spec{{}, mcfg::store_child_id, mcfg::refresher_child_id};
   for (size_t i = 0; i < cfg.files.size(); ++i)
     spec.files.emplace_back(cfg.files[i].path, mcfg::writer_child_id(i));
@@ -220,12 +212,27 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   auto backend = mcfg::make_actor_backend(sys, control, backend_timeout(cfg));
   auto server = mcfg::control_server::start(
     std::move(control_sockets.listeners), *backend);
-  if (auto err = std::get_if<std::string>(&server)) {
-    std::cerr << "mcfgd: " << *err << '\n';
+  if (auto err = std::get_if<mcfg::control_start_error>(&server)) {
+    std::cerr << "mcfgd: " << err->message << '\n';
     caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
+    if (!err->tls)
+      return exit_gave_up;
+    std::cerr << "mcfgd: bad configuration, nothing written\n";
+    return exit_bad_config;
+  }
+
+  auto truth = mcfg::source_of_truth::make(doc.values);
+  auto root = mcfg::sup::start_supervisor(sys, mcfg::root_flags(cfg),
+                                          mcfg::node_children(cfg, truth));
+  if (!root) {
+    std::cerr << "mcfgd: could not start: "
+              << mcfg::sup::describe(root.error(), sys) << '\n';
+    std::get<std::unique_ptr<mcfg::control_server>>(server).reset();
+    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
     return exit_gave_up;
   }
+  mcfg::log::info("mcfgd", "running with " + std::to_string(cfg.files.size())
+                             + " files; source " + cfg.source);
 
   // A signal asks the root to stop; its exit ends the wait below either way.
   std::atomic<bool> stopping{false};

@@ -589,12 +589,26 @@ TEST_CASE("mcfgd refuses an unsafe control section at start with exit 2 "
      "control.listen: requires control.token_file"},
     {"a token file others can read", api_node::tcp_control(port), 0644,
      "readable by others; make it mode 0600"},
+    {"a TLS key others can read",
+     api_node::tcp_control(port, "127.0.0.1",
+                           "  tls: {cert: cert.pem, key: open.pem}\n"),
+     0600, "open.pem: readable by others; make it mode 0600"},
+    {"a certificate that does not load",
+     api_node::tcp_control(port, "127.0.0.1",
+                           "  tls: {cert: cert.pem, key: key.pem}\n"),
+     0600, "libmicrohttpd could not start"},
   };
   for (auto& c : cases) {
     auto what = std::string{c.what};
     CAPTURE(what);
     api_node n{c.control};
     n.write_token(c.token_mode);
+    // PEM files that are no certificate or key.
+    for (auto [name, mode] : {std::pair{"cert.pem", 0644}, {"key.pem", 0600},
+                              {"open.pem", 0644}}) {
+      write_text(n.dir / name, "not PEM\n");
+      ::chmod((n.dir / name).c_str(), static_cast<mode_t>(mode));
+    }
     auto r = run(n.dir, {MCFGD, "--config", n.node_yaml});
     CAPTURE(r.err);
     CHECK(r.exit_code == 2);
