@@ -18,11 +18,16 @@ namespace {
 // Fields in the order written: status reads top-down.
 using json = nlohmann::ordered_json;
 
-/// Seconds as a JSON number; null for "never" (a negative span).
-json seconds_or_null(caf::timespan d) {
+/// Seconds, or nothing for "never" / "not now" (a negative span).
+std::optional<double> seconds_of(caf::timespan d) {
   if (d.count() < 0)
-    return nullptr;
+    return std::nullopt;
   return std::chrono::duration<double>(d).count();
+}
+
+json seconds_or_null(caf::timespan d) {
+  auto x = seconds_of(d);
+  return x ? json(*x) : json(nullptr);
 }
 
 json text_or_null(const std::string& x) {
@@ -38,10 +43,12 @@ const refresh_status* refresh_of(const node_status& st,
 }
 
 json refresh_json(const refresh_status& r) {
-  return {{"pending", r.pending},
+  return {{"running", r.running},
+          {"pending", r.pending},
           {"refreshes", r.refreshes},
           {"consecutive_failures", r.failures},
-          {"last_error", text_or_null(r.last_error)}};
+          {"last_error", text_or_null(r.last_error)},
+          {"seconds_to_next_retry", seconds_or_null(r.next_retry_in)}};
 }
 
 json file_json(const node_status& st, const writer_status& f) {
@@ -56,13 +63,13 @@ json file_json(const node_status& st, const writer_status& f) {
               {"seconds_since_last_write", seconds_or_null(f.since_last_write)},
               {"seconds_since_last_change",
                seconds_or_null(f.since_last_change)},
+              {"restarts", f.restarts},
+              {"last_give_up", text_or_null(f.last_give_up)},
+              {"seconds_failing", seconds_or_null(f.failing_for)},
               {"module", f.module}};
   // MERGE(issue10): "applied_version" (the source version the file holds)
   // goes here once writer_status carries it; metrics_text and
   // health_problems read it from the same field.
-  // MERGE(issue11): the per-file refresh state and the writer's restart
-  // count join "refresh" here when the refresher and the files supervisor
-  // report them.
   if (auto r = refresh_of(st, f.path))
     out["refresh"] = refresh_json(*r);
   else
@@ -273,8 +280,7 @@ std::string status_json(const node_status& st) {
                 {"version", st.source.version},
                 {"last_refused", text_or_null(st.source.last_error)},
                 {"refused_edits", st.source.refused_edits}}},
-              {"files", files},
-              {"refresher_busy", st.refresher_busy}};
+              {"files", files}};
   return out.dump(2) + '\n';
 }
 
@@ -289,6 +295,9 @@ std::vector<std::string> health_problems(const node_status& st) {
                     + (f.last_error.empty() ? "" : ": " + f.last_error));
     else if (!f.last_error.empty())
       out.push_back(f.path + ": " + f.last_error);
+    if (f.restarts > 0)
+      out.push_back(f.path + ": gave up " + std::to_string(f.restarts)
+                    + " times since its last write: " + f.last_give_up);
     if (auto r = refresh_of(st, f.path); r && r->failures > 0)
       out.push_back(f.path + ": refresh failing ("
                     + std::to_string(r->failures)
@@ -311,7 +320,7 @@ std::string metrics_text(const node_status& st) {
                       const auto& items, auto value) {
     m.family(name, type, help);
     for (auto& x : items)
-      if (std::optional<double> v = value(x))
+      if (auto v = std::optional<double>{value(x)})
         m.sample(x.path, *v);
   };
   using w = const writer_status&;
@@ -327,11 +336,15 @@ std::string metrics_text(const node_status& st) {
            st.files, [](w f) { return static_cast<double>(f.attempts); });
   per_file("mcfg_seconds_since_last_write", "gauge",
            "Seconds since the file was last written (absent: never).",
-           st.files, [](w f) -> std::optional<double> {
-             if (f.since_last_write.count() < 0)
-               return std::nullopt;
-             return std::chrono::duration<double>(f.since_last_write).count();
-           });
+           st.files, [](w f) { return seconds_of(f.since_last_write); });
+  per_file("mcfg_give_ups", "gauge",
+           "Times the file's writer gave up and was restarted since the file "
+           "was last written.",
+           st.files, [](w f) { return static_cast<double>(f.restarts); });
+  per_file("mcfg_seconds_failing", "gauge",
+           "Seconds the file's write attempts have been failing (absent: "
+           "the last attempt succeeded).",
+           st.files, [](w f) { return seconds_of(f.failing_for); });
   per_file("mcfg_refreshes_total", "counter",
            "Refreshes of the file's consumer that went through.",
            st.refreshes, [](r x) { return static_cast<double>(x.refreshes); });
@@ -339,9 +352,6 @@ std::string metrics_text(const node_status& st) {
            "Failed refreshes of the file's consumer since the last success.",
            st.refreshes, [](r x) { return static_cast<double>(x.failures); });
   // MERGE(issue10): mcfg_applied_version{file} from writer_status.
-  // MERGE(issue11): mcfg_restarts_total{file} and mcfg_give_ups_total{file}
-  // from the files supervisor, mcfg_refresh_failures_total{file} from the
-  // refresher's per-file state.
   return out;
 }
 

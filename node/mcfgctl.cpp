@@ -226,12 +226,15 @@ std::variant<reply, std::string> call(const endpoint& to, const options& opts,
   return out;
 }
 
-std::string age(const json& seconds) {
-  if (!seconds.is_number())
-    return "never";
+std::string seconds(const json& x) {
   std::ostringstream out;
-  out << std::fixed << std::setprecision(1) << seconds.get<double>() << "s ago";
+  out << std::fixed << std::setprecision(1) << x.get<double>() << "s";
   return out.str();
+}
+
+/// "12.5s ago", or "never" for null.
+std::string age(const json& x) {
+  return x.is_number() ? seconds(x) + " ago" : "never";
 }
 
 std::string text(const json& x) {
@@ -253,21 +256,32 @@ void print_status(const json& st) {
               << age(f.at("seconds_since_last_change")) << "\n";
     if (f.at("last_error").is_string())
       std::cout << "  last error: " << text(f.at("last_error")) << "\n";
+    if (f.at("restarts").get<uint64_t>() > 0)
+      std::cout << "  FAULT: failing for "
+                << (f.at("seconds_failing").is_number()
+                      ? seconds(f.at("seconds_failing"))
+                      : std::string{"-"})
+                << ", " << f.at("restarts") << " restarts; "
+                << text(f.at("last_give_up")) << "\n";
     for (auto& [key, value] : f.at("module").items())
       std::cout << "  " << key << ": " << text(value) << "\n";
-    auto& r = f.at("refresh");
-    if (r.is_object()) {
-      std::cout << "  refresh: " << (r.at("pending").get<bool>() ? "pending"
-                                                                 : "done")
-                << ", " << r.at("refreshes") << " refreshes";
-      if (r.at("consecutive_failures").get<uint64_t>() > 0)
-        std::cout << ", " << r.at("consecutive_failures")
-                  << " failures: " << text(r.at("last_error"));
-      std::cout << "\n";
-    }
   }
-  if (st.at("refresher_busy").get<bool>())
-    std::cout << "refresher: busy running a refresh, no figures this time\n";
+  for (auto& f : st.at("files")) {
+    auto& r = f.at("refresh");
+    if (!r.is_object())
+      continue;
+    std::cout << "refresh " << text(f.at("path")) << ": "
+              << (r.at("running").get<bool>()   ? "running"
+                  : r.at("pending").get<bool>() ? "pending"
+                                                : "done")
+              << ", " << r.at("refreshes") << " refreshes";
+    if (r.at("consecutive_failures").get<uint64_t>() > 0)
+      std::cout << ", " << r.at("consecutive_failures")
+                << " failures: " << text(r.at("last_error"));
+    if (r.at("seconds_to_next_retry").is_number())
+      std::cout << "; next retry in " << seconds(r.at("seconds_to_next_retry"));
+    std::cout << "\n";
+  }
 }
 
 /// The command's request: method, path, body.

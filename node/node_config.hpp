@@ -25,6 +25,8 @@
 //         signal: HUP               # SIGHUP, USR1, ...) to the pid in
 //         pidfile: run/memcached.pid  # the pidfile, or a command (argv,
 //       # refresh: {command: [systemctl, reload, memcached]}   # no shell)
+//       # with a signal, `expect: memcached` (optional) signals the pid only
+//       # if it runs that program
 //   control:                        # the control API (docs/control-api.md)
 //     socket: mcfgd.sock            # Unix socket, mode 0600 (0660 with group)
 //     group: mcfg-admins            # optional: may use the socket too
@@ -60,6 +62,9 @@ struct refresh_signal {
   std::string name;
   /// Absolute.
   std::string pidfile;
+  /// When set (`expect: memcached`), the pid is signalled only if its
+  /// /proc/PID/comm, and its executable's name where readable, is this.
+  std::string expect;
 };
 
 /// Refresh by running a command (no shell); argv[0] is looked up in PATH

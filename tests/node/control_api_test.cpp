@@ -57,8 +57,12 @@ node_status two_files() {
   auth.since_last_write = std::chrono::milliseconds(1500);
   auth.since_last_change = std::chrono::seconds(2);
   auth.module = {{"users", "2"}, {"names", "alice,bob"}};
+  // Never written: its writer gave up twice, failing for 25 s.
   writer_status perms;
   perms.path = "/run/permissions.json";
+  perms.restarts = 2;
+  perms.last_give_up = "gave up writing /run/permissions.json";
+  perms.failing_for = std::chrono::seconds(25);
   st.files = {auth, perms};
   refresh_status r;
   r.path = auth.path;
@@ -208,21 +212,32 @@ TEST_CASE("control API: status lists the source, every file with its "
   CHECK(auth.at("seconds_since_last_write") == 1.5);
   CHECK(auth.at("seconds_since_last_change") == 2.0);
   CHECK(auth.at("module") == json{{"users", "2"}, {"names", "alice,bob"}});
+  CHECK(auth.at("restarts") == 0);
+  CHECK(auth.at("last_give_up").is_null());
+  CHECK(auth.at("seconds_failing").is_null());
   CHECK(auth.at("refresh")
-        == json{{"pending", false},
+        == json{{"running", false},
+                {"pending", false},
                 {"refreshes", 5},
                 {"consecutive_failures", 0},
-                {"last_error", nullptr}});
+                {"last_error", nullptr},
+                {"seconds_to_next_retry", nullptr}});
   auto& perms = files[1];
   CHECK(perms.at("seconds_since_last_write").is_null());
+  CHECK(perms.at("restarts") == 2);
+  CHECK(perms.at("last_give_up") == "gave up writing /run/permissions.json");
+  CHECK(perms.at("seconds_failing") == 25.0);
   CHECK(perms.at("refresh").is_null());
-  CHECK(doc.at("refresher_busy") == false);
 }
 
 TEST_CASE("control API: healthz is 200 when nothing is owed or failing, and "
           "503 naming each problem") {
   fake_backend b;
   b.st = two_files();
+  auto gave_up = b.st.files[1];
+  b.st.files[1].restarts = 0;
+  b.st.files[1].last_give_up.clear();
+  b.st.files[1].failing_for = caf::timespan{-1};
   auto r = call(b, "GET", "/healthz");
   CHECK(r.status == 200);
   CHECK(body_of(r) == json{{"healthy", true}, {"problems", json::array()}});
@@ -236,6 +251,15 @@ TEST_CASE("control API: healthz is 200 when nothing is owed or failing, and "
     CHECK(body_of(r).at("problems")
           == json::array({"/run/permissions.json: retrying: rename a -> b "
                           "failed: Is a directory"}));
+  }
+  SUBCASE("a file whose writer gave up") {
+    b.st.files[1] = gave_up;
+    r = call(b, "GET", "/healthz");
+    CHECK(r.status == 503);
+    CHECK(body_of(r).at("problems")
+          == json::array({"/run/permissions.json: gave up 2 times since its "
+                          "last write: gave up writing "
+                          "/run/permissions.json"}));
   }
   SUBCASE("a file without a live writer") {
     b.st.files[0].last_error = "no live writer (restarting)";
@@ -284,6 +308,10 @@ TEST_CASE("control API: metrics are well-formed Prometheus text with every "
   // Never written: no sample rather than a made-up age.
   CHECK_FALSE(
     m.value("mcfg_seconds_since_last_write", "/run/permissions.json"));
+  CHECK(m.value("mcfg_give_ups", "/run/memcached.auth") == 0.0);
+  CHECK(m.value("mcfg_give_ups", "/run/permissions.json") == 2.0);
+  CHECK(m.value("mcfg_seconds_failing", "/run/permissions.json") == 25.0);
+  CHECK_FALSE(m.value("mcfg_seconds_failing", "/run/memcached.auth"));
   CHECK(m.value("mcfg_refreshes_total", "/run/memcached.auth") == 5.0);
   CHECK(m.value("mcfg_refresh_consecutive_failures", "/run/memcached.auth")
         == 0.0);
