@@ -7,11 +7,7 @@
 #include <fstream>
 #include <thread>
 
-#include "node_harness.hpp"
-#include "process_helpers.hpp"
-#include "support/memcached_client.hpp"
-#include "support/memcached_server.hpp"
-#include "support/temp_dir.hpp"
+#include "node_fixture.hpp"
 
 using namespace mcfg::test;
 using namespace std::chrono_literals;
@@ -24,83 +20,44 @@ const std::string bob_pw = "Pw-bob-1";
 const std::string bob_new_pw = "Pw-bob-2";
 const std::string carol_pw = "Pw-carol-1";
 
-struct node_fixture {
-  temp_dir dir;
-  std::string node_yaml = dir / "node.yaml";
-  std::string source = dir / "cluster.yaml";
-  std::string auth = dir / "run/memcached.auth";
-  std::string perms = dir / "run/permissions.json";
-  uint16_t control_port = free_loopback_port();
-  std::string node_addr = "127.0.0.1:" + std::to_string(control_port);
-  std::string mcfgd_err = dir / "mcfgd.err";
-  std::unique_ptr<child_process> mcfgd;
-  std::unique_ptr<memcached_server> memcached;
-  /// Every output captured, for the secrets check.
-  std::string outputs;
-
-  node_fixture() {
-    write_text(source, "users:\n"
-                       "  alice: {password: " + alice_pw + ", roles: [admin]}\n"
-                       "  bob: {password: " + bob_pw + ", roles: [reader]}\n");
-    write_text(node_yaml, "source: cluster.yaml\n"
-                          "retry: {interval: 100ms, deadline: 10s}\n"
-                          "supervisor: {intensity: 3, period: 10s}\n"
-                          "files:\n"
-                          "  - module: memcached_passwords\n"
-                          "    path: run/memcached.auth\n"
-                          "    refresh: {signal: HUP, pidfile: run/memcached.pid}\n"
-                          "  - module: memcached_permissions\n"
-                          "    path: run/permissions.json\n"
-                          "    mode: \"0640\"\n"
-                          "control: {listen: \""
-                            + node_addr + "\"}\n");
-  }
-
-  ~node_fixture() {
-    if (mcfgd) {
-      mcfgd->signal(SIGKILL);
-      mcfgd->wait_exit(5s);
-    }
-  }
-
-  void start_node() {
-    mcfgd = std::make_unique<child_process>(
-      std::vector<std::string>{MCFGD, "--config", node_yaml}, dir / "mcfgd.out",
-      mcfgd_err);
-    REQUIRE(eventually([&] { return fs::exists(auth); }));
-    REQUIRE(eventually([&] { return loopback_accepts(control_port, 100ms); }));
-    memcached_options opts;
-    opts.auth_file = auth;
-    opts.pidfile = dir / "run/memcached.pid";
-    memcached = std::make_unique<memcached_server>(opts);
-  }
-
-  run_result ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--node", node_addr});
-    auto r = run(dir, std::move(args));
-    outputs += r.out + r.err;
-    return r;
-  }
-
-  bool login(const std::string& user, const std::string& pw) {
-    return try_login(memcached->port(), user, pw).accepted();
-  }
-
-  bool refused(const std::string& user, const std::string& pw) {
-    return try_login(memcached->port(), user, pw).refused();
-  }
-
-  /// Stops mcfgd with SIGTERM; its exit code.
-  int stop_node() {
-    mcfgd->signal(SIGTERM);
-    auto code = mcfgd->wait_exit_code(20s);
-    outputs += read_file(mcfgd_err);
-    return code.value_or(-3);
+/// The node of these tests, with their passwords.
+struct node_fixture : running_node {
+  node_fixture() : running_node(alice_pw, bob_pw) {
   }
 
   void check_no_secrets() {
-    for (auto& pw : {alice_pw, bob_pw, bob_new_pw, carol_pw})
-      CHECK(outputs.find(pw) == std::string::npos);
+    running_node::check_no_secrets({alice_pw, bob_pw, bob_new_pw, carol_pw});
+  }
+};
+
+/// mcfgd on `dir`'s cluster.yaml and a node.yaml of `yaml` (the `files:`
+/// list and anything else but `control`), answering mcfgctl on its default
+/// control socket. Started by the constructor, once the socket is there.
+struct controlled_node {
+  const temp_dir& dir;
+  std::unique_ptr<child_process> mcfgd;
+
+  controlled_node(const temp_dir& d, const std::string& yaml) : dir(d) {
+    write_text(dir / "node.yaml", "source: cluster.yaml\n" + yaml);
+    mcfgd = std::make_unique<child_process>(
+      std::vector<std::string>{MCFGD, "--config", dir / "node.yaml"},
+      dir / "out", dir / "err");
+    REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
+  }
+
+  run_result ctl(std::vector<std::string> args) const {
+    args.insert(args.begin(), {MCFGCTL, "--config", dir / "node.yaml"});
+    return run(dir, std::move(args));
+  }
+
+  std::string log() const {
+    return read_file(dir / "err");
+  }
+
+  /// SIGTERM; its exit code.
+  int stop() {
+    mcfgd->signal(SIGTERM);
+    return mcfgd->wait_exit_code(20s).value_or(-3);
   }
 };
 
@@ -173,7 +130,7 @@ TEST_CASE("mcfgd --check resolves relative paths against node.yaml's folder "
 TEST_CASE("end to end: an edited source reaches a real memcached after "
           "mcfgctl sync, and old credentials are refused") {
   node_fixture f;
-  f.start_node();
+  f.start();
   auto synced = f.ctl({"sync"});
   REQUIRE(synced.exit_code == 0);
   CHECK(eventually([&] { return f.login("alice", alice_pw); }));
@@ -203,14 +160,14 @@ TEST_CASE("end to end: an edited source reaches a real memcached after "
         != std::string::npos);
   CHECK(status.out.find("version 2  (inotify)") != std::string::npos);
   CHECK(f.ctl({"sync", "/no/such/file"}).exit_code == 1);
-  CHECK(f.stop_node() == 0);
+  CHECK(f.stop() == 0);
   f.check_no_secrets();
 }
 
 TEST_CASE("a rename fault in the running node: a short one is ridden out, "
           "a long one restarts the writer, and mcfgd keeps running") {
   node_fixture f;
-  f.start_node();
+  f.start();
   REQUIRE(f.ctl({"sync"}).exit_code == 0);
 
   SUBCASE("held 3 s") {
@@ -244,14 +201,14 @@ TEST_CASE("a rename fault in the running node: a short one is ridden out, "
   }
   CHECK(process_alive(f.mcfgd->pid()));
   CHECK_FALSE(fs::exists(f.auth + ".tmp"));
-  CHECK(f.stop_node() == 0);
+  CHECK(f.stop() == 0);
   f.check_no_secrets();
 }
 
 TEST_CASE("SIGHUP re-reads the source and rewrites every file, and the "
           "node keeps running") {
   node_fixture f;
-  f.start_node();
+  f.start();
   REQUIRE(f.ctl({"sync"}).exit_code == 0);
   auto auth = read_file(f.auth);
   auto perms = read_file(f.perms);
@@ -270,20 +227,20 @@ TEST_CASE("SIGHUP re-reads the source and rewrites every file, and the "
   auto log = read_file(f.mcfgd_err);
   CHECK(log.find("received SIGHUP: re-reading the source and rewriting "
                  "every file") != std::string::npos);
-  CHECK(f.stop_node() == 0);
+  CHECK(f.stop() == 0);
   f.check_no_secrets();
 }
 
 TEST_CASE("SIGTERM while renames keep failing leaves no temp file behind") {
   node_fixture f;
-  f.start_node();
+  f.start();
   REQUIRE(f.ctl({"sync"}).exit_code == 0);
   block_with_directory(f.auth);
   write_text(f.source, "users:\n  alice: {password: " + alice_pw + "}\n"
                        "  bob: {password: " + bob_new_pw + "}\n");
   // The new passwords wait in the temp file while the rename keeps failing.
   REQUIRE(eventually([&] { return fs::exists(f.auth + ".tmp"); }));
-  CHECK(f.stop_node() == 0);
+  CHECK(f.stop() == 0);
   CHECK_FALSE(fs::exists(f.auth + ".tmp"));
   CHECK_FALSE(fs::exists(f.perms + ".tmp"));
   CHECK(read_file(f.auth + "/keep") == "x"); // nothing of the fault lost
@@ -294,8 +251,6 @@ TEST_CASE("four files whose renames fail for 12 s: mcfgd keeps running and "
           "every file ends correct, and a fault that never clears is reported "
           "with its file, reason and restart count") {
   temp_dir dir;
-  auto port = free_loopback_port();
-  auto node = "127.0.0.1:" + std::to_string(port);
   std::vector<std::string> paths;
   std::string files_yaml;
   for (auto name : {"a", "b", "c", "d"}) {
@@ -304,44 +259,35 @@ TEST_CASE("four files whose renames fail for 12 s: mcfgd keeps running and "
                   + std::string{name} + ".auth\n";
   }
   write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
-  write_text(dir / "node.yaml", "source: cluster.yaml\n"
-                                "retry: {interval: 100ms, deadline: 10s}\n"
-                                "supervisor: {intensity: 3, period: 10s}\n"
-                                "files:\n" + files_yaml
-                                + "control: {listen: \"" + node + "\"}\n");
-  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
-                      dir / "err"};
-  REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
-  auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--node", node});
-    return run(dir, std::move(args));
-  };
-  REQUIRE(ctl({"sync"}).exit_code == 0);
+  controlled_node node{dir, "retry: {interval: 100ms, deadline: 10s}\n"
+                            "supervisor: {intensity: 3, period: 10s}\n"
+                            "files:\n" + files_yaml};
+  REQUIRE(node.ctl({"sync"}).exit_code == 0);
   // A fault shared by every file (a read-only or full disk would do).
   for (auto& path : paths)
     block_with_directory(path);
   write_atomically(dir / "cluster.yaml", source_of({{"alice", bob_pw}}));
   std::this_thread::sleep_for(12s);
   // Every writer gave up once: four restarts within milliseconds.
-  auto log = read_file(dir / "err");
+  auto log = node.log();
   for (auto& path : paths)
     CHECK(log.find("gave up writing " + path) != std::string::npos);
-  CHECK(process_alive(mcfgd.pid()));
+  CHECK(process_alive(node.mcfgd->pid()));
   for (size_t i = 0; i < 3; ++i) {
     fs::remove_all(paths[i]);
     // `sync FILE` waits for that file alone, not for d's fault.
-    CHECK(ctl({"sync", paths[i]}).exit_code == 0);
+    CHECK(node.ctl({"sync", paths[i]}).exit_code == 0);
     CHECK(read_file(paths[i]) == auth_file_of({{"alice", bob_pw}}));
   }
   // d's fault never clears: its writer gives up again and again.
   CHECK(eventually(
     [&] {
-      return read_file(dir / "err").find("give-up 2 since the file was last "
+      return node.log().find("give-up 2 since the file was last "
                                          "written")
              != std::string::npos;
     },
     15s));
-  auto status = ctl({"status"});
+  auto status = node.ctl({"status"});
   CHECK(status.exit_code == 0);
   auto d_status = status.out.substr(status.out.find(paths[3] + "\n"));
   CHECK(d_status.find("  FAULT: failing for ") != std::string::npos);
@@ -349,48 +295,36 @@ TEST_CASE("four files whose renames fail for 12 s: mcfgd keeps running and "
                       + " after 10s of failures: last rename " + paths[3]
                       + ".tmp -> " + paths[3] + " failed: Is a directory")
         != std::string::npos);
-  log = read_file(dir / "err");
+  log = node.log();
   CHECK(log.find("restart limit") == std::string::npos);
-  CHECK(process_alive(mcfgd.pid()));
+  CHECK(process_alive(node.mcfgd->pid()));
   fs::remove_all(paths[3]);
-  CHECK(ctl({"sync"}).exit_code == 0);
+  CHECK(node.ctl({"sync"}).exit_code == 0);
   CHECK(read_file(paths[3]) == auth_file_of({{"alice", bob_pw}}));
-  mcfgd.signal(SIGTERM);
-  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK(node.stop() == 0);
   for (auto& path : paths)
     CHECK_FALSE(fs::exists(path + ".tmp"));
-  CHECK(read_file(dir / "err").find(bob_pw) == std::string::npos);
+  CHECK(node.log().find(bob_pw) == std::string::npos);
 }
 
 TEST_CASE("a refresh command slower than the write deadline: edits during it "
           "reach the file within a second each, no writer gives up, and "
           "exactly one more refresh runs after it") {
   temp_dir dir;
-  auto port = free_loopback_port();
-  auto node = "127.0.0.1:" + std::to_string(port);
   auto auth = dir / "run/memcached.auth";
   auto runs = dir / "runs.log";
   auto slow = dir / "slow";
   write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
   // One slow run (5 s, five times the deadline) when the flag is there.
-  write_text(dir / "node.yaml",
-             "source: cluster.yaml\n"
-             "retry: {interval: 100ms, deadline: 1s}\n"
-             "files:\n"
-             "  - module: memcached_passwords\n"
-             "    path: run/memcached.auth\n"
-             "    refresh: {command: [sh, -c, 'if [ -e \"$1\" ]; then rm "
-             "\"$1\"; echo slow >> \"$0\"; sleep 5; fi; echo run >> \"$0\"', "
-               + runs + ", " + slow + "]}\n"
-             "control: {listen: \"" + node + "\"}\n");
-  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
-                      dir / "err"};
-  REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
-  auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--node", node});
-    return run(dir, std::move(args));
-  };
-  REQUIRE(ctl({"sync"}).exit_code == 0);
+  controlled_node node{dir, "retry: {interval: 100ms, deadline: 1s}\n"
+                            "files:\n"
+                            "  - module: memcached_passwords\n"
+                            "    path: run/memcached.auth\n"
+                            "    refresh: {command: [sh, -c, 'if [ -e \"$1\" ]; "
+                            "then rm \"$1\"; echo slow >> \"$0\"; sleep 5; fi; "
+                            "echo run >> \"$0\"', "
+                              + runs + ", " + slow + "]}\n"};
+  REQUIRE(node.ctl({"sync"}).exit_code == 0);
   auto count_runs = [&] {
     auto text = read_file(runs);
     size_t n = 0;
@@ -402,7 +336,8 @@ TEST_CASE("a refresh command slower than the write deadline: edits during it "
   auto before = count_runs();
   write_text(slow, "");
   write_atomically(dir / "cluster.yaml", source_of({{"alice", bob_pw}}));
-  REQUIRE(eventually([&] { return read_file(runs).find("slow") != std::string::npos; }));
+  REQUIRE(eventually(
+    [&] { return read_file(runs).find("slow") != std::string::npos; }));
   // The slow refresh runs now. Each edit reaches the file within a second.
   std::string last;
   for (auto pw : {bob_new_pw, carol_pw, alice_pw + "x"}) {
@@ -413,48 +348,40 @@ TEST_CASE("a refresh command slower than the write deadline: edits during it "
     std::this_thread::sleep_until(started + 1s);
   }
   CHECK(count_runs() == before); // the slow one is still running
-  auto status = ctl({"--timeout", "1s", "status"});
+  auto status = node.ctl({"--timeout", "1s", "status"});
   CHECK(status.exit_code == 0); // answered while the refresh runs
   CHECK(status.out.find("refresh " + auth + ": running") != std::string::npos);
   // The slow run ends; the three renames during it cause one more run.
   CHECK(eventually([&] { return count_runs() == before + 2; }, 8s));
   std::this_thread::sleep_for(1500ms);
   CHECK(count_runs() == before + 2);
-  CHECK(ctl({"sync"}).exit_code == 0);
+  CHECK(node.ctl({"sync"}).exit_code == 0);
   CHECK(read_file(auth) == last);
-  auto log = read_file(dir / "err");
+  auto log = node.log();
   CHECK(log.find("gave up") == std::string::npos);
   CHECK(log.find("restarting") == std::string::npos);
-  mcfgd.signal(SIGTERM);
-  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK(node.stop() == 0);
 }
 
 TEST_CASE("two files with different refresh actions: one's failing refresh "
           "never delays the other's sync, and its own sync answers with the "
           "error at once") {
   temp_dir dir;
-  auto port = free_loopback_port();
-  auto node = "127.0.0.1:" + std::to_string(port);
   auto auth = dir / "run/memcached.auth";
   auto perms = dir / "run/permissions.json";
   write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
-  write_text(dir / "node.yaml",
-             "source: cluster.yaml\n"
-             "files:\n"
-             "  - module: memcached_passwords\n"
-             "    path: run/memcached.auth\n"
-             "    refresh: {signal: HUP, pidfile: run/missing.pid}\n"
-             "  - module: memcached_permissions\n"
-             "    path: run/permissions.json\n"
-             "    refresh: {command: [\"true\"]}\n"
-             "control: {listen: \"" + node + "\"}\n");
-  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
-                      dir / "err"};
-  REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
+  controlled_node node{dir, "files:\n"
+                            "  - module: memcached_passwords\n"
+                            "    path: run/memcached.auth\n"
+                            "    refresh: {signal: HUP, "
+                            "pidfile: run/missing.pid}\n"
+                            "  - module: memcached_permissions\n"
+                            "    path: run/permissions.json\n"
+                            "    refresh: {command: [\"true\"]}\n"};
   auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--node", node, "--timeout", "20s"});
+    args.insert(args.begin(), {"--timeout", "20s"});
     auto started = std::chrono::steady_clock::now();
-    auto r = run(dir, std::move(args));
+    auto r = node.ctl(std::move(args));
     CHECK(std::chrono::steady_clock::now() - started < 5s); // no timeout
     return r;
   };
@@ -473,19 +400,17 @@ TEST_CASE("two files with different refresh actions: one's failing refresh "
   CHECK(all.exit_code == 1);
   CHECK(all.err.find("refresh of " + auth + " failed") != std::string::npos);
   auto status = ctl({"status"});
-  CHECK(status.out.find("refresh " + auth + ": pending, 0 refreshes") != std::string::npos);
+  CHECK(status.out.find("refresh " + auth + ": pending, 0 refreshes")
+        != std::string::npos);
   CHECK(status.out.find("failures: pidfile ") != std::string::npos);
   CHECK(status.out.find("; next retry in ") != std::string::npos);
-  mcfgd.signal(SIGTERM);
-  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK(node.stop() == 0);
 }
 
 TEST_CASE("signal refresh through a stale pidfile: pid 1, mcfgd's own pid and "
           "another program than `expect` are refused, in status and log, "
           "and nothing is signalled") {
   temp_dir dir;
-  auto port = free_loopback_port();
-  auto node = "127.0.0.1:" + std::to_string(port);
   auto auth = dir / "run/memcached.auth";
   auto pidfile = dir / "run/target.pid";
   child_process other{{"sleep", "60"}}; // got the pid memcached once had
@@ -493,46 +418,36 @@ TEST_CASE("signal refresh through a stale pidfile: pid 1, mcfgd's own pid and "
   write_text(pidfile, std::to_string(other.pid()) + "\n");
   write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
   // TERM, so that a signal that got through would end its target.
-  write_text(dir / "node.yaml",
-             "source: cluster.yaml\n"
-             "files:\n"
-             "  - module: memcached_passwords\n"
-             "    path: run/memcached.auth\n"
-             "    refresh: {signal: TERM, pidfile: run/target.pid, "
-             "expect: memcached}\n"
-             "control: {listen: \"" + node + "\"}\n");
-  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
-                      dir / "err"};
-  REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
-  auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--node", node});
-    return run(dir, std::move(args));
-  };
+  controlled_node node{dir, "files:\n"
+                            "  - module: memcached_passwords\n"
+                            "    path: run/memcached.auth\n"
+                            "    refresh: {signal: TERM, "
+                            "pidfile: run/target.pid, "
+                            "expect: memcached}\n"};
   auto exe = fs::read_symlink("/proc/" + std::to_string(other.pid()) + "/exe");
   auto refused_other = "pid " + std::to_string(other.pid()) + " from "
                        + pidfile + " is sleep (" + exe.string()
                        + "), not memcached; not signalled";
-  auto synced = ctl({"sync", auth});
+  auto synced = node.ctl({"sync", auth});
   CHECK(synced.exit_code == 1);
   CHECK(synced.err.find(refused_other) != std::string::npos);
-  CHECK(ctl({"status"}).out.find(refused_other) != std::string::npos);
-  CHECK(read_file(dir / "err").find(refused_other) != std::string::npos);
+  CHECK(node.ctl({"status"}).out.find(refused_other) != std::string::npos);
+  CHECK(node.log().find(refused_other) != std::string::npos);
 
   write_text(pidfile, "1\n");
-  synced = ctl({"sync", auth});
+  synced = node.ctl({"sync", auth});
   CHECK(synced.err.find("pid 1 from " + pidfile
                         + " is init; refusing to signal it")
         != std::string::npos);
-  write_text(pidfile, std::to_string(mcfgd.pid()) + "\n");
-  synced = ctl({"sync", auth});
-  CHECK(synced.err.find("pid " + std::to_string(mcfgd.pid()) + " from "
+  write_text(pidfile, std::to_string(node.mcfgd->pid()) + "\n");
+  synced = node.ctl({"sync", auth});
+  CHECK(synced.err.find("pid " + std::to_string(node.mcfgd->pid()) + " from "
                         + pidfile + " is mcfgd itself; refusing to signal it")
         != std::string::npos);
-  CHECK(read_file(dir / "err").find("is mcfgd itself") != std::string::npos);
-  CHECK(process_alive(mcfgd.pid()));
+  CHECK(node.log().find("is mcfgd itself") != std::string::npos);
+  CHECK(process_alive(node.mcfgd->pid()));
   CHECK_FALSE(other.wait_exit(100ms).has_value()); // never signalled
-  mcfgd.signal(SIGTERM);
-  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK(node.stop() == 0);
 }
 
 TEST_CASE("SIGTERM during a slow refresh command stops mcfgd at once, the "

@@ -18,7 +18,6 @@
 
 #include "node_harness.hpp"
 #include "process_helpers.hpp"
-#include "support/memcached_server.hpp" // free_loopback_port, loopback_accepts
 
 using namespace mcfg::test;
 using namespace std::chrono_literals;
@@ -69,18 +68,15 @@ struct backend_fixture {
   temp_dir dir;
   std::string source = dir / "cluster.yaml";
   std::string auth = dir / "run/memcached.auth";
-  uint16_t port = free_loopback_port();
-  std::string node = "127.0.0.1:" + std::to_string(port);
   std::unique_ptr<child_process> mcfgd;
 
+  /// mcfgctl reaches it on its default control socket, beside node.yaml.
   explicit backend_fixture(const std::string& source_name = "cluster.yaml") {
     write_text(dir / "node.yaml", "source: " + source_name
                                     + "\n"
                                       "files:\n"
                                       "  - module: memcached_passwords\n"
-                                      "    path: run/memcached.auth\n"
-                                      "control: {listen: \""
-                                    + node + "\"}\n");
+                                      "    path: run/memcached.auth\n");
   }
 
   ~backend_fixture() {
@@ -96,7 +92,7 @@ struct backend_fixture {
       std::vector<std::string>{MCFGD, "--config", dir / "node.yaml"},
       dir / "mcfgd.out", dir / "mcfgd.err");
     REQUIRE(eventually([&] { return holds(version); }));
-    REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
+    REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
   }
 
   bool holds(int version) {
@@ -104,7 +100,8 @@ struct backend_fixture {
   }
 
   run_result status() {
-    return run(dir, {MCFGCTL, "--node", node, "--timeout", "2s", "status"});
+    return run(dir, {MCFGCTL, "--config", dir / "node.yaml", "--timeout", "2s",
+                     "status"});
   }
 
   /// The source version in `mcfgctl status`; -1 when it did not answer.
