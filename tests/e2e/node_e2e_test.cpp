@@ -30,6 +30,37 @@ struct node_fixture : running_node {
   }
 };
 
+/// mcfgd on `dir`'s cluster.yaml and a node.yaml of `yaml` (the `files:`
+/// list and anything else but `control`), answering mcfgctl on its default
+/// control socket. Started by the constructor, once the socket is there.
+struct controlled_node {
+  const temp_dir& dir;
+  std::unique_ptr<child_process> mcfgd;
+
+  controlled_node(const temp_dir& d, const std::string& yaml) : dir(d) {
+    write_text(dir / "node.yaml", "source: cluster.yaml\n" + yaml);
+    mcfgd = std::make_unique<child_process>(
+      std::vector<std::string>{MCFGD, "--config", dir / "node.yaml"},
+      dir / "out", dir / "err");
+    REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
+  }
+
+  run_result ctl(std::vector<std::string> args) const {
+    args.insert(args.begin(), {MCFGCTL, "--config", dir / "node.yaml"});
+    return run(dir, std::move(args));
+  }
+
+  std::string log() const {
+    return read_file(dir / "err");
+  }
+
+  /// SIGTERM; its exit code.
+  int stop() {
+    mcfgd->signal(SIGTERM);
+    return mcfgd->wait_exit_code(20s).value_or(-3);
+  }
+};
+
 } // namespace
 
 TEST_CASE("mcfgd refuses bad configuration with exit 2, a located message, "
@@ -226,43 +257,35 @@ TEST_CASE("four files whose renames fail for 12 s: mcfgd keeps running and "
                   + std::string{name} + ".auth\n";
   }
   write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
-  write_text(dir / "node.yaml", "source: cluster.yaml\n"
-                                "retry: {interval: 100ms, deadline: 10s}\n"
-                                "supervisor: {intensity: 3, period: 10s}\n"
-                                "files:\n" + files_yaml);
-  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
-                      dir / "err"};
-  REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
-  auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--config", dir / "node.yaml"});
-    return run(dir, std::move(args));
-  };
-  REQUIRE(ctl({"sync"}).exit_code == 0);
+  controlled_node node{dir, "retry: {interval: 100ms, deadline: 10s}\n"
+                            "supervisor: {intensity: 3, period: 10s}\n"
+                            "files:\n" + files_yaml};
+  REQUIRE(node.ctl({"sync"}).exit_code == 0);
   // A fault shared by every file (a read-only or full disk would do).
   for (auto& path : paths)
     block_with_directory(path);
   write_atomically(dir / "cluster.yaml", source_of({{"alice", bob_pw}}));
   std::this_thread::sleep_for(12s);
   // Every writer gave up once: four restarts within milliseconds.
-  auto log = read_file(dir / "err");
+  auto log = node.log();
   for (auto& path : paths)
     CHECK(log.find("gave up writing " + path) != std::string::npos);
-  CHECK(process_alive(mcfgd.pid()));
+  CHECK(process_alive(node.mcfgd->pid()));
   for (size_t i = 0; i < 3; ++i) {
     fs::remove_all(paths[i]);
     // `sync FILE` waits for that file alone, not for d's fault.
-    CHECK(ctl({"sync", paths[i]}).exit_code == 0);
+    CHECK(node.ctl({"sync", paths[i]}).exit_code == 0);
     CHECK(read_file(paths[i]) == auth_file_of({{"alice", bob_pw}}));
   }
   // d's fault never clears: its writer gives up again and again.
   CHECK(eventually(
     [&] {
-      return read_file(dir / "err").find("give-up 2 since the file was last "
+      return node.log().find("give-up 2 since the file was last "
                                          "written")
              != std::string::npos;
     },
     15s));
-  auto status = ctl({"status"});
+  auto status = node.ctl({"status"});
   CHECK(status.exit_code == 0);
   auto d_status = status.out.substr(status.out.find(paths[3] + "\n"));
   CHECK(d_status.find("  FAULT: failing for ") != std::string::npos);
@@ -270,17 +293,16 @@ TEST_CASE("four files whose renames fail for 12 s: mcfgd keeps running and "
                       + " after 10s of failures: last rename " + paths[3]
                       + ".tmp -> " + paths[3] + " failed: Is a directory")
         != std::string::npos);
-  log = read_file(dir / "err");
+  log = node.log();
   CHECK(log.find("restart limit") == std::string::npos);
-  CHECK(process_alive(mcfgd.pid()));
+  CHECK(process_alive(node.mcfgd->pid()));
   fs::remove_all(paths[3]);
-  CHECK(ctl({"sync"}).exit_code == 0);
+  CHECK(node.ctl({"sync"}).exit_code == 0);
   CHECK(read_file(paths[3]) == auth_file_of({{"alice", bob_pw}}));
-  mcfgd.signal(SIGTERM);
-  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK(node.stop() == 0);
   for (auto& path : paths)
     CHECK_FALSE(fs::exists(path + ".tmp"));
-  CHECK(read_file(dir / "err").find(bob_pw) == std::string::npos);
+  CHECK(node.log().find(bob_pw) == std::string::npos);
 }
 
 TEST_CASE("a refresh command slower than the write deadline: edits during it "
@@ -292,23 +314,15 @@ TEST_CASE("a refresh command slower than the write deadline: edits during it "
   auto slow = dir / "slow";
   write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
   // One slow run (5 s, five times the deadline) when the flag is there.
-  write_text(dir / "node.yaml",
-             "source: cluster.yaml\n"
-             "retry: {interval: 100ms, deadline: 1s}\n"
-             "files:\n"
-             "  - module: memcached_passwords\n"
-             "    path: run/memcached.auth\n"
-             "    refresh: {command: [sh, -c, 'if [ -e \"$1\" ]; then rm "
-             "\"$1\"; echo slow >> \"$0\"; sleep 5; fi; echo run >> \"$0\"', "
-               + runs + ", " + slow + "]}\n");
-  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
-                      dir / "err"};
-  REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
-  auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--config", dir / "node.yaml"});
-    return run(dir, std::move(args));
-  };
-  REQUIRE(ctl({"sync"}).exit_code == 0);
+  controlled_node node{dir, "retry: {interval: 100ms, deadline: 1s}\n"
+                            "files:\n"
+                            "  - module: memcached_passwords\n"
+                            "    path: run/memcached.auth\n"
+                            "    refresh: {command: [sh, -c, 'if [ -e \"$1\" ]; "
+                            "then rm \"$1\"; echo slow >> \"$0\"; sleep 5; fi; "
+                            "echo run >> \"$0\"', "
+                              + runs + ", " + slow + "]}\n"};
+  REQUIRE(node.ctl({"sync"}).exit_code == 0);
   auto count_runs = [&] {
     auto text = read_file(runs);
     size_t n = 0;
@@ -320,7 +334,8 @@ TEST_CASE("a refresh command slower than the write deadline: edits during it "
   auto before = count_runs();
   write_text(slow, "");
   write_atomically(dir / "cluster.yaml", source_of({{"alice", bob_pw}}));
-  REQUIRE(eventually([&] { return read_file(runs).find("slow") != std::string::npos; }));
+  REQUIRE(eventually(
+    [&] { return read_file(runs).find("slow") != std::string::npos; }));
   // The slow refresh runs now. Each edit reaches the file within a second.
   std::string last;
   for (auto pw : {bob_new_pw, carol_pw, alice_pw + "x"}) {
@@ -331,20 +346,19 @@ TEST_CASE("a refresh command slower than the write deadline: edits during it "
     std::this_thread::sleep_until(started + 1s);
   }
   CHECK(count_runs() == before); // the slow one is still running
-  auto status = ctl({"--timeout", "1s", "status"});
+  auto status = node.ctl({"--timeout", "1s", "status"});
   CHECK(status.exit_code == 0); // answered while the refresh runs
   CHECK(status.out.find("refresh " + auth + ": running") != std::string::npos);
   // The slow run ends; the three renames during it cause one more run.
   CHECK(eventually([&] { return count_runs() == before + 2; }, 8s));
   std::this_thread::sleep_for(1500ms);
   CHECK(count_runs() == before + 2);
-  CHECK(ctl({"sync"}).exit_code == 0);
+  CHECK(node.ctl({"sync"}).exit_code == 0);
   CHECK(read_file(auth) == last);
-  auto log = read_file(dir / "err");
+  auto log = node.log();
   CHECK(log.find("gave up") == std::string::npos);
   CHECK(log.find("restarting") == std::string::npos);
-  mcfgd.signal(SIGTERM);
-  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK(node.stop() == 0);
 }
 
 TEST_CASE("two files with different refresh actions: one's failing refresh "
@@ -354,22 +368,18 @@ TEST_CASE("two files with different refresh actions: one's failing refresh "
   auto auth = dir / "run/memcached.auth";
   auto perms = dir / "run/permissions.json";
   write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
-  write_text(dir / "node.yaml",
-             "source: cluster.yaml\n"
-             "files:\n"
-             "  - module: memcached_passwords\n"
-             "    path: run/memcached.auth\n"
-             "    refresh: {signal: HUP, pidfile: run/missing.pid}\n"
-             "  - module: memcached_permissions\n"
-             "    path: run/permissions.json\n"
-             "    refresh: {command: [\"true\"]}\n");
-  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
-                      dir / "err"};
-  REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
+  controlled_node node{dir, "files:\n"
+                            "  - module: memcached_passwords\n"
+                            "    path: run/memcached.auth\n"
+                            "    refresh: {signal: HUP, "
+                            "pidfile: run/missing.pid}\n"
+                            "  - module: memcached_permissions\n"
+                            "    path: run/permissions.json\n"
+                            "    refresh: {command: [\"true\"]}\n"};
   auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--config", dir / "node.yaml", "--timeout", "20s"});
+    args.insert(args.begin(), {"--timeout", "20s"});
     auto started = std::chrono::steady_clock::now();
-    auto r = run(dir, std::move(args));
+    auto r = node.ctl(std::move(args));
     CHECK(std::chrono::steady_clock::now() - started < 5s); // no timeout
     return r;
   };
@@ -388,11 +398,11 @@ TEST_CASE("two files with different refresh actions: one's failing refresh "
   CHECK(all.exit_code == 1);
   CHECK(all.err.find("refresh of " + auth + " failed") != std::string::npos);
   auto status = ctl({"status"});
-  CHECK(status.out.find("refresh " + auth + ": pending, 0 refreshes") != std::string::npos);
+  CHECK(status.out.find("refresh " + auth + ": pending, 0 refreshes")
+        != std::string::npos);
   CHECK(status.out.find("failures: pidfile ") != std::string::npos);
   CHECK(status.out.find("; next retry in ") != std::string::npos);
-  mcfgd.signal(SIGTERM);
-  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK(node.stop() == 0);
 }
 
 TEST_CASE("signal refresh through a stale pidfile: pid 1, mcfgd's own pid and "
@@ -406,45 +416,36 @@ TEST_CASE("signal refresh through a stale pidfile: pid 1, mcfgd's own pid and "
   write_text(pidfile, std::to_string(other.pid()) + "\n");
   write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
   // TERM, so that a signal that got through would end its target.
-  write_text(dir / "node.yaml",
-             "source: cluster.yaml\n"
-             "files:\n"
-             "  - module: memcached_passwords\n"
-             "    path: run/memcached.auth\n"
-             "    refresh: {signal: TERM, pidfile: run/target.pid, "
-             "expect: memcached}\n");
-  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
-                      dir / "err"};
-  REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
-  auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--config", dir / "node.yaml"});
-    return run(dir, std::move(args));
-  };
+  controlled_node node{dir, "files:\n"
+                            "  - module: memcached_passwords\n"
+                            "    path: run/memcached.auth\n"
+                            "    refresh: {signal: TERM, "
+                            "pidfile: run/target.pid, "
+                            "expect: memcached}\n"};
   auto exe = fs::read_symlink("/proc/" + std::to_string(other.pid()) + "/exe");
   auto refused_other = "pid " + std::to_string(other.pid()) + " from "
                        + pidfile + " is sleep (" + exe.string()
                        + "), not memcached; not signalled";
-  auto synced = ctl({"sync", auth});
+  auto synced = node.ctl({"sync", auth});
   CHECK(synced.exit_code == 1);
   CHECK(synced.err.find(refused_other) != std::string::npos);
-  CHECK(ctl({"status"}).out.find(refused_other) != std::string::npos);
-  CHECK(read_file(dir / "err").find(refused_other) != std::string::npos);
+  CHECK(node.ctl({"status"}).out.find(refused_other) != std::string::npos);
+  CHECK(node.log().find(refused_other) != std::string::npos);
 
   write_text(pidfile, "1\n");
-  synced = ctl({"sync", auth});
+  synced = node.ctl({"sync", auth});
   CHECK(synced.err.find("pid 1 from " + pidfile
                         + " is init; refusing to signal it")
         != std::string::npos);
-  write_text(pidfile, std::to_string(mcfgd.pid()) + "\n");
-  synced = ctl({"sync", auth});
-  CHECK(synced.err.find("pid " + std::to_string(mcfgd.pid()) + " from "
+  write_text(pidfile, std::to_string(node.mcfgd->pid()) + "\n");
+  synced = node.ctl({"sync", auth});
+  CHECK(synced.err.find("pid " + std::to_string(node.mcfgd->pid()) + " from "
                         + pidfile + " is mcfgd itself; refusing to signal it")
         != std::string::npos);
-  CHECK(read_file(dir / "err").find("is mcfgd itself") != std::string::npos);
-  CHECK(process_alive(mcfgd.pid()));
+  CHECK(node.log().find("is mcfgd itself") != std::string::npos);
+  CHECK(process_alive(node.mcfgd->pid()));
   CHECK_FALSE(other.wait_exit(100ms).has_value()); // never signalled
-  mcfgd.signal(SIGTERM);
-  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK(node.stop() == 0);
 }
 
 TEST_CASE("SIGTERM during a slow refresh command stops mcfgd at once, the "

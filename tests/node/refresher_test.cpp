@@ -87,6 +87,13 @@ struct refresher_fixture : coordinator_fixture {
   refresher_actor refresher;
   log_capture logs;
 
+  ~refresher_fixture() {
+    // A held run keeps its runner and the refresher alive, each holding
+    // the other: stop them, as the node's supervisor would.
+    caf::anon_send_exit(refresher, caf::exit_reason::user_shutdown);
+    run();
+  }
+
   void start(std::vector<std::string> paths) {
     refresher_spec spec;
     for (auto& path : paths)
@@ -214,6 +221,7 @@ TEST_CASE_FIXTURE(refresher_fixture,
   request("/b");
   run();
   CHECK(runners.count("/b") == 2); // /a's failures hold /b back in nothing
+  runners.finish("/b");
   auto last_a = sync("/a");
   run();
   runners.finish("/a");
@@ -324,6 +332,11 @@ struct slow_refresh_fixture : writer_fixture {
   manual_runners runners;
   refresher_actor refresher;
   log_capture logs;
+
+  ~slow_refresh_fixture() {
+    caf::anon_send_exit(refresher, caf::exit_reason::user_shutdown);
+    run();
+  }
 
   void start_node() {
     refresher_spec rs;
