@@ -39,10 +39,12 @@ struct fake_node : mcfg::control_backend {
     st.source.version = 3;
     mcfg::writer_status a;
     a.path = "/run/memcached.auth";
+    a.applied_version = 3; // both files hold the source: a healthy node
     a.writes = 2;
     a.module = {{"users", "1"}};
     mcfg::writer_status b;
     b.path = "/run/a \"quoted\"\\path\nx";
+    b.applied_version = 3;
     b.since_last_write = std::chrono::seconds(1);
     st.files = {a, b};
   }
