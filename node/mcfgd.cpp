@@ -1,11 +1,11 @@
 // mcfgd: keeps memcached's auth file (and a permissions file) in step with a
 // source of truth, under an OTP-style supervision tree.
 //
-//   mcfgd --config node.yaml [--check] [--log-level LEVEL]
+//   mcfgd --config node.yaml [--check] [--log-level LEVEL]  (--help says more)
 //
 // Exit codes: 0 clean stop (SIGINT/SIGTERM, or --check passed); 1 the root
-// supervisor gave up (or the node could not start); 2 bad configuration,
-// before anything is written.
+// supervisor gave up (or the node could not start); 2 bad usage or bad
+// configuration, before anything is written.
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -20,12 +20,16 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include "source/config_store.hpp"
 #include "messages/log.hpp"
 #include "messages/message_types.hpp"
+#include "node/command_line.hpp"
 #include "node/control.hpp"
 #include "node/node_config.hpp"
 #include "node/node_tree.hpp"
+#include "node/readiness.hpp"
 #include "supervision/errors.hpp"
 #include "supervision/supervisor.hpp"
 
@@ -41,49 +45,39 @@ struct options {
   std::optional<mcfg::log::level> log_level;
 };
 
-void usage(std::ostream& out) {
-  out << "usage: mcfgd --config node.yaml [--check] "
-         "[--log-level error|warning|info|debug]\n";
-}
-
-std::optional<options> parse_args(int argc, char** argv) {
+/// mcfgd's command line; nothing when main should exit with *code.
+std::optional<options> parse_args(int argc, char** argv, int& code) {
   options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::optional<std::string> {
-      if (i + 1 < argc)
-        return std::string{argv[++i]};
-      std::cerr << "mcfgd: " << arg << " needs a value\n";
-      return std::nullopt;
-    };
-    if (arg == "--config" || arg == "-c") {
-      auto v = value();
-      if (!v)
-        return std::nullopt;
-      opts.config = *v;
-    } else if (arg == "--check") {
-      opts.check = true;
-    } else if (arg == "--log-level") {
-      auto v = value();
-      if (!v)
-        return std::nullopt;
-      opts.log_level = mcfg::log::parse_level(*v);
-      if (!opts.log_level) {
-        std::cerr << "mcfgd: unknown log level '" << *v << "'\n";
-        return std::nullopt;
-      }
-    } else if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(exit_ok);
-    } else {
-      std::cerr << "mcfgd: unknown argument '" << arg << "'\n";
-      return std::nullopt;
-    }
-  }
-  if (opts.config.empty()) {
-    std::cerr << "mcfgd: --config is required\n";
+  std::string level;
+  CLI::App app{"mcfgd keeps memcached's auth file (and a permissions file) in "
+               "step with a source of truth, under an OTP-style supervision "
+               "tree. It writes each file atomically, tells memcached to "
+               "re-read it, and follows every edit of the source.",
+               "mcfgd"};
+  mcfg::cli::conventions(app, "mcfgd",
+                         "  0  stopped by SIGINT/SIGTERM, or --check passed\n"
+                         "  1  the node gave up (or could not start)\n"
+                         "  2  bad usage or bad configuration, nothing "
+                         "written");
+  app.add_option("-c,--config", opts.config,
+                 "The node's configuration (node.yaml): the source, the files "
+                 "to keep and their modules, retry, supervisor, control")
+    ->required()
+    ->type_name("FILE");
+  app.add_flag("--check", opts.check,
+               "Validate node.yaml and the source, print what each file "
+               "would hold (passwords redacted), write nothing, exit");
+  app.add_option("--log-level", level,
+                 "Log lines up to this level on stderr (default: node.yaml's "
+                 "log_level, else info)")
+    ->check(CLI::IsMember({"error", "warning", "info", "debug"}))
+    ->type_name("LEVEL");
+  if (auto exit_code = mcfg::cli::parse(app, argc, argv)) {
+    code = *exit_code;
     return std::nullopt;
   }
+  if (!level.empty())
+    opts.log_level = mcfg::log::parse_level(level);
   return opts;
 }
 
@@ -167,6 +161,12 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     }
     control = *published;
   }
+  // Type=notify: systemd hears READY=1 once every file is written (and the
+  // control port, published above, is up).
+  std::vector<mcfg::sup::child_id> writers;
+  for (size_t i = 0; i < cfg.files.size(); ++i)
+    writers.push_back(mcfg::writer_child_id(i));
+  mcfg::readiness ready{sys, std::move(writers)};
 
   // A signal asks the root to stop; its exit ends the wait below either way.
   std::atomic<bool> stopping{false};
@@ -224,11 +224,10 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
 } // namespace
 
 int main(int argc, char** argv) {
-  auto opts = parse_args(argc, argv);
-  if (!opts) {
-    usage(std::cerr);
-    return exit_bad_config;
-  }
+  int code = exit_ok;
+  auto opts = parse_args(argc, argv, code);
+  if (!opts)
+    return code;
   auto loaded = mcfg::load_node_config(opts->config);
   if (!loaded.ok())
     return report(loaded.errors);
