@@ -24,6 +24,7 @@
 #include "bench/scenarios.hpp"
 #include "bench/table.hpp"
 #include "messages/log.hpp"
+#include "supervision/log.hpp"
 
 namespace fs = std::filesystem;
 
@@ -55,8 +56,11 @@ std::string group_names() {
 }
 
 int run_group(const options& opt) {
-  // Restarts log a line each; keep the output to JSON.
+  // A restart logs lines (the supervisor through its own hook, the project's
+  // code through messages/log); keep the output to JSON.
   log::set_sink([](log::level, const std::string&) {});
+  sup::log::set_handler(
+    [](sup::log::level, std::string_view, std::string_view) {});
   auto g = std::find_if(std::begin(groups), std::end(groups),
                         [&](const group& x) { return x.name == opt.scenario; });
   if (g == std::end(groups))

@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
   int rc = exit_ok;
   auto on_error = [&](caf::error& err) {
     std::cerr << "mcfgctl: " << opts->command << " failed: "
-              << mcfg::sup::describe(err) << '\n';
+              << mcfg::sup::describe(err, sys) << '\n';
     rc = exit_failed;
   };
   if (opts->command == "status") {

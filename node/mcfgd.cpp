@@ -30,6 +30,7 @@
 #include "node/node_config.hpp"
 #include "node/node_tree.hpp"
 #include "node/readiness.hpp"
+#include "node/supervisor_log.hpp"
 #include "supervision/errors.hpp"
 #include "supervision/supervisor.hpp"
 
@@ -145,8 +146,8 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   auto root = mcfg::sup::start_supervisor(sys, mcfg::root_flags(cfg),
                                           mcfg::node_children(cfg, truth));
   if (!root) {
-    std::cerr << "mcfgd: could not start: " << mcfg::sup::describe(root.error())
-              << '\n';
+    std::cerr << "mcfgd: could not start: "
+              << mcfg::sup::describe(root.error(), sys) << '\n';
     return exit_gave_up;
   }
   mcfg::log::info("mcfgd", "running with " + std::to_string(cfg.files.size())
@@ -196,7 +197,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
         // Any peer of the control port can send an exit message of reason
         // kill, which CAF always obeys: publish a fresh control actor.
         mcfg::log::warning("mcfgd", "control actor stopped ("
-                                      + mcfg::sup::describe(msg.reason)
+                                      + mcfg::sup::describe(msg.reason, sys)
                                       + "); publishing a new one");
         sys.middleman().unpublish(control, cfg.control->port);
         if (auto published = publish_control(sys, cfg)) {
@@ -217,7 +218,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     return exit_ok;
   }
   std::cerr << "mcfgd: root supervisor gave up: "
-            << mcfg::sup::describe(reason) << '\n';
+            << mcfg::sup::describe(reason, sys) << '\n';
   return exit_gave_up;
 }
 
@@ -233,6 +234,7 @@ int main(int argc, char** argv) {
     return report(loaded.errors);
   auto& cfg = *loaded.value;
   mcfg::log::set_level(opts->log_level.value_or(cfg.log_level));
+  mcfg::log_supervisors_to_mcfg_log();
   auto source = mcfg::load_and_validate(
     cfg.source, [&](const mcfg::source_document& doc) {
       return mcfg::validate_for_files(cfg, doc);

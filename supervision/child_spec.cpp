@@ -78,6 +78,17 @@ std::string to_string(const shutdown_policy& x) {
   return "unknown";
 }
 
+std::string format_duration(caf::timespan d) {
+  auto n = d.count();
+  if (n != 0 && n % 1'000'000'000 == 0)
+    return std::to_string(n / 1'000'000'000) + "s";
+  if (n != 0 && n % 1'000'000 == 0)
+    return std::to_string(n / 1'000'000) + "ms";
+  if (n != 0 && n % 1'000 == 0)
+    return std::to_string(n / 1'000) + "us";
+  return std::to_string(n) + "ns";
+}
+
 caf::timespan restart_backoff::delay(uint32_t failures) const {
   if (!enabled())
     return caf::timespan{0};

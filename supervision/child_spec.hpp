@@ -17,8 +17,6 @@
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
 
-#include "messages/duration.hpp"
-
 namespace mcfg::sup {
 
 /// A child's name within its supervisor, and the key under which each of its
@@ -100,6 +98,10 @@ private:
 };
 
 std::string to_string(const shutdown_policy& x);
+
+/// A duration as the supervisor's lines and errors write it, in the largest
+/// whole unit: "10s", "250ms", "5us", "7ns" (node.yaml's notation).
+std::string format_duration(caf::timespan d);
 
 /// Beyond OTP, off by default: wait before restarting a child, doubling the
 /// wait with each restart that follows an incarnation which did not last,

@@ -68,10 +68,18 @@ caf::error make_restart_limit_error(const std::string& supervisor,
 /// Renders any exit reason or error as one line of text: "normal" for the
 /// empty error (a normal exit), the supervisor's own errors as above
 /// (recursively, for nested supervisors), "user_shutdown", "kill", ... for
-/// CAF's exit reasons, the project's errors as mcfg::describe renders them.
+/// CAF's exit reasons, other errors as CAF prints them without a system
+/// (`error(1, 'mcfg', ...)`): this library knows no other category.
 std::string describe(const caf::error& reason);
 
+/// The same, with errors of other categories (also those a supervisor error
+/// wraps) rendered by `sys`: by the renderers the program registered with
+/// `add_error_category`, so a writer's error reads "gave up writing ...".
+/// The supervisor's own log lines are rendered this way.
+std::string describe(const caf::error& reason, const caf::actor_system& sys);
+
 /// The category renderer, for `actor_system_config::add_error_category`.
+/// CAF hands it no system: wrapped errors render as `describe(reason)`.
 std::string render_sup_error(uint8_t code, const caf::message& context);
 
 /// Renders a child id as the logs quote it: 'writer'.

@@ -6,11 +6,12 @@
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "messages/log.hpp"
-#include "supervision/supervisor_state.hpp"
+#include "supervision/detail/supervisor_state.hpp"
+#include "supervision/log.hpp"
 
 namespace mcfg::sup {
 
@@ -732,6 +733,10 @@ caf::error supervisor_state::sup_error(sup_errc code, child_id id) const {
   return make_sup_error(code, flags_.name, id);
 }
 
+std::string supervisor_state::describe(const caf::error& reason) const {
+  return sup::describe(reason, self_->system());
+}
+
 std::string supervisor_state::window_note() {
   return "[restarts in the last " + format_duration(flags_.period) + ": "
          + std::to_string(restarts_.count(now(), flags_.period)) + ", limit "
@@ -833,6 +838,18 @@ child_spec supervisor_child(child_id id, supervisor_flags flags,
     return caf::actor_cast<caf::actor>(spawn_supervisor(sys, flags, children));
   };
   return result;
+}
+
+void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<child_info>("mcfg::sup::child_info");
+  cfg.add_message_type<std::vector<child_info>>(
+    "std::vector<mcfg::sup::child_info>");
+  cfg.add_message_type<child_counts>("mcfg::sup::child_counts");
+  cfg.add_error_category(sup_errc_category,
+                         [](uint8_t code, caf::atom_value,
+                            const caf::message& ctx) {
+                           return render_sup_error(code, ctx);
+                         });
 }
 
 } // namespace mcfg::sup

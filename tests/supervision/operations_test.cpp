@@ -1,6 +1,9 @@
 // Starting and stopping: the shutdown protocol, start failures, named
 // children, the client operations, retries and the restart backoff.
 // Simulated time only.
+#include <iostream>
+#include <sstream>
+
 #include "supervision_fixture.hpp"
 
 using namespace mcfg;
@@ -152,11 +155,11 @@ TEST_CASE_FIXTURE(supervision_fixture,
   REQUIRE(!ready->value());
   auto& err = ready->value().error();
   CHECK(is(err, sup::sup_errc::start_failed));
-  CHECK(sup::describe(err)
+  CHECK(sup::describe(err, sys)
         == "supervisor root failed to start child 'b': rename "
            "/tmp/auth.tmp -> /tmp/auth failed: Is a directory");
   REQUIRE(gone->has_value());
-  CHECK(sup::describe(**gone) == sup::describe(err));
+  CHECK(sup::describe(**gone, sys) == sup::describe(err, sys));
   for (auto id : {a, b, c})
     CHECK(!lookup(id));
   CHECK(logs.contains("[error] supervisor root: failed to start child 'b'"));
@@ -183,7 +186,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
                    "stop a (user_shutdown)"});
   REQUIRE(ready->has_value());
   REQUIRE(!ready->value());
-  CHECK(sup::describe(ready->value().error())
+  CHECK(sup::describe(ready->value().error(), sys)
         == "supervisor root failed to start child 'sub': supervisor sub "
            "failed to start child 'y': rename /tmp/auth.tmp -> /tmp/auth "
            "failed: Is a directory");
@@ -374,7 +377,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
     auto res = ask<caf::actor>(s, sup::start_child_atom::value,
                                sup::worker_child(c, failing("c", boom())));
     REQUIRE(!res);
-    CHECK(sup::describe(res.error())
+    CHECK(sup::describe(res.error(), sys)
           == "supervisor root failed to start child 'c': rename "
              "/tmp/auth.tmp -> /tmp/auth failed: Is a directory");
     CHECK(children_of(s).count(c) == 0);
@@ -582,8 +585,105 @@ TEST_CASE("exit reasons read as text") {
   CHECK(sup::is_normal_exit(caf::error{}));
   CHECK(sup::is_normal_exit(caf::exit_reason::user_shutdown));
   CHECK(!sup::is_normal_exit(caf::exit_reason::kill));
-  CHECK(mcfg::format_duration(10s) == "10s");
-  CHECK(mcfg::format_duration(250ms) == "250ms");
+  CHECK(sup::format_duration(10s) == "10s");
+  CHECK(sup::format_duration(250ms) == "250ms");
+  CHECK(sup::format_duration(5us) == "5us");
+  CHECK(sup::format_duration(caf::timespan{0}) == "0ns");
+}
+
+TEST_CASE_FIXTURE(supervision_fixture,
+                  "errors of other categories read as the program's actor "
+                  "system renders them, inside supervisor errors too") {
+  // boom() is of the mcfg category, which this system knows and the
+  // supervision library does not.
+  auto err = boom();
+  auto wrapped = sup::make_sup_error(sup::sup_errc::start_failed, "root", a,
+                                     err);
+  auto project_text = describe(err);
+  CHECK(project_text.find("Is a directory") != std::string::npos);
+  CHECK(sup::describe(err, sys) == project_text);
+  CHECK(sup::describe(wrapped, sys)
+        == "supervisor root failed to start child 'a': " + project_text);
+  // Without a system: CAF's own text, the category and context as they are.
+  CHECK(sup::describe(err) == caf::to_string(err));
+  CHECK(sup::describe(wrapped)
+        == "supervisor root failed to start child 'a': "
+             + caf::to_string(err));
+  // CAF's categories read the same either way.
+  CHECK(sup::describe(caf::sec::request_timeout, sys)
+        == "system_error(request_timeout)");
+  CHECK(sup::describe(caf::sec::request_timeout)
+        == "system_error(request_timeout)");
+}
+
+// -- the log hook -------------------------------------------------------------
+
+namespace {
+
+struct line {
+  sup::log::level lvl;
+  std::string who;
+  std::string text;
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(supervision_fixture,
+                  "a supervisor's lines go to the installed handler, with "
+                  "their levels, and nowhere else") {
+  std::vector<line> lines;
+  auto previous = sup::log::set_handler(
+    [&lines](sup::log::level lvl, std::string_view who,
+             std::string_view text) {
+      lines.push_back({lvl, std::string{who}, std::string{text}});
+    });
+  auto s = spawn(flags("root", sup::strategy::one_for_one), {child(a)});
+  crash(handle_of(s, a), boom());
+  run();
+  sup::log::set_handler(std::move(previous));
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0].lvl == sup::log::level::info);
+  CHECK(lines[0].who == "supervisor root");
+  CHECK(lines[0].text == "started child 'a'");
+  CHECK(lines[1].text
+        == "started 1 child (one_for_one, at most 3 restarts in 10s)");
+  CHECK(lines[2].lvl == sup::log::level::warning);
+  CHECK(lines[2].text
+        == "child 'a' exited: " + describe(boom())
+             + "; restarting it [restarts in the last 10s: 1, limit 3]");
+  CHECK(lines[3].lvl == sup::log::level::info);
+  CHECK(lines[3].text
+        == "restarted child 'a' after child 'a' exited: " + describe(boom())
+             + " [restarts in the last 10s: 1, limit 3]");
+  // The fixture's route to mcfg's log was replaced meanwhile.
+  CHECK(logs.lines.empty());
+}
+
+TEST_CASE("without a handler, a supervisor's lines go to stderr") {
+  auto previous = sup::log::set_handler({});
+  std::ostringstream err;
+  auto* old_buf = std::cerr.rdbuf(err.rdbuf());
+  sup::log::warning("supervisor root", "child 'a' exited: kill");
+  sup::log::info("supervisor root", "restarted child 'a'");
+  std::cerr.rdbuf(old_buf);
+  sup::log::set_handler(std::move(previous));
+  CHECK(err.str()
+        == "[warning] supervisor root: child 'a' exited: kill\n"
+           "[info] supervisor root: restarted child 'a'\n");
+}
+
+TEST_CASE("mcfgd's route puts the supervisors' lines in mcfg's log, "
+          "filtered by its level") {
+  log_capture logs{log::level::warning};
+  auto previous = log_supervisors_to_mcfg_log();
+  sup::log::error("supervisor root", "gave up");
+  sup::log::warning("supervisor files", "child 'file1' exited: kill");
+  sup::log::info("supervisor files", "restarted child 'file1'");
+  sup::log::set_handler(std::move(previous));
+  CHECK(logs.lines
+        == std::vector<std::string>{
+          "[error] supervisor root: gave up",
+          "[warning] supervisor files: child 'file1' exited: kill"});
 }
 
 TEST_CASE("the backoff doubles from min and stops at max") {

@@ -201,7 +201,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   REQUIRE(exit_reason->has_value());
   auto& reason = **exit_reason;
   CHECK(reason == sup::sup_errc::restart_limit_reached);
-  CHECK(sup::describe(reason)
+  CHECK(sup::describe(reason, sys)
         == "supervisor root reached its restart limit (3 in 10s) after "
            "child 'b' failed: rename /tmp/auth.tmp -> /tmp/auth failed: Is "
            "a directory");
@@ -331,7 +331,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
     run();
   }
   REQUIRE(root_exit->has_value());
-  CHECK(sup::describe(**root_exit)
+  CHECK(sup::describe(**root_exit, sys)
         == "supervisor root reached its restart limit (1 in 10s) after "
            "child 'sub' failed: supervisor sub reached its restart limit (0 "
            "in 10s) after child 'x' failed: rename /tmp/auth.tmp -> "

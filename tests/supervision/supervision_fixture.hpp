@@ -13,6 +13,7 @@
 #include <caf/all.hpp>
 
 #include "messages/errors.hpp"
+#include "node/supervisor_log.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
 #include "supervision/supervisor.hpp"
@@ -26,9 +27,20 @@ using crash_atom = caf::atom_constant<caf::atom("t_crash")>;
 /// Starts and stops in the order they happened: "start a", "stop a (kill)".
 using journal = std::vector<std::string>;
 
+/// For its lifetime the supervisors' lines go to mcfg's log, as in mcfgd, so
+/// that a log_capture sees them.
+struct supervisor_lines_in_log {
+  sup::log::handler previous = log_supervisors_to_mcfg_log();
+
+  ~supervisor_lines_in_log() {
+    sup::log::set_handler(std::move(previous));
+  }
+};
+
 struct supervision_fixture : coordinator_fixture {
   std::shared_ptr<journal> events = std::make_shared<journal>();
   log_capture logs;
+  supervisor_lines_in_log routed;
   std::vector<caf::actor> supervisors;
   std::vector<caf::actor> helpers;
 

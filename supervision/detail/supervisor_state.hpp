@@ -18,7 +18,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "supervision/restart_window.hpp"
+#include "supervision/detail/restart_window.hpp"
 #include "supervision/supervisor.hpp"
 
 namespace mcfg::sup::detail {
@@ -226,6 +226,9 @@ private:
   void remove(child_id id);
   std::optional<caf::error> take_queued_exit(const caf::actor_addr& addr);
   caf::error sup_error(sup_errc code, child_id id) const;
+  /// `sup::describe` with other categories rendered by this actor's system,
+  /// so that a child's reason reads in the log as its program renders it.
+  std::string describe(const caf::error& reason) const;
   std::string window_note();
   caf::actor_clock::time_point now() const;
 

@@ -8,7 +8,7 @@
 #include <caf/actor_clock.hpp>
 #include <caf/timespan.hpp>
 
-namespace mcfg::sup {
+namespace mcfg::sup::detail {
 
 class restart_window {
 public:
@@ -38,4 +38,4 @@ private:
   std::deque<time_point> times_;
 };
 
-} // namespace mcfg::sup
+} // namespace mcfg::sup::detail
