@@ -66,6 +66,12 @@ bool stderr_is_journal() {
   return ::fstat(2, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
+std::string journal_prefix(level x) {
+  if (!stderr_is_journal())
+    return {};
+  return '<' + std::to_string(syslog_priority(x)) + '>';
+}
+
 void set_level(level max) {
   max_level = max;
 }
@@ -94,11 +100,8 @@ void write(level lvl, std::string_view component, std::string_view message) {
   std::lock_guard<std::mutex> guard{sink_mtx};
   if (current_sink)
     current_sink(lvl, line);
-  else if (stderr_is_journal())
-    std::cerr << '<' << syslog_priority(lvl) << '>' << line << '\n'
-              << std::flush;
   else
-    std::cerr << line << '\n' << std::flush;
+    std::cerr << journal_prefix(lvl) << line << '\n' << std::flush;
 }
 
 } // namespace mcfg::log

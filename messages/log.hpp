@@ -25,6 +25,10 @@ int syslog_priority(level x);
 /// inherited the variable but whose stderr was redirected is not.
 bool stderr_is_journal();
 
+/// "<3>" and so on (the level's priority) when stderr is the journal, else
+/// "": for the lines a program prints to stderr itself, outside `write`.
+std::string journal_prefix(level x);
+
 /// Lines above this level are dropped (default: info).
 void set_level(level max);
 level current_level();

@@ -82,10 +82,17 @@ std::optional<options> parse_args(int argc, char** argv, int& code) {
   return opts;
 }
 
+/// Starts one of mcfgd's own error lines on stderr (an error to the
+/// journal, when stderr is the journal).
+std::ostream& fatal() {
+  return std::cerr << mcfg::log::journal_prefix(mcfg::log::level::error)
+                   << "mcfgd: ";
+}
+
 int report(const std::vector<mcfg::located_error>& errors) {
   for (auto& err : errors)
-    std::cerr << "mcfgd: " << err.to_string() << '\n';
-  std::cerr << "mcfgd: bad configuration, nothing written\n";
+    fatal() << err.to_string() << '\n';
+  fatal() << "bad configuration, nothing written\n";
   return exit_bad_config;
 }
 
@@ -146,7 +153,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   auto root = mcfg::sup::start_supervisor(sys, mcfg::root_flags(cfg),
                                           mcfg::node_children(cfg, truth));
   if (!root) {
-    std::cerr << "mcfgd: could not start: "
+    fatal() << "could not start: "
               << mcfg::sup::describe(root.error(), sys) << '\n';
     return exit_gave_up;
   }
@@ -217,7 +224,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     mcfg::log::info("mcfgd", "stopped");
     return exit_ok;
   }
-  std::cerr << "mcfgd: root supervisor gave up: "
+  fatal() << "root supervisor gave up: "
             << mcfg::sup::describe(reason, sys) << '\n';
   return exit_gave_up;
 }

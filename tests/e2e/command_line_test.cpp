@@ -5,6 +5,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <cstdlib>
@@ -162,4 +163,31 @@ TEST_CASE("mcfgd tells systemd READY=1 only once every file is written") {
   mcfgd.signal(SIGTERM);
   CHECK(mcfgd.wait_exit_code(20s) == 0);
   CHECK(contains(read_file(f.dir / "mcfgd.err"), "ready: 1 files written"));
+}
+
+TEST_CASE("with stderr the journal, mcfgd's error lines carry priority 3") {
+  cli_fixture f;
+  write_text(f.node_yaml, "source: missing.yaml\n"
+                          "files:\n"
+                          "  - module: memcached_passwords\n"
+                          "    path: memcached.auth\n");
+  // run() sends stderr to cmd.err, truncating it: the inode stays the same.
+  auto err = f.dir / "cmd.err";
+  write_text(err, "");
+  struct stat st;
+  REQUIRE(::stat(err.c_str(), &st) == 0);
+  auto stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  ::setenv("JOURNAL_STREAM", stream.c_str(), 1);
+  auto journal = run(f.dir, {MCFGD, "--config", f.node_yaml});
+  ::unsetenv("JOURNAL_STREAM");
+  CHECK(journal.exit_code == 2);
+  CHECK(journal.err.rfind("<3>mcfgd: ", 0) == 0);
+  CHECK(contains(journal.err, "missing.yaml"));
+  CHECK(contains(journal.err, "\n<3>mcfgd: bad configuration, nothing written\n"));
+
+  // The same run outside the journal: the lines as they always were.
+  auto plain = run(f.dir, {MCFGD, "--config", f.node_yaml});
+  CHECK(plain.exit_code == 2);
+  CHECK(plain.err.rfind("mcfgd: ", 0) == 0);
+  CHECK_FALSE(contains(plain.err, "<3>"));
 }

@@ -117,6 +117,16 @@ TEST_CASE("without the journal, lines carry no priority prefix") {
   CHECK(test::read_file(out) == "[warning] mcfgd: plain\n");
 }
 
+TEST_CASE("journal_prefix: the priority for the journal, nothing elsewhere") {
+  test::temp_dir dir;
+  stderr_to_file redirect{dir / "stderr"};
+  ::setenv("JOURNAL_STREAM", stderr_to_file::stream_of_stderr().c_str(), 1);
+  CHECK(log::journal_prefix(log::level::error) == "<3>");
+  CHECK(log::journal_prefix(log::level::debug) == "<7>");
+  ::unsetenv("JOURNAL_STREAM");
+  CHECK(log::journal_prefix(log::level::error).empty());
+}
+
 TEST_CASE("a sink receives lines without the journal's prefix") {
   log_state_guard levels;
   test::temp_dir dir;
