@@ -85,8 +85,20 @@ struct writer_state {
   std::vector<caf::typed_response_promise<caf::ok_atom>> held_syncs;
 
   ~writer_state() {
+    // Runs on every exit the actor runs code for: giving up, an exit message
+    // (shutdown), a kill from the supervisor. The temp file may hold the
+    // newest secrets; only a kill of the whole process leaves it, for the
+    // next start to remove.
+    if (spec.files)
+      remove_tmp_file();
     // Killed from outside (no chance to say why): a sync must not hang.
     fail_held_syncs(caf::make_error(errc::writer_stopped, spec.settings.path));
+  }
+
+  void remove_tmp_file() {
+    if (auto ec = spec.files->remove(tmp_path()))
+      log::warning(log_name(),
+                   describe(make_file_error("unlink", tmp_path(), ec.value())));
   }
 
   void fail_held_syncs(const caf::error& reason) {
@@ -142,7 +154,7 @@ std::optional<attempt_failure> replace_file(writer_state& st,
     return attempt_failure{"mkdir", dir, ec};
   if (auto ec = files.write_file(tmp, bytes, settings.mode, settings.durable))
     return attempt_failure{"write", tmp, ec};
-  if (auto ec = st.spec.rename(tmp, settings.path))
+  if (auto ec = files.rename(tmp, settings.path))
     return attempt_failure{"rename", tmp + " -> " + settings.path, ec};
   if (settings.durable) {
     // The new content is in place either way; only whether the rename
@@ -165,6 +177,12 @@ void on_success(writer_self self, bool wrote) {
     if (st.spec.refresh)
       st.spec.refresh();
   }
+  auto& history = *st.spec.history;
+  if (history.give_ups > 0)
+    log::info(st.log_name(), "in step again after "
+                             + std::to_string(history.give_ups)
+                             + " restarts");
+  history = writer_history{};
   st.retry_timer.reset();
   st.write_owed = false;
   st.attempts = 0;
@@ -173,17 +191,27 @@ void on_success(writer_self self, bool wrote) {
   st.answer_held_syncs();
 }
 
+/// The temp file goes with the state (its destructor), as on any exit.
 void give_up(writer_self self, const attempt_failure& failure) {
   auto& st = self->state;
   auto& settings = st.spec.settings;
-  if (auto ec = st.spec.files->remove(st.tmp_path()))
-    log::warning(st.log_name(), describe(make_file_error("unlink", st.tmp_path(),
-                                                       ec.value())));
   auto reason = caf::make_error(errc::write_deadline_exceeded, settings.path,
                                 std::string{failure.operation}, failure.path,
                                 failure.os_error.message(),
                                 format_duration(settings.deadline));
-  log::error(st.log_name(), describe(reason));
+  auto& history = *st.spec.history;
+  ++history.give_ups;
+  history.last_give_up = describe(reason);
+  // A fault that outlives incarnations must say for how long it has lasted
+  // and how often the writer was restarted for it.
+  auto now = self->clock().now();
+  auto failing_for = std::chrono::duration_cast<std::chrono::milliseconds>(
+    now - history.failing_since.value_or(now));
+  log::error(st.log_name(),
+             history.last_give_up + " (failing for "
+               + format_duration(failing_for) + ", give-up "
+               + std::to_string(history.give_ups)
+               + " since the file was last written)");
   st.fail_held_syncs(reason);
   self->quit(reason);
 }
@@ -194,6 +222,8 @@ void on_failure(writer_self self, const attempt_failure& failure) {
   ++st.failed_attempts;
   st.last_error = describe(
     make_file_error(failure.operation, failure.path, failure.os_error.value()));
+  if (!st.spec.history->failing_since)
+    st.spec.history->failing_since = self->clock().now();
   if (self->clock().now() - st.last_change >= st.spec.settings.deadline) {
     give_up(self, failure);
     return;
@@ -261,6 +291,11 @@ writer_status make_status(writer_self self) {
   out.writes = st.writes;
   out.failed_attempts = st.failed_attempts;
   out.module = st.module->format_status();
+  auto& history = *st.spec.history;
+  out.restarts = history.give_ups;
+  out.last_give_up = history.last_give_up;
+  if (history.failing_since)
+    out.failing_for = now - *history.failing_since;
   return out;
 }
 
@@ -340,11 +375,8 @@ memcached_cfg_actor spawn_memcached_cfg(caf::actor_system& sys,
     static const auto posix = make_posix_file_port();
     spec.files = posix;
   }
-  if (!spec.rename)
-    spec.rename = [files = spec.files](const std::string& from,
-                                       const std::string& to) {
-      return files->rename(from, to);
-    };
+  if (!spec.history)
+    spec.history = std::make_shared<writer_history>();
   return sys.spawn(writer, std::move(spec));
 }
 

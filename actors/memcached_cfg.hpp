@@ -9,9 +9,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
+#include <caf/actor_clock.hpp>
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -56,6 +58,20 @@ struct writer_settings {
   }
 };
 
+/// What one file's writer remembers across its incarnations, so that a fault
+/// which outlives them surfaces: the embedder hands the same record to every
+/// incarnation of one file's writer (through its start function). No lock:
+/// only one incarnation runs at a time, and the next one starts only after
+/// the previous one's exit (a supervisor restarts on the down message).
+struct writer_history {
+  /// Incarnations that gave up since the file was last written.
+  uint32_t give_ups = 0;
+  /// The first failed attempt since the file was last written (actor clock).
+  std::optional<caf::actor_clock::time_point> failing_since;
+  /// Why the last incarnation gave up; empty once the file is written.
+  std::string last_give_up;
+};
+
 /// Everything a writer incarnation is made from. Each incarnation calls
 /// `make_module` and `read_snapshot` afresh, so a restart starts clean.
 struct writer_spec {
@@ -69,17 +85,16 @@ struct writer_spec {
   std::function<snapshot()> read_snapshot;
   /// The file system; the POSIX port when empty.
   std::shared_ptr<file_port> files;
-  /// The rename step, replaceable so an embedding node can serialise renames
-  /// with refreshes; `files->rename` when empty.
-  std::function<std::error_code(const std::string& from,
-                                const std::string& to)>
-    rename;
   /// Tells the consumer to re-read the file, after each successful rename.
   std::function<void()> refresh;
+  /// Shared by the incarnations of this file's writer; a fresh one when empty.
+  std::shared_ptr<writer_history> history;
 };
 
 /// Spawns a writer. Its first act is to remove a leftover temp file and write
-/// the file from fresh state.
+/// the file from fresh state; its last, on any exit it runs code for (giving
+/// up, an exit message, a kill from its supervisor), is to remove its temp
+/// file, which may hold the newest secrets.
 memcached_cfg_actor spawn_memcached_cfg(caf::actor_system& sys,
                                         writer_spec spec);
 

@@ -20,6 +20,10 @@ const char* to_string(errc x) {
       return "invalid_source";
     case errc::unknown_file:
       return "unknown_file";
+    case errc::refresh_failed:
+      return "refresh_failed";
+    case errc::refresher_stopped:
+      return "refresher_stopped";
   }
   return "unknown";
 }
@@ -58,6 +62,11 @@ std::string render_error(uint8_t code, const caf::message& ctx) {
       return "source refused: " + text_at(ctx, 0);
     case errc::unknown_file:
       return "no file named " + text_at(ctx, 0) + " is kept by this node";
+    case errc::refresh_failed:
+      return "refresh of " + text_at(ctx, 0) + " failed: " + text_at(ctx, 1);
+    case errc::refresher_stopped:
+      return "refresher stopped before " + text_at(ctx, 0)
+             + " was refreshed";
   }
   return "mcfg error " + std::to_string(code) + " " + caf::to_string(ctx);
 }

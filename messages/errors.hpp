@@ -26,6 +26,10 @@ enum class errc : uint8_t {
   invalid_source,
   /// A control request named no known file; context: the name.
   unknown_file,
+  /// A file's refresh failed (its retry is armed); context: path, reason.
+  refresh_failed,
+  /// The refresher stopped before the file was refreshed; context: path.
+  refresher_stopped,
 };
 
 const char* to_string(errc x);

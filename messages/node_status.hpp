@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <caf/meta/type_name.hpp>
+#include <caf/timestamp.hpp>
 
 #include "messages/writer_status.hpp"
 
@@ -29,16 +30,19 @@ typename Inspector::result_type inspect(Inspector& f, source_status& x) {
 
 struct refresh_status {
   std::string path;
-  bool pending = false;
+  bool pending = false;  ///< a refresh is owed or running
+  bool running = false;  ///< its action runs right now
   uint32_t failures = 0; ///< consecutive failed refreshes
   std::string last_error;
   uint64_t refreshes = 0; ///< successful refreshes
+  /// Until the retry of a failed refresh; negative when none is armed.
+  caf::timespan next_retry_in{-1};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, refresh_status& x) {
   return f(caf::meta::type_name("refresh_status"), x.path, x.pending,
-           x.failures, x.last_error, x.refreshes);
+           x.running, x.failures, x.last_error, x.refreshes, x.next_retry_in);
 }
 
 /// What `mcfgctl status` prints.
@@ -46,14 +50,12 @@ struct node_status {
   source_status source;
   std::vector<writer_status> files;
   std::vector<refresh_status> refreshes;
-  /// The refresher did not answer in time: it is running a (slow) refresh.
-  bool refresher_busy = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("node_status"), x.source, x.files,
-           x.refreshes, x.refresher_busy);
+           x.refreshes);
 }
 
 } // namespace mcfg

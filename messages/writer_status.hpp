@@ -35,6 +35,13 @@ struct writer_status {
   uint64_t failed_attempts = 0;  ///< attempts that failed, in total
   /// The module's own view of its state, secrets redacted (format_status).
   std::map<std::string, std::string> module;
+  /// Across incarnations: restarts after giving up since the file was last
+  /// written, why the last incarnation gave up, and how long attempts have
+  /// been failing (negative when the last attempt succeeded). A fault that
+  /// never clears shows here rather than as a silent restart loop.
+  uint32_t restarts = 0;
+  std::string last_give_up;
+  caf::timespan failing_for{-1};
 };
 
 template <class Inspector>
@@ -42,7 +49,8 @@ typename Inspector::result_type inspect(Inspector& f, writer_status& x) {
   return f(caf::meta::type_name("writer_status"), x.path, x.phase, x.attempts,
            x.retry_timer, x.last_error, x.since_last_change,
            x.since_last_write, x.changes, x.ignored, x.writes,
-           x.failed_attempts, x.module);
+           x.failed_attempts, x.module, x.restarts, x.last_give_up,
+           x.failing_for);
 }
 
 } // namespace mcfg

@@ -51,47 +51,52 @@ select(const control_spec& spec, const std::string& file) {
   return caf::make_error(errc::unknown_file, file);
 }
 
-/// Step 3 of sync: the refresher has nothing pending or failing.
-void sync_refresher(control_self self, const control_spec& spec,
-                    caf::typed_response_promise<caf::ok_atom> rp) {
+/// Step 3 of sync for one file: its own refresh went through (another
+/// file's slow or failing refresh does not hold it up).
+void sync_refresh(control_self self, const control_spec& spec,
+                  const std::string& path, std::function<void()> done,
+                  std::function<void(caf::error)> fail) {
   auto refresher = lookup<refresher_actor>(self, spec.refresher);
   if (!refresher) {
-    rp.deliver(caf::make_error(errc::writer_stopped, "refresher"));
+    fail(caf::make_error(errc::refresher_stopped, path));
     return;
   }
-  self->request(refresher, caf::infinite, sync_atom::value)
-    .then([rp](caf::ok_atom) mutable { rp.deliver(caf::ok_atom::value); },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  self->request(refresher, caf::infinite, sync_atom::value, path)
+    .then([done](caf::ok_atom) { done(); },
+          [fail](caf::error& err) { fail(std::move(err)); });
 }
 
-/// Step 2 of sync: every selected writer owes no write.
+/// Step 2 of sync: every selected writer owes no write, then its file's
+/// refresh went through.
 void sync_writers(control_self self, const control_spec& spec,
                   std::vector<std::pair<std::string, sup::child_id>> files,
                   caf::typed_response_promise<caf::ok_atom> rp) {
   auto failed = std::make_shared<bool>(false);
-  auto fail = [rp, failed](caf::error err) mutable {
+  auto all = std::make_shared<join>(files.size(), [=]() mutable {
+    if (!*failed)
+      rp.deliver(caf::ok_atom::value);
+  });
+  std::function<void(caf::error)> fail = [rp, failed, all](
+                                           caf::error err) mutable {
     if (!*failed) {
       *failed = true;
       rp.deliver(std::move(err));
     }
+    all->arrive();
   };
-  auto all = std::make_shared<join>(files.size(), [=] {
-    if (!*failed)
-      sync_refresher(self, spec, rp);
-  });
+  std::function<void()> done = [all] { all->arrive(); };
   for (auto& [path, id] : files) {
     auto writer = lookup<memcached_cfg_actor>(self, id);
     if (!writer) {
       fail(caf::make_error(errc::writer_stopped, path));
-      all->arrive();
       continue;
     }
     self->request(writer, caf::infinite, sync_atom::value)
-      .then([all](caf::ok_atom) { all->arrive(); },
-            [all, fail](caf::error& err) mutable {
-              fail(std::move(err));
-              all->arrive();
-            });
+      .then(
+        [self, spec, path = path, done, fail](caf::ok_atom) {
+          sync_refresh(self, spec, path, done, fail);
+        },
+        [fail](caf::error& err) { fail(std::move(err)); });
   }
 }
 
@@ -131,19 +136,16 @@ caf::result<node_status> status(control_self self, const control_spec& spec) {
         skip);
   else
     all->arrive();
-  // The refresher answers between refreshes; a slow refresh command must not
-  // hold up the status of everything else.
+  // Refresh actions run on runners of their own: the refresher answers at
+  // once even while a slow command runs.
   if (auto refresher = lookup<refresher_actor>(self, spec.refresher))
-    self->request(refresher, std::chrono::milliseconds(500), status_atom::value)
+    self->request(refresher, caf::infinite, status_atom::value)
       .then(
         [all, out](std::vector<refresh_status>& x) {
           out->refreshes = std::move(x);
           all->arrive();
         },
-        [all, out](caf::error&) {
-          out->refresher_busy = true;
-          all->arrive();
-        });
+        skip);
   else
     all->arrive();
   for (size_t i = 0; i < spec.files.size(); ++i) {

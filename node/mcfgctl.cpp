@@ -94,13 +94,15 @@ std::optional<options> parse_args(int argc, char** argv) {
   return opts;
 }
 
-std::string age(caf::timespan d) {
-  if (d.count() < 0)
-    return "never";
+std::string seconds(caf::timespan d) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(1)
-      << std::chrono::duration<double>(d).count() << "s ago";
+      << std::chrono::duration<double>(d).count() << "s";
   return out.str();
+}
+
+std::string age(caf::timespan d) {
+  return d.count() < 0 ? "never" : seconds(d) + " ago";
 }
 
 void print_status(const mcfg::node_status& st) {
@@ -116,17 +118,21 @@ void print_status(const mcfg::node_status& st) {
               << age(f.since_last_change) << "\n";
     if (!f.last_error.empty())
       std::cout << "  last error: " << f.last_error << "\n";
+    if (f.restarts > 0)
+      std::cout << "  FAULT: failing for " << seconds(f.failing_for)
+                << ", " << f.restarts << " restarts; " << f.last_give_up
+                << "\n";
     for (auto& [key, value] : f.module)
       std::cout << "  " << key << ": " << value << "\n";
   }
-  if (st.refresher_busy)
-    std::cout << "refresher: busy running a refresh, no figures this time\n";
   for (auto& r : st.refreshes) {
     std::cout << "refresh " << r.path << ": "
-              << (r.pending ? "pending" : "done") << ", " << r.refreshes
-              << " refreshes";
+              << (r.running ? "running" : r.pending ? "pending" : "done")
+              << ", " << r.refreshes << " refreshes";
     if (r.failures > 0)
       std::cout << ", " << r.failures << " failures: " << r.last_error;
+    if (r.next_retry_in.count() >= 0)
+      std::cout << "; next retry in " << seconds(r.next_retry_in);
     std::cout << "\n";
   }
 }

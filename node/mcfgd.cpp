@@ -3,9 +3,13 @@
 //
 //   mcfgd --config node.yaml [--check] [--log-level LEVEL]  (--help says more)
 //
+// Signals: SIGINT and SIGTERM stop the node; SIGHUP re-reads the source and
+// rewrites every file (as `mcfgctl reload`) and never stops it.
+//
 // Exit codes: 0 clean stop (SIGINT/SIGTERM, or --check passed); 1 the root
 // supervisor gave up (or the node could not start); 2 bad usage or bad
 // configuration, before anything is written.
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -107,13 +111,14 @@ int check(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   return exit_ok;
 }
 
-/// Blocks SIGINT and SIGTERM in every thread (set before any thread
+/// Blocks SIGINT, SIGTERM and SIGHUP in every thread (set before any thread
 /// starts); a dedicated thread takes them with sigwait.
-sigset_t stop_signals() {
+sigset_t handled_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
@@ -139,7 +144,7 @@ caf::expected<mcfg::control_actor> publish_control(caf::actor_system& sys,
 }
 
 int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
-  auto signals = stop_signals();
+  auto signals = handled_signals();
   caf::actor_system_config sys_cfg;
   mcfg::add_message_types(sys_cfg);
   mcfg::sup::add_message_types(sys_cfg);
@@ -150,11 +155,15 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   caf::actor_system sys{sys_cfg};
 
   auto truth = mcfg::source_of_truth::make(doc.values);
-  auto root = mcfg::sup::start_supervisor(sys, mcfg::root_flags(cfg),
-                                          mcfg::node_children(cfg, truth));
+  // Set on the way out: a refresh command still running is killed, so the
+  // actor system (which waits for every actor) does not wait for it.
+  auto stopping_flag = std::make_shared<std::atomic<bool>>(false);
+  auto root = mcfg::sup::start_supervisor(
+    sys, mcfg::root_flags(cfg), mcfg::node_children(cfg, truth, stopping_flag));
   if (!root) {
+    stopping_flag->store(true);
     fatal() << "could not start: "
-              << mcfg::sup::describe(root.error(), sys) << '\n';
+            << mcfg::sup::describe(root.error(), sys) << '\n';
     return exit_gave_up;
   }
   mcfg::log::info("mcfgd", "running with " + std::to_string(cfg.files.size())
@@ -164,6 +173,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   if (cfg.control) {
     auto published = publish_control(sys, cfg);
     if (!published) {
+      stopping_flag->store(true);
       caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
       return exit_gave_up;
     }
@@ -176,16 +186,29 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     writers.push_back(mcfg::writer_child_id(i));
   mcfg::readiness ready{sys, std::move(writers)};
 
-  // A signal asks the root to stop; its exit ends the wait below either way.
+  // SIGHUP reloads; SIGINT or SIGTERM asks the root to stop, and its exit
+  // ends the wait below either way.
   std::atomic<bool> stopping{false};
   std::thread signal_waiter{[&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (stopping.exchange(true))
-      return; // woken by main to finish
-    mcfg::log::info("mcfgd", std::string{"received "} + strsignal(sig)
-                               + ", stopping");
-    caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
+    for (;;) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (stopping.load())
+        return; // woken by main to finish
+      if (sig == SIGHUP) {
+        mcfg::log::info("mcfgd", "received SIGHUP: re-reading the source and "
+                                 "rewriting every file");
+        mcfg::reload_all(sys, cfg);
+        continue;
+      }
+      if (stopping.exchange(true))
+        return;
+      mcfg::log::info("mcfgd", std::string{"received "} + strsignal(sig)
+                                 + ", stopping");
+      stopping_flag->store(true);
+      caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
+      return;
+    }
   }};
 
   caf::error reason;
@@ -214,6 +237,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
       });
     }
   }
+  stopping_flag->store(true);
   bool asked_to_stop = stopping.exchange(true);
   if (!asked_to_stop)
     pthread_kill(signal_waiter.native_handle(), SIGTERM);

@@ -109,7 +109,7 @@ std::optional<refresh_signal> parse_signal(std::string_view text) {
   };
   for (auto& [n, sig] : known)
     if (name == n)
-      return refresh_signal{sig, std::string{"SIG"} + n, {}};
+      return refresh_signal{sig, std::string{"SIG"} + n, {}, {}};
   return std::nullopt;
 }
 
@@ -506,9 +506,11 @@ private:
     bool have_pidfile = false;
     bool have_command = false;
     YAML::Node command_key;
+    std::optional<std::string> expect;
+    YAML::Node expect_key;
     auto errors_before = error_count();
     auto is_map = walk(
-      key, node, path, {"signal", "pidfile", "command"},
+      key, node, path, {"signal", "pidfile", "expect", "command"},
       [&](const YAML::Node& k, const YAML::Node& v) {
         const auto& name = k.Scalar();
         auto key_path = path + "." + name;
@@ -525,6 +527,17 @@ private:
         } else if (name == "pidfile") {
           have_pidfile = true;
           pidfile = path_value(k, v, key_path);
+        } else if (name == "expect") {
+          expect_key = k;
+          // A program's name as /proc/PID/comm and its executable show it.
+          if (v.IsScalar() && !v.Scalar().empty()
+              && v.Scalar().find_first_of(std::string{"/\0", 2})
+                   == std::string::npos)
+            expect = v.Scalar();
+          else
+            fail_value(k, v, key_path,
+                       "expected a program name like memcached (no '/'), got "
+                         + got(v));
         } else if (name == "command") {
           have_command = true;
           command_key = k;
@@ -536,6 +549,12 @@ private:
     if (have_command && (have_signal || have_pidfile)) {
       fail_at(command_key, path,
               "give either `signal` and `pidfile`, or `command`, not both");
+      return std::nullopt;
+    }
+    if (have_command && expect) {
+      fail_at(expect_key, path + ".expect",
+              "`expect` checks the pid a signal is sent to; a command has "
+              "none");
       return std::nullopt;
     }
     if (have_command)
@@ -557,6 +576,7 @@ private:
       return std::nullopt;
     }
     sig->pidfile = std::move(*pidfile);
+    sig->expect = expect.value_or("");
     return refresh_spec{std::move(*sig)};
   }
 

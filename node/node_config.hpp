@@ -25,6 +25,8 @@
 //         signal: HUP               # SIGHUP, USR1, ...) to the pid in
 //         pidfile: run/memcached.pid  # the pidfile, or a command (argv,
 //       # refresh: {command: [systemctl, reload, memcached]}   # no shell)
+//       # with a signal, `expect: memcached` (optional) signals the pid only
+//       # if it runs that program
 //   control:
 //     listen: "127.0.0.1:11311"     # optional; host defaults to 127.0.0.1
 //   log_level: info                 # error | warning | info | debug
@@ -56,6 +58,9 @@ struct refresh_signal {
   std::string name;
   /// Absolute.
   std::string pidfile;
+  /// When set (`expect: memcached`), the pid is signalled only if its
+  /// /proc/PID/comm, and its executable's name where readable, is this.
+  std::string expect;
 };
 
 /// Refresh by running a command (no shell); argv[0] is looked up in PATH

@@ -1,6 +1,6 @@
 #include "node/node_tree.hpp"
 
-#include <cerrno>
+#include <algorithm>
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
@@ -8,6 +8,7 @@
 #include "source/config_store.hpp"
 #include "node/refresher.hpp"
 #include "node/refresh_actions.hpp"
+#include "supervision/supervisor.hpp"
 
 namespace mcfg {
 
@@ -39,14 +40,66 @@ sup::supervisor_flags root_flags(const node_config& cfg) {
   return flags;
 }
 
+sup::supervisor_flags files_flags(const node_config& cfg) {
+  // A writer gives up no sooner than `deadline` after it starts, so within
+  // one period one writer restarts at most period/deadline + 1 times for a
+  // fault it cannot write past. A fault shared by every file (a read-only or
+  // full disk) gives one such round per file: the budget holds them all, so
+  // the node rides such a fault out, and reports it (writer status: failing
+  // for, restarts, why), rather than exit. A writer that crashes at once
+  // uses this budget up within milliseconds and still brings the supervisor
+  // down.
+  auto deadline = std::max(cfg.retry_deadline, caf::timespan{1});
+  auto rounds = static_cast<uint32_t>(cfg.supervisor_period / deadline) + 1;
+  sup::supervisor_flags flags;
+  flags.name = "files";
+  flags.how = sup::strategy::one_for_one;
+  flags.intensity = std::max<uint32_t>(
+    static_cast<uint32_t>(cfg.files.size()) * rounds,
+    static_cast<uint32_t>(cfg.supervisor_intensity));
+  flags.period = cfg.supervisor_period;
+  return flags;
+}
+
+sup::child_spec files_child(const node_config& cfg,
+                            std::shared_ptr<source_of_truth> truth,
+                            std::shared_ptr<file_port> files) {
+  std::vector<sup::child_spec> children;
+  for (size_t i = 0; i < cfg.files.size(); ++i) {
+    auto& file = cfg.files[i];
+    writer_spec spec;
+    spec.settings.path = file.path;
+    spec.settings.mode = file.mode;
+    spec.settings.retry_interval = cfg.retry_interval;
+    spec.settings.deadline = cfg.retry_deadline;
+    spec.make_module = file.module->make;
+    spec.subscribe = [truth](const memcached_cfg_actor& self) {
+      truth->subscribe(self);
+    };
+    spec.read_snapshot = [truth] { return truth->read(); };
+    spec.files = files;
+    // One record for every incarnation of this file's writer.
+    spec.history = std::make_shared<writer_history>();
+    children.push_back(sup::worker_child(
+      writer_child_id(i),
+      sup::make_start([spec, path = file.path](caf::actor_system& sys) {
+        auto with_refresh = spec;
+        // Looked up per refresh: the refresher may have been restarted. A
+        // message, never a wait: a refresh never holds up a rename.
+        with_refresh.refresh = [&sys, path] {
+          if (auto r = sys.registry().get<refresher_actor>(refresher_child_id))
+            caf::anon_send(r, refresh_atom::value, path);
+        };
+        return spawn_memcached_cfg(sys, std::move(with_refresh));
+      })));
+  }
+  return sup::supervisor_child(files_child_id, files_flags(cfg),
+                               std::move(children));
+}
+
 std::vector<sup::child_spec> node_children(
-  const node_config& cfg, std::shared_ptr<source_of_truth> truth) {
-  // Refreshes hold this lock while they run and renames try it, so a
-  // consumer never re-reads a file while it is being replaced (ns_server's
-  // apply_to_file). A writer never waits for it: a rename that finds a
-  // refresh under way fails with EBUSY and is retried like any failed rename.
-  auto file_lock = std::make_shared<std::mutex>();
-  auto files = make_posix_file_port();
+  const node_config& cfg, std::shared_ptr<source_of_truth> truth,
+  std::shared_ptr<const std::atomic<bool>> stopping) {
   std::vector<sup::child_spec> children;
 
   config_store_spec store;
@@ -61,49 +114,27 @@ std::vector<sup::child_spec> node_children(
     })));
 
   refresher_spec refresh;
-  refresh.file_lock = file_lock;
   refresh.refresh_on_start = true;
   for (auto& file : cfg.files)
-    if (auto action = make_refresh_action(file.refresh))
+    if (auto action = make_refresh_action(file.refresh,
+                                          default_command_timeout, stopping))
       refresh.actions.emplace(file.path, std::move(action));
   children.push_back(sup::worker_child(
     refresher_child_id, sup::make_start([refresh](caf::actor_system& sys) {
       return spawn_refresher(sys, refresh);
     })));
 
-  for (size_t i = 0; i < cfg.files.size(); ++i) {
-    auto& file = cfg.files[i];
-    writer_spec spec;
-    spec.settings.path = file.path;
-    spec.settings.mode = file.mode;
-    spec.settings.retry_interval = cfg.retry_interval;
-    spec.settings.deadline = cfg.retry_deadline;
-    spec.make_module = file.module->make;
-    spec.subscribe = [truth](const memcached_cfg_actor& self) {
-      truth->subscribe(self);
-    };
-    spec.read_snapshot = [truth] { return truth->read(); };
-    spec.files = files;
-    spec.rename = [files, file_lock](const std::string& from,
-                                     const std::string& to) {
-      std::unique_lock<std::mutex> guard{*file_lock, std::try_to_lock};
-      if (!guard.owns_lock())
-        return std::error_code{EBUSY, std::generic_category()};
-      return files->rename(from, to);
-    };
-    children.push_back(sup::worker_child(
-      writer_child_id(i),
-      sup::make_start([spec, path = file.path](caf::actor_system& sys) {
-        auto with_refresh = spec;
-        // Looked up per refresh: the refresher may have been restarted.
-        with_refresh.refresh = [&sys, path] {
-          if (auto r = sys.registry().get<refresher_actor>(refresher_child_id))
-            caf::anon_send(r, refresh_atom::value, path);
-        };
-        return spawn_memcached_cfg(sys, std::move(with_refresh));
-      })));
-  }
+  children.push_back(files_child(cfg, truth, make_posix_file_port()));
   return children;
+}
+
+void reload_all(caf::actor_system& sys, const node_config& cfg) {
+  if (auto store = sys.registry().get<config_store_actor>(store_child_id))
+    caf::anon_send(store, reload_atom::value);
+  for (size_t i = 0; i < cfg.files.size(); ++i)
+    if (auto writer
+        = sys.registry().get<memcached_cfg_actor>(writer_child_id(i)))
+      caf::anon_send(writer, reload_atom::value);
 }
 
 } // namespace mcfg

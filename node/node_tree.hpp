@@ -2,9 +2,10 @@
 // Wiring mcfgd's supervision tree (ARCHITECTURE.md §5) from a validated
 // node.yaml: which module each file uses, how the source is validated for
 // them, and the root supervisor's children in start order:
-//   config_store, refresher, one memcached_cfg writer per file.
+//   config_store, refresher, files (a supervisor: one memcached_cfg writer
+//   per file).
+#include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ namespace mcfg {
 /// Registry names of the node's children.
 constexpr auto store_child_id = caf::atom("store");
 constexpr auto refresher_child_id = caf::atom("refresher");
+constexpr auto files_child_id = caf::atom("files");
 /// Writers are named file1, file2, ... in node.yaml order.
 sup::child_id writer_child_id(size_t index);
 
@@ -27,11 +29,29 @@ sup::child_id writer_child_id(size_t index);
 std::vector<located_error> validate_for_files(const node_config& cfg,
                                               const source_document& doc);
 
-/// The root supervisor's children, in start order.
+/// The root supervisor's children, in start order. Setting `stopping` kills
+/// a refresh command under way, so that a stop does not wait for it.
 std::vector<sup::child_spec> node_children(
-  const node_config& cfg, std::shared_ptr<source_of_truth> truth);
+  const node_config& cfg, std::shared_ptr<source_of_truth> truth,
+  std::shared_ptr<const std::atomic<bool>> stopping = {});
 
 /// The root supervisor's flags from node.yaml.
 sup::supervisor_flags root_flags(const node_config& cfg);
+
+/// The `files` supervisor: one writer per file (ids file1, file2, ...) on
+/// `files`, each refreshed through the refresher registered as
+/// refresher_child_id.
+sup::child_spec files_child(const node_config& cfg,
+                            std::shared_ptr<source_of_truth> truth,
+                            std::shared_ptr<file_port> files);
+
+/// The `files` supervisor's flags: node.yaml's period, and a budget that
+/// holds every restart a write fault shared by all files can cause in one
+/// period.
+sup::supervisor_flags files_flags(const node_config& cfg);
+
+/// Re-reads the source and rewrites every file (SIGHUP, as `mcfgctl
+/// reload`): asks the live store and writers, without waiting.
+void reload_all(caf::actor_system& sys, const node_config& cfg);
 
 } // namespace mcfg

@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -88,6 +89,75 @@ std::string read_pid(const std::string& path, pid_t& pid) {
   pid = used < sizeof(buf) ? parse_pid(std::string_view{buf, used}) : 0;
   if (pid <= 0)
     return "pidfile " + path + " does not hold a pid";
+  return {};
+}
+
+// Through syscall(): Debian 12's <sys/pidfd.h> (glibc 2.36) declares its
+// wrappers without C linkage, so C++ cannot link against them.
+int open_pidfd(pid_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+int signal_pidfd(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig,
+                                    nullptr, 0));
+}
+
+/// Reads a small /proc text file of `pid` (its comm); false when it cannot.
+bool read_proc_text(pid_t pid, const char* name, std::string& out) {
+  auto path = "/proc/" + std::to_string(pid) + "/" + name;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  char buf[64];
+  auto n = ::read(fd, buf, sizeof(buf));
+  ::close(fd);
+  if (n < 0)
+    return false;
+  out.assign(buf, static_cast<size_t>(n));
+  while (!out.empty() && out.back() == '\n')
+    out.pop_back();
+  return true;
+}
+
+/// The path of `pid`'s executable; empty when it cannot be read (another
+/// user's process, for a node that is not root).
+std::string read_exe(pid_t pid) {
+  auto link = "/proc/" + std::to_string(pid) + "/exe";
+  char buf[4096];
+  auto n = ::readlink(link.c_str(), buf, sizeof(buf) - 1);
+  if (n <= 0)
+    return {};
+  std::string out{buf, static_cast<size_t>(n)};
+  constexpr std::string_view deleted = " (deleted)"; // replaced by an upgrade
+  if (out.size() > deleted.size()
+      && out.compare(out.size() - deleted.size(), deleted.size(), deleted) == 0)
+    out.resize(out.size() - deleted.size());
+  return out;
+}
+
+/// Empty when `pid` may be sent the refresh signal, else why not. A stale
+/// pidfile can name any process by now: init (which a signal may well
+/// confuse), this node itself (SIGHUP would make it reload, in a loop), or
+/// whatever program got the pid.
+std::string check_target(pid_t pid, const refresh_signal& sig) {
+  auto who = "pid " + std::to_string(pid) + " from " + sig.pidfile;
+  if (pid == 1)
+    return who + " is init; refusing to signal it";
+  if (pid == ::getpid())
+    return who + " is mcfgd itself; refusing to signal it";
+  if (sig.expect.empty())
+    return {};
+  std::string comm;
+  if (!read_proc_text(pid, "comm", comm))
+    return who + ": " + os_error(errno == ENOENT ? ESRCH : errno);
+  // The kernel keeps at most 15 characters of a program's name in comm.
+  auto expected_comm = sig.expect.substr(0, 15);
+  auto exe = read_exe(pid);
+  auto exe_name = exe.substr(exe.rfind('/') + 1);
+  if (comm != expected_comm || (!exe.empty() && exe_name != sig.expect))
+    return who + " is " + (exe.empty() ? comm : comm + " (" + exe + ")")
+           + ", not " + sig.expect + "; not signalled";
   return {};
 }
 
@@ -175,14 +245,32 @@ std::string send_refresh_signal(const refresh_signal& sig) {
   pid_t pid = 0;
   if (auto err = read_pid(sig.pidfile, pid); !err.empty())
     return err;
-  if (::kill(pid, sig.signal) != 0)
+  auto failed = [&](int err) {
     return "pid " + std::to_string(pid) + " from " + sig.pidfile + ": "
-           + os_error(errno);
-  return {};
+           + os_error(err);
+  };
+  // A pidfd pins the process: if it exits and its pid is reused between the
+  // check and the signal, the signal fails (ESRCH) rather than reach the
+  // newcomer. Without pidfds (kernel < 5.3), a plain kill.
+  int pidfd = open_pidfd(pid);
+  if (pidfd < 0 && errno != ENOSYS)
+    return failed(errno);
+  if (auto refused = check_target(pid, sig); !refused.empty()) {
+    if (pidfd >= 0)
+      ::close(pidfd);
+    return refused;
+  }
+  int rc = pidfd >= 0 ? signal_pidfd(pidfd, sig.signal)
+                      : ::kill(pid, sig.signal);
+  auto err = errno;
+  if (pidfd >= 0)
+    ::close(pidfd);
+  return rc == 0 ? std::string{} : failed(err);
 }
 
 std::string run_refresh_command(const refresh_command& cmd,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout,
+                                const std::atomic<bool>* cancel) {
   auto name = "command `" + describe_command(cmd.argv) + "`";
   if (cmd.argv.empty())
     return "command is empty";
@@ -217,12 +305,15 @@ std::string run_refresh_command(const refresh_command& cmd,
       return name + ": cannot wait for it: " + os_error(errno);
     }
     auto now = clock::now();
-    if (now >= deadline) {
+    bool cancelled = cancel != nullptr && cancel->load();
+    if (now >= deadline || cancelled) {
       // The group is still there: its leader is not reaped yet.
       ::kill(-pid, SIGKILL);
       ::kill(pid, SIGKILL);
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
+      if (cancelled)
+        return name + " killed: the node is stopping";
       return name + " timed out after " + describe_duration(timeout)
              + "; killed";
     }
@@ -241,15 +332,16 @@ std::string run_refresh_command(const refresh_command& cmd,
 }
 
 refresh_action make_refresh_action(const refresh_spec& spec,
-                                   std::chrono::milliseconds command_timeout) {
+                                   std::chrono::milliseconds command_timeout,
+                                   cancel_flag cancel) {
   return std::visit(
-    [command_timeout](const auto& x) -> refresh_action {
+    [command_timeout, cancel](const auto& x) -> refresh_action {
       using type = std::decay_t<decltype(x)>;
       if constexpr (std::is_same_v<type, refresh_signal>) {
         return [x] { return send_refresh_signal(x); };
       } else if constexpr (std::is_same_v<type, refresh_command>) {
-        return [x, command_timeout] {
-          return run_refresh_command(x, command_timeout);
+        return [x, command_timeout, cancel] {
+          return run_refresh_command(x, command_timeout, cancel.get());
         };
       } else {
         return {};

@@ -7,6 +7,10 @@
 //   pidfile /run/memcached.pid: No such file or directory
 //   pidfile /run/memcached.pid does not hold a pid
 //   pid 1234 from /run/memcached.pid: No such process
+//   pid 1 from /run/memcached.pid is init; refusing to signal it
+//   pid 4321 from /run/memcached.pid is mcfgd itself; refusing to signal it
+//   pid 1234 from /run/memcached.pid is sleep (/usr/bin/sleep), not
+//     memcached; not signalled
 //   command `systemctl reload memcached` exited with status 1
 //   command `reload-it` killed by signal 9
 //   command `reload-it` timed out after 60000ms; killed
@@ -19,8 +23,10 @@
 // its command to exit — that is the point: a refresh has happened when the
 // command says so — but never for ever: past `command_timeout` the command's
 // whole process group is killed (SIGKILL) and reaped, and the action fails.
-// The refresher runs actions in its own (detached) thread, so the wait
-// never holds up a writer or the scheduler.
+// The refresher runs actions on runners of their own (detached), so the
+// wait never holds up a writer or the scheduler. A command still running
+// when its `cancel` flag is set (the node is stopping) is killed the same
+// way, within ~50 ms, so a stop never waits out a slow command.
 //
 // A command runs without a shell (posix_spawnp: argv[0] is looked up in PATH
 // when it has no '/'), with stdin from /dev/null, stdout and stderr
@@ -30,7 +36,9 @@
 // with waitpid(pid): the process must not set SIGCHLD to SIG_IGN (then the
 // action reports the command as unwaitable) nor reap children it did not
 // start with waitpid(-1).
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,23 +51,30 @@ namespace mcfg {
 inline constexpr std::chrono::milliseconds default_command_timeout
   = std::chrono::seconds(60);
 
+/// Set when the node stops: a command under way is killed.
+using cancel_flag = std::shared_ptr<const std::atomic<bool>>;
+
 /// The action for `spec`; an empty std::function for refresh_none (the file
 /// needs no refresh, and refresher_spec::actions should not list it).
 refresh_action
 make_refresh_action(const refresh_spec& spec,
                     std::chrono::milliseconds command_timeout
-                    = default_command_timeout);
+                    = default_command_timeout,
+                    cancel_flag cancel = {});
 
 /// Reads the pid in `pidfile` (a regular file holding a positive decimal
-/// integer, whitespace around it allowed) and sends it `sig.signal`. Empty
-/// on success, else the error.
+/// integer, whitespace around it allowed) and sends it `sig.signal`, unless
+/// it is pid 1, this process, or (with `sig.expect` set) another program
+/// than the expected one. Empty on success, else the error.
 std::string send_refresh_signal(const refresh_signal& sig);
 
-/// Runs `cmd.argv` and waits for it, at most `timeout`. Empty when it exited
-/// with status 0, else the error.
+/// Runs `cmd.argv` and waits for it, at most `timeout`, and no longer than
+/// until `*cancel` is set. Empty when it exited with status 0, else the
+/// error.
 std::string run_refresh_command(const refresh_command& cmd,
                                 std::chrono::milliseconds timeout
-                                = default_command_timeout);
+                                = default_command_timeout,
+                                const std::atomic<bool>* cancel = nullptr);
 
 /// The command line as it appears in errors: arguments joined by spaces,
 /// an empty one or one with a space, quote or backslash in single quotes.

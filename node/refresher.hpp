@@ -1,15 +1,20 @@
 #pragma once
 // refresher: tells consumers to re-read their files after a rename (signal a
-// pid from a pidfile, run a command, ...). Requests are coalesced per file; a
-// failed refresh is logged and retried every `retry_interval` until it goes
-// through. It runs refresh actions in its own thread (spawn it detached), so
-// a slow command never blocks a writer.
+// pid from a pidfile, run a command, ...). It never blocks a rename and holds
+// no lock: on POSIX a reader that opened the old file keeps reading the old
+// inode, so a refresh and a rename need no order between them (README,
+// "Refresh").
+//
+// Per file: one runner (a detached actor, its own thread) runs that file's
+// action, so a slow command delays no other file's refresh and never the
+// refresher itself. A request while the file's refresh runs queues exactly
+// one more run after it (requests coalesce); a failed run is retried after a
+// backoff that doubles from `backoff_min` to `backoff_max`.
 #include <chrono>
 #include <functional>
 #include <map>
-#include <memory>
-#include <mutex>
 #include <string>
+#include <vector>
 
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
@@ -23,28 +28,51 @@ namespace mcfg {
 using refresher_actor = caf::typed_actor<
   // The file at this path was renamed into place: refresh its consumer.
   caf::reacts_to<refresh_atom, std::string>,
-  // Answered once no refresh is pending or failing.
-  caf::replies_to<sync_atom>::with<caf::ok_atom>,
+  // Answered once this file's consumer has re-read the file: ok at once for
+  // a file without a refresh action or with nothing owed, else after the
+  // owed refresh; with its error (refresh_failed) when that run fails; with
+  // refresher_stopped when the refresher stops first. A failed refresh that
+  // waits for its retry is retried at once for the sync.
+  caf::replies_to<sync_atom, std::string>::with<caf::ok_atom>,
   caf::replies_to<status_atom>::with<std::vector<refresh_status>>>;
 
 /// One refresh: empty on success, else what went wrong (no secrets).
 using refresh_action = std::function<std::string()>;
 
+/// run: perform the action once; answered with its result.
+using run_atom = caf::atom_constant<caf::atom("run")>;
+
+/// Runs one file's refresh action, one run at a time.
+using refresh_runner
+  = caf::typed_actor<caf::replies_to<run_atom>::with<std::string>>;
+
+/// A runner for `action`: detached (a thread of its own, for actions that
+/// block), or scheduled like any actor (tests under the test_coordinator).
+refresh_runner spawn_refresh_runner(caf::actor_system& sys,
+                                    refresh_action action, bool detached);
+
 struct refresher_spec {
   /// The action per file path; a path without one needs no refresh.
   std::map<std::string, refresh_action> actions;
-  caf::timespan retry_interval = std::chrono::seconds(1);
+  /// A failed refresh is retried after `backoff_min`, then after twice the
+  /// previous wait, up to `backoff_max`.
+  caf::timespan backoff_min = std::chrono::seconds(1);
+  caf::timespan backoff_max = std::chrono::seconds(30);
   /// Refresh every file once at start: a restarted refresher cannot know
   /// which requests its dead incarnation lost, and a spare re-read is
   /// harmless.
   bool refresh_on_start = false;
-  /// Held while an action runs; the node's rename step tries it too (and
-  /// fails with EBUSY, to be retried, rather than wait), so a consumer never
-  /// re-reads while a rename is under way.
-  std::shared_ptr<std::mutex> file_lock = std::make_shared<std::mutex>();
+  /// Starts the runner of one file's action; detached runners when empty.
+  /// The refresher links to its runners: they stop with it.
+  std::function<refresh_runner(caf::actor_system&, const std::string& path,
+                               refresh_action)>
+    spawn_runner;
 };
 
-refresher_actor spawn_refresher(caf::actor_system& sys, refresher_spec spec,
-                                bool detached = true);
+/// The wait before the retry that follows `failures` failed runs in a row
+/// (1 for the first failure).
+caf::timespan refresh_backoff(const refresher_spec& spec, uint32_t failures);
+
+refresher_actor spawn_refresher(caf::actor_system& sys, refresher_spec spec);
 
 } // namespace mcfg

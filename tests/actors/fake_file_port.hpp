@@ -23,6 +23,8 @@ public:
   int write_error = 0;
   int rename_error = 0;
   int sync_error = 0;
+  /// errno a rename onto one of these targets fails with (one file's fault).
+  std::map<std::string, int> rename_errors_for;
 
   size_t write_calls = 0;
   size_t rename_calls = 0;
@@ -48,6 +50,8 @@ public:
     ++rename_calls;
     if (rename_error != 0)
       return fail_with(rename_error);
+    if (auto err = rename_errors_for.find(to); err != rename_errors_for.end())
+      return fail_with(err->second);
     auto i = files.find(from);
     if (i == files.end())
       return fail_with(ENOENT);

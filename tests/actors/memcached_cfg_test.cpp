@@ -295,6 +295,75 @@ TEST_CASE_FIXTURE(writer_fixture,
         == "writer of /etc/mcfg/auth stopped before the file was written");
 }
 
+TEST_CASE_FIXTURE(writer_fixture,
+                  "a writer stopped by an exit message or killed while "
+                  "renames keep failing leaves no temp file behind") {
+  int64_t value = 0;
+  for (auto reason : {caf::exit_reason::user_shutdown, caf::exit_reason::kill}) {
+    CAPTURE(caf::to_string(reason));
+    files->rename_error = 0;
+    start();
+    files->rename_error = EISDIR;
+    change("cfg/a", ++value);
+    run();
+    REQUIRE(files->exists(tmp_path)); // the newest secrets wait there
+    REQUIRE(status().phase == writer_phase::retrying);
+    caf::anon_send_exit(writer, reason);
+    run();
+    CHECK(exits.down());
+    CHECK_FALSE(files->exists(tmp_path));
+    CHECK(file() != expected_file()); // the failing rename never landed
+  }
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "a fault that outlives an incarnation shows in the next "
+                  "one's status: for how long, how many restarts, why, and a "
+                  "write clears it") {
+  log_capture logs;
+  auto history = std::make_shared<writer_history>();
+  auto spawn = [&] {
+    auto s = spec();
+    s.history = history;
+    writer = spawn_memcached_cfg(sys, std::move(s));
+    exits = watch(sys, writer);
+    run();
+  };
+  spawn();
+  CHECK(status().restarts == 0);
+  CHECK(status().failing_for < caf::timespan{0});
+  files->rename_error = EISDIR;
+  change("cfg/a", 1);
+  run();
+  advance(10s);
+  REQUIRE(exits.down());
+  CHECK(logs.contains("gave up writing /etc/mcfg/auth after 10s of failures: "
+                      "last rename /etc/mcfg/auth.tmp -> /etc/mcfg/auth "
+                      "failed: Is a directory (failing for 10s, give-up 1 "
+                      "since the file was last written)"));
+  spawn(); // as a supervisor would
+  advance(10s);
+  REQUIRE(exits.down());
+  CHECK(logs.contains("(failing for 20s, give-up 2 since"));
+  spawn();
+  advance(3s);
+  auto st = status();
+  CHECK(st.restarts == 2);
+  CHECK(st.failing_for == caf::timespan{23s});
+  CHECK(st.last_give_up
+        == "gave up writing /etc/mcfg/auth after 10s of failures: last "
+           "rename /etc/mcfg/auth.tmp -> /etc/mcfg/auth failed: Is a "
+           "directory");
+  files->rename_error = 0;
+  advance(100ms);
+  CHECK(file() == expected_file());
+  st = status();
+  CHECK(st.restarts == 0);
+  CHECK(st.last_give_up.empty());
+  CHECK(st.failing_for < caf::timespan{0});
+  CHECK(logs.contains("in step again after 2 restarts"));
+}
+
 namespace {
 
 int64_t seq_in(const std::string& content) {

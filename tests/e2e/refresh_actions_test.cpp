@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -162,6 +163,52 @@ TEST_CASE("a pid that is gone is an error naming pid and pidfile") {
                       + ": No such process");
 }
 
+TEST_CASE("pid 1 and the node's own pid are refused, and nothing is "
+          "signalled") {
+  temp_dir dir;
+  auto path = dir / "stale.pid";
+  write_text(path, "1\n");
+  // Refused before any attempt: not the EPERM a signal to init would get.
+  CHECK(send_refresh_signal(signal_spec(SIGHUP, "SIGHUP", path))
+        == "pid 1 from " + path + " is init; refusing to signal it");
+  // Blocked here, a signal sent to this process would stay pending.
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  sigset_t old;
+  REQUIRE(pthread_sigmask(SIG_BLOCK, &usr1, &old) == 0);
+  auto own = std::to_string(::getpid());
+  write_text(path, own + "\n");
+  CHECK(send_refresh_signal(signal_spec(SIGUSR1, "SIGUSR1", path))
+        == "pid " + own + " from " + path
+             + " is mcfgd itself; refusing to signal it");
+  sigset_t pending;
+  sigemptyset(&pending);
+  REQUIRE(sigpending(&pending) == 0);
+  CHECK_FALSE(sigismember(&pending, SIGUSR1));
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+TEST_CASE("with expect set, a pid of another program is refused and left "
+          "alone, while the expected program is signalled") {
+  temp_dir dir;
+  child_process other{{"sleep", "30"}};
+  auto path = dir / "reused.pid";
+  write_text(path, std::to_string(other.pid()) + "\n");
+  auto spec = signal_spec(SIGTERM, "SIGTERM", path);
+  spec.expect = "memcached";
+  auto exe = std::filesystem::read_symlink(
+    "/proc/" + std::to_string(other.pid()) + "/exe");
+  CHECK(send_refresh_signal(spec)
+        == "pid " + std::to_string(other.pid()) + " from " + path
+             + " is sleep (" + exe.string()
+             + "), not memcached; not signalled");
+  CHECK_FALSE(other.wait_exit(200ms).has_value());
+  spec.expect = "sleep";
+  CHECK(send_refresh_signal(spec) == "");
+  CHECK(killed_by(other.wait_exit(5s), SIGTERM));
+}
+
 } // TEST_SUITE("signal refresh")
 
 TEST_SUITE("command refresh") {
@@ -262,6 +309,32 @@ TEST_CASE("a command past its timeout is killed with what it started") {
   CHECK(result
         == "command `sh -c 'sleep 30 & echo $! > \"$0\"; wait' "
              + pidfile + "` timed out after 300ms; killed");
+  CHECK(took >= 300ms);
+  CHECK(took < 5s);
+  auto grandchild = static_cast<pid_t>(std::stol(read_file(pidfile)));
+  CHECK(wait_gone(grandchild, 5s));
+}
+
+TEST_CASE("a command under way when the node stops is killed with what it "
+          "started, long before its timeout") {
+  temp_dir dir;
+  auto pidfile = dir / "grandchild.pid";
+  auto stopping = std::make_shared<std::atomic<bool>>(false);
+  auto action = make_refresh_action(
+    refresh_spec{
+      command_spec({"sh", "-c", "sleep 30 & echo $! > \"$0\"; wait", pidfile})},
+    60s, stopping);
+  auto started = std::chrono::steady_clock::now();
+  std::thread stopper{[&] {
+    std::this_thread::sleep_for(300ms);
+    stopping->store(true);
+  }};
+  auto result = action();
+  auto took = std::chrono::steady_clock::now() - started;
+  stopper.join();
+  CHECK(result
+        == "command `sh -c 'sleep 30 & echo $! > \"$0\"; wait' " + pidfile
+             + "` killed: the node is stopping");
   CHECK(took >= 300ms);
   CHECK(took < 5s);
   auto grandchild = static_cast<pid_t>(std::stol(read_file(pidfile)));

@@ -176,7 +176,8 @@ TEST_CASE("node.yaml: everything set") {
                 "  - module: memcached_passwords\n"
                 "    path: ../run/./memcached.auth\n"
                 "    mode: 0640\n"
-                "    refresh: {signal: SIGHUP, pidfile: run/memcached.pid}\n"
+                "    refresh: {signal: SIGHUP, pidfile: run/memcached.pid,\n"
+                "              expect: memcached}\n"
                 "  - module: memcached_permissions\n"
                 "    path: /var/lib/mcfg/permissions.json\n"
                 "    mode: \"0644\"\n"
@@ -198,6 +199,7 @@ TEST_CASE("node.yaml: everything set") {
   CHECK(sig->signal == SIGHUP);
   CHECK(sig->name == "SIGHUP");
   CHECK(sig->pidfile == "/etc/mcfg/run/memcached.pid");
+  CHECK(sig->expect == "memcached");
   CHECK(cfg.files[1].module == find_module("memcached_permissions"));
   CHECK(cfg.files[1].path == "/var/lib/mcfg/permissions.json");
   CHECK(cfg.files[1].mode == 0644);
@@ -290,6 +292,14 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      "files[0].refresh.signal", "missing"},
     {with_file_fields("    refresh: {signal: HUP, pidfile: p, command: [x]}\n"),
      5, 40, "files[0].refresh", "not both"},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, expect: "
+                      "/usr/bin/memcached}\n"),
+     5, 48, "files[0].refresh.expect", "expected a program name like "
+     "memcached (no '/'), got \"/usr/bin/memcached\""},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, expect: []}\n"),
+     5, 48, "files[0].refresh.expect", "expected a program name"},
+    {with_file_fields("    refresh: {command: [x], expect: memcached}\n"), 5,
+     29, "files[0].refresh.expect", "a command has none"},
     {with_file_fields("    refresh: {command: []}\n"), 5, 24,
      "files[0].refresh.command", "an empty list"},
     {with_file_fields("    refresh: {command: reload}\n"), 5, 24,
