@@ -71,8 +71,27 @@ void check_config(const mcfg::node_config& cfg) {
         FUZZ_CHECK(arg.find('\0') == std::string::npos);
     }
   }
-  if (cfg.control)
-    FUZZ_CHECK(!cfg.control->host.empty());
+  // The control section: a socket path a Unix socket can bind, on no file
+  // the node writes or reads; TCP only with a token, off loopback only
+  // with TLS.
+  const auto& control = cfg.control;
+  FUZZ_CHECK(names_a_file(control.socket));
+  FUZZ_CHECK(control.socket.size() < 108);
+  FUZZ_CHECK(control.socket != cfg.source && control.socket != cfg.config_file);
+  for (auto& f : cfg.files)
+    FUZZ_CHECK(control.socket != f.path && control.socket != f.path + ".tmp");
+  FUZZ_CHECK(control.listen.has_value() == !control.token_file.empty());
+  if (control.listen) {
+    FUZZ_CHECK(!control.listen->host.empty());
+    FUZZ_CHECK(names_a_file(control.token_file));
+    FUZZ_CHECK(mcfg::is_loopback_host(control.listen->host)
+               || control.tls.has_value());
+  }
+  if (control.tls) {
+    FUZZ_CHECK(control.listen.has_value());
+    FUZZ_CHECK(names_a_file(control.tls->cert));
+    FUZZ_CHECK(names_a_file(control.tls->key));
+  }
 }
 
 } // namespace

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -10,6 +11,7 @@
 #include "actors/memcached_cfg.hpp"
 #include "node/refresher.hpp"
 #include "messages/errors.hpp"
+#include "supervision/errors.hpp"
 
 namespace mcfg {
 
@@ -190,10 +192,89 @@ control_actor::behavior_type control(control_self self, control_spec spec) {
   };
 }
 
+/// The HTTP status for an error of the control actor.
+backend_error to_backend_error(const caf::error& err,
+                               const caf::actor_system& sys) {
+  int status = 500;
+  if (err == errc::unknown_file)
+    status = 404;
+  else if (err == caf::sec::request_timeout)
+    status = 504;
+  else if (err == errc::writer_stopped)
+    status = 503;
+  return {status, sup::describe(err, sys)};
+}
+
+class actor_backend : public control_backend {
+public:
+  actor_backend(caf::actor_system& sys, control_actor control,
+                caf::timespan timeout)
+    : sys_(sys), control_(std::move(control)), timeout_(timeout) {
+  }
+
+  std::variant<node_status, backend_error> status() override {
+    std::variant<node_status, backend_error> out;
+    caf::scoped_actor self{sys_};
+    self->request(control_, timeout_, status_atom::value)
+      .receive([&](node_status& st) { out = std::move(st); },
+               [&](caf::error& err) { out = to_backend_error(err, sys_); });
+    return out;
+  }
+
+  std::optional<backend_error> sync(const control_target& target) override {
+    auto out = ask_ok(sync_atom::value, target.file);
+    if (!out && target.version)
+      out = check_version(*target.version);
+    return out;
+  }
+
+  std::optional<backend_error> reload(const control_target& target) override {
+    return ask_ok(reload_atom::value, target.file);
+  }
+
+private:
+  /// One request the control actor answers with ok or an error.
+  template <class... Ts>
+  std::optional<backend_error> ask_ok(Ts... xs) {
+    std::optional<backend_error> out;
+    caf::scoped_actor self{sys_};
+    self->request(control_, timeout_, std::move(xs)...)
+      .receive([](caf::ok_atom) {},
+               [&](caf::error& err) { out = to_backend_error(err, sys_); });
+    return out;
+  }
+
+  /// After a sync: the files hold the source's current version; a request
+  /// for a later one cannot be met yet.
+  // MERGE(issue10): with versioned sync, wait for `version` instead (the
+  // writers' applied_version), and drop this check.
+  std::optional<backend_error> check_version(uint64_t version) {
+    auto st = status();
+    if (auto err = std::get_if<backend_error>(&st))
+      return *err;
+    auto current = std::get<node_status>(st).source.version;
+    if (current < version)
+      return backend_error{409, "the source is at version "
+                                  + std::to_string(current) + ", not yet "
+                                  + std::to_string(version)};
+    return std::nullopt;
+  }
+
+  caf::actor_system& sys_;
+  control_actor control_;
+  caf::timespan timeout_;
+};
+
 } // namespace
 
 control_actor spawn_control(caf::actor_system& sys, control_spec spec) {
   return sys.spawn(control, std::move(spec));
+}
+
+std::unique_ptr<control_backend>
+make_actor_backend(caf::actor_system& sys, control_actor control,
+                   caf::timespan timeout) {
+  return std::make_unique<actor_backend>(sys, std::move(control), timeout);
 }
 
 } // namespace mcfg

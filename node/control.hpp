@@ -1,8 +1,10 @@
 #pragma once
-// The node's control actor, published over CAF's network layer (libcaf_io)
-// for mcfgctl. It holds no state of its own: it finds the live incarnation
-// of each child by its registered name at every request, so it is right
-// across restarts.
+// The node's control actor: the bridge between the control API's HTTP
+// threads and the node's actors. It is never reachable from outside the
+// process (mcfgd loads no CAF network layer). It holds no state of its own:
+// it finds the live incarnation of each child by its registered name at
+// every request, so it is right across restarts.
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +15,7 @@
 
 #include "messages/atoms.hpp"
 #include "messages/node_status.hpp"
+#include "node/control_api.hpp"
 #include "supervision/child_spec.hpp"
 
 namespace mcfg {
@@ -33,5 +36,11 @@ struct control_spec {
 };
 
 control_actor spawn_control(caf::actor_system& sys, control_spec spec);
+
+/// The control API's backend in mcfgd: blocking requests to `control` from
+/// the calling (non-CAF) thread, each bounded by `timeout`.
+std::unique_ptr<control_backend>
+make_actor_backend(caf::actor_system& sys, control_actor control,
+                   caf::timespan timeout);
 
 } // namespace mcfg

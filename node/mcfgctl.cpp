@@ -1,187 +1,389 @@
-// mcfgctl: talks to a running mcfgd over CAF's network layer.
+// mcfgctl: the control API's client (HTTP/JSON over libcurl).
 //
-//   mcfgctl --node HOST:PORT [--timeout DURATION] status|sync|reload [FILE]
+//   mcfgctl [--config node.yaml | --socket PATH
+//            | --node HOST:PORT --token-file F [--cacert PEM]]
+//           [--timeout 30s] COMMAND         (--help says more)
+//   COMMAND: status [--json] | sync [FILE] [--version N] | reload [FILE]
+//            | health [--json]
 //
-// Exit codes: 0 done; 1 the node answered with an error, or could not be
-// reached in time; 2 bad usage.
+// Exit codes: 0 done (health: healthy); 1 the node answered with an error
+// (health: unhealthy), or could not be reached in time; 2 bad usage.
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <variant>
 
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/io/middleman.hpp>
-#include <caf/scoped_actor.hpp>
+#include <CLI/CLI.hpp>
+#include <curl/curl.h>
+#include <nlohmann/json.hpp>
 
-#include "messages/errors.hpp"
-#include "messages/message_types.hpp"
-#include "node/control.hpp"
+#include "node/command_line.hpp"
+#include "node/control_api.hpp"
 #include "node/node_config.hpp"
-#include "supervision/errors.hpp"
-#include "supervision/supervisor.hpp"
 
 namespace {
+
+using json = nlohmann::json;
 
 constexpr int exit_ok = 0;
 constexpr int exit_failed = 1;
 constexpr int exit_usage = 2;
 
 struct options {
-  mcfg::listen_address node;
+  std::string config;
+  std::string socket;
+  std::optional<mcfg::listen_address> node;
+  std::string token_file;
+  std::string cacert;
   caf::timespan timeout = std::chrono::seconds(30);
+  bool json = false;
   std::string command;
   std::string file;
+  std::optional<uint64_t> version;
 };
 
-void usage(std::ostream& out) {
-  out << "usage: mcfgctl --node HOST:PORT [--timeout 30s] "
-         "status|sync|reload [FILE]\n";
-}
-
-std::optional<options> parse_args(int argc, char** argv) {
+/// mcfgctl's command line; nothing when main should exit with *code.
+std::optional<options> parse_args(int argc, char** argv, int& code) {
   options opts;
-  bool have_node = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if ((arg == "--node" || arg == "--timeout") && i + 1 >= argc) {
-      std::cerr << "mcfgctl: " << arg << " needs a value\n";
-      return std::nullopt;
-    }
-    if (arg == "--node") {
-      auto addr = mcfg::parse_listen_address(argv[++i]);
-      if (!addr) {
-        std::cerr << "mcfgctl: --node wants HOST:PORT, got '" << argv[i]
-                  << "'\n";
-        return std::nullopt;
-      }
-      opts.node = *addr;
-      have_node = true;
-    } else if (arg == "--timeout") {
-      auto d = mcfg::parse_duration(argv[++i]);
-      if (!d) {
-        std::cerr << "mcfgctl: --timeout wants a duration like 30s, got '"
-                  << argv[i] << "'\n";
-        return std::nullopt;
-      }
-      opts.timeout = *d;
-    } else if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(exit_ok);
-    } else if (opts.command.empty()) {
-      opts.command = arg;
-    } else if (opts.file.empty()) {
-      opts.file = arg;
-    } else {
-      std::cerr << "mcfgctl: unexpected argument '" << arg << "'\n";
-      return std::nullopt;
-    }
-  }
-  if (!have_node) {
-    std::cerr << "mcfgctl: --node is required\n";
+  std::string node;
+  std::string timeout = "30s";
+  uint64_t version = 0;
+  CLI::App app{"mcfgctl talks to a running mcfgd through its control API "
+               "(HTTP/JSON on the node's Unix socket, or on TCP with a "
+               "bearer token): its status and health, and sync and reload "
+               "of the files it keeps.",
+               "mcfgctl"};
+  mcfg::cli::conventions(app, "mcfgctl",
+                         "  0  done (health: the node is healthy)\n"
+                         "  1  the node answered with an error (health: "
+                         "unhealthy), or was not reached in time\n"
+                         "  2  bad usage");
+  auto where = app.add_option_group("node", "Which node (exactly one):");
+  where
+    ->add_option("--config", opts.config,
+                 "The node's node.yaml: talk to the socket it names")
+    ->type_name("FILE");
+  where->add_option("--socket", opts.socket, "The node's control socket")
+    ->type_name("PATH");
+  auto node_opt
+    = where
+        ->add_option("--node", node,
+                     "A node's TCP control port (needs --token-file)")
+        ->type_name("HOST:PORT")
+        ->check(CLI::Validator(
+          [](std::string& x) -> std::string {
+            if (mcfg::parse_listen_address(x))
+              return {};
+            return "wants HOST:PORT, got '" + x + "'";
+          },
+          ""));
+  where->require_option(1);
+  auto token = app.add_option("--token-file", opts.token_file,
+                              "The file holding the bearer token (mode 0600) "
+                              "for --node")
+                 ->type_name("FILE");
+  node_opt->needs(token);
+  token->needs(node_opt);
+  app
+    .add_option("--cacert", opts.cacert,
+                "Speak HTTPS to --node, trusting this CA certificate")
+    ->type_name("PEM")
+    ->needs(node_opt);
+  app
+    .add_option("--timeout", timeout,
+                "Give up after this long (a duration: 500ms, 30s, 2m)")
+    ->type_name("DURATION")
+    ->capture_default_str()
+    ->check(CLI::Validator(
+      [](std::string& x) -> std::string {
+        auto d = mcfg::parse_duration(x);
+        if (d && d->count() > 0)
+          return {};
+        return "wants a duration like 30s, got '" + x + "'";
+      },
+      ""));
+
+  // At most one command; none at all is refused after the parse, so that an
+  // unknown word is named as such first ("not expected: frobnicate").
+  app.require_subcommand(0, 1);
+  app.callback([&app] {
+    if (app.get_subcommands().empty())
+      throw CLI::RequiredError("a command (status, sync, reload or health)");
+  });
+  auto status = app.add_subcommand(
+    "status", "Print the source (path, version, last refusal), every file "
+              "(state, version, writes, errors) and every refresh");
+  status->add_flag("--json", opts.json, "Print the node's JSON as it is");
+  auto sync = app.add_subcommand(
+    "sync", "Wait until every file (or FILE) holds the source as it is now, "
+            "and its refresh went through");
+  sync->add_option("FILE", opts.file,
+                   "One file, by its path in node.yaml (default: all)")
+    ->type_name("");
+  auto version_opt
+    = sync
+        ->add_option("--version", version,
+                     "Wait for this version of the source, or a later one")
+        ->type_name("N")
+        ->check(CLI::NonNegativeNumber);
+  auto reload = app.add_subcommand(
+    "reload", "Re-read the source now and rewrite every file (or FILE)");
+  reload->add_option("FILE", opts.file,
+                     "One file, by its path in node.yaml (default: all)")
+    ->type_name("");
+  auto health = app.add_subcommand(
+    "health", "Exit 0 when the node is healthy, else 1 with the reasons");
+  health->add_flag("--json", opts.json, "Print the node's JSON as it is");
+
+  if (auto exit_code = mcfg::cli::parse(app, argc, argv)) {
+    code = *exit_code;
     return std::nullopt;
   }
-  if (opts.command != "status" && opts.command != "sync"
-      && opts.command != "reload") {
-    std::cerr << "mcfgctl: unknown command '" << opts.command << "'\n";
-    return std::nullopt;
-  }
-  if (opts.command == "status" && !opts.file.empty()) {
-    std::cerr << "mcfgctl: status takes no file\n";
-    return std::nullopt;
-  }
+  opts.command = app.get_subcommands().front()->get_name();
+  if (!node.empty())
+    opts.node = mcfg::parse_listen_address(node);
+  opts.timeout = *mcfg::parse_duration(timeout);
+  if (version_opt->count() > 0)
+    opts.version = version;
   return opts;
 }
 
-std::string seconds(caf::timespan d) {
+/// Where and how to reach the node.
+struct endpoint {
+  std::string base_url;
+  std::string unix_socket;
+  std::string token;
+  std::string cacert;
+  std::string name; ///< for messages
+};
+
+std::variant<endpoint, std::string> resolve(const options& opts) {
+  endpoint out;
+  if (opts.node) {
+    auto host = opts.node->host;
+    if (host.find(':') != std::string::npos)
+      host = "[" + host + "]";
+    auto scheme = opts.cacert.empty() ? "http://" : "https://";
+    out.base_url = scheme + host + ":" + std::to_string(opts.node->port);
+    out.name = opts.node->host + ":" + std::to_string(opts.node->port);
+    auto token = mcfg::read_token_file(opts.token_file);
+    if (token.index() == 1)
+      return std::get<1>(token);
+    out.token = std::get<0>(token);
+    out.cacert = opts.cacert;
+    return out;
+  }
+  out.base_url = "http://localhost";
+  out.unix_socket = opts.socket;
+  if (!opts.config.empty()) {
+    auto loaded = mcfg::load_node_config(opts.config);
+    if (!loaded.ok())
+      return loaded.errors.front().to_string();
+    out.unix_socket = loaded.value->control.socket;
+  }
+  out.name = out.unix_socket;
+  return out;
+}
+
+struct reply {
+  long status = 0;
+  std::string body;
+};
+
+size_t collect(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+/// One request; the transport's error text when there was no answer.
+std::variant<reply, std::string> call(const endpoint& to, const options& opts,
+                                      const std::string& method,
+                                      const std::string& path,
+                                      const std::string& body) {
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl{curl_easy_init(),
+                                                           curl_easy_cleanup};
+  if (!curl)
+    return std::string{"libcurl could not start"};
+  auto* h = curl.get();
+  reply out;
+  auto url = to.base_url + path;
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  if (!to.unix_socket.empty())
+    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, to.unix_socket.c_str());
+  if (!to.cacert.empty())
+    curl_easy_setopt(h, CURLOPT_CAINFO, to.cacert.c_str());
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                       opts.timeout)
+                       .count()));
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &out.body);
+  curl_slist* headers = nullptr;
+  std::string auth = "Authorization: Bearer " + to.token;
+  if (!to.token.empty())
+    headers = curl_slist_append(headers, auth.c_str());
+  if (method == "POST") {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  auto rc = curl_easy_perform(h);
+  curl_slist_free_all(headers);
+  if (rc != CURLE_OK)
+    return std::string{curl_easy_strerror(rc)};
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out.status);
+  return out;
+}
+
+std::string seconds(const json& x) {
   std::ostringstream out;
-  out << std::fixed << std::setprecision(1)
-      << std::chrono::duration<double>(d).count() << "s";
+  out << std::fixed << std::setprecision(1) << x.get<double>() << "s";
   return out.str();
 }
 
-std::string age(caf::timespan d) {
-  return d.count() < 0 ? "never" : seconds(d) + " ago";
+/// "12.5s ago", or "never" for null.
+std::string age(const json& x) {
+  return x.is_number() ? seconds(x) + " ago" : "never";
 }
 
-void print_status(const mcfg::node_status& st) {
-  std::cout << "source " << st.source.path << "  version "
-            << st.source.version;
-  if (!st.source.last_error.empty())
-    std::cout << "  (edit refused: " << st.source.last_error << ")";
+std::string text(const json& x) {
+  return x.is_string() ? x.get<std::string>() : x.dump();
+}
+
+void print_status(const json& st) {
+  auto& src = st.at("source");
+  std::cout << "source " << text(src.at("path")) << "  version "
+            << src.at("version");
+  if (src.at("last_refused").is_string())
+    std::cout << "  (edit refused: " << text(src.at("last_refused")) << ")";
   std::cout << "\n\n";
-  for (auto& f : st.files) {
-    std::cout << f.path << "\n  state " << to_string(f.phase) << ", attempts "
-              << f.attempts << ", writes " << f.writes << ", last write "
-              << age(f.since_last_write) << ", last change "
-              << age(f.since_last_change) << "\n";
-    if (!f.last_error.empty())
-      std::cout << "  last error: " << f.last_error << "\n";
-    if (f.restarts > 0)
-      std::cout << "  FAULT: failing for " << seconds(f.failing_for)
-                << ", " << f.restarts << " restarts; " << f.last_give_up
-                << "\n";
-    for (auto& [key, value] : f.module)
-      std::cout << "  " << key << ": " << value << "\n";
+  for (auto& f : st.at("files")) {
+    std::cout << text(f.at("path")) << "\n  state " << text(f.at("state"))
+              << ", attempts " << f.at("attempts") << ", writes "
+              << f.at("writes") << ", last write "
+              << age(f.at("seconds_since_last_write")) << ", last change "
+              << age(f.at("seconds_since_last_change")) << "\n";
+    if (f.at("last_error").is_string())
+      std::cout << "  last error: " << text(f.at("last_error")) << "\n";
+    if (f.at("restarts").get<uint64_t>() > 0)
+      std::cout << "  FAULT: failing for "
+                << (f.at("seconds_failing").is_number()
+                      ? seconds(f.at("seconds_failing"))
+                      : std::string{"-"})
+                << ", " << f.at("restarts") << " restarts; "
+                << text(f.at("last_give_up")) << "\n";
+    for (auto& [key, value] : f.at("module").items())
+      std::cout << "  " << key << ": " << text(value) << "\n";
   }
-  for (auto& r : st.refreshes) {
-    std::cout << "refresh " << r.path << ": "
-              << (r.running ? "running" : r.pending ? "pending" : "done")
-              << ", " << r.refreshes << " refreshes";
-    if (r.failures > 0)
-      std::cout << ", " << r.failures << " failures: " << r.last_error;
-    if (r.next_retry_in.count() >= 0)
-      std::cout << "; next retry in " << seconds(r.next_retry_in);
+  for (auto& f : st.at("files")) {
+    auto& r = f.at("refresh");
+    if (!r.is_object())
+      continue;
+    std::cout << "refresh " << text(f.at("path")) << ": "
+              << (r.at("running").get<bool>()   ? "running"
+                  : r.at("pending").get<bool>() ? "pending"
+                                                : "done")
+              << ", " << r.at("refreshes") << " refreshes";
+    if (r.at("consecutive_failures").get<uint64_t>() > 0)
+      std::cout << ", " << r.at("consecutive_failures")
+                << " failures: " << text(r.at("last_error"));
+    if (r.at("seconds_to_next_retry").is_number())
+      std::cout << "; next retry in " << seconds(r.at("seconds_to_next_retry"));
     std::cout << "\n";
   }
+}
+
+/// The command's request: method, path, body.
+struct request {
+  std::string method;
+  std::string path;
+  std::string body;
+};
+
+request request_for(const options& opts) {
+  if (opts.command == "status")
+    return {"GET", "/v1/status", ""};
+  if (opts.command == "health")
+    return {"GET", "/healthz", ""};
+  json body = json::object();
+  if (!opts.file.empty())
+    body["file"] = opts.file;
+  if (opts.version)
+    body["version"] = *opts.version;
+  return {"POST", "/v1/" + opts.command, body.dump()};
+}
+
+/// Prints what the node answered; the exit code.
+int show(const options& opts, const reply& r) {
+  auto doc = json::parse(r.body, nullptr, false);
+  bool ok = r.status >= 200 && r.status < 300;
+  if (opts.json) {
+    std::cout << r.body;
+    return ok ? exit_ok : exit_failed;
+  }
+  if (doc.is_discarded() || !doc.is_object()) {
+    std::cerr << "mcfgctl: " << opts.command << ": HTTP " << r.status
+              << " with a body that is no JSON object\n";
+    return exit_failed;
+  }
+  try {
+    if (opts.command == "health") {
+      if (ok)
+        std::cout << "healthy\n";
+      for (auto& p : doc.at("problems"))
+        std::cout << "unhealthy: " << text(p) << "\n";
+      return ok ? exit_ok : exit_failed;
+    }
+    if (!ok) {
+      std::cerr << "mcfgctl: " << opts.command << " failed (HTTP " << r.status
+                << "): " << text(doc.value("error", json("no message")))
+                << '\n';
+      return exit_failed;
+    }
+    if (opts.command == "status")
+      print_status(doc);
+    else if (opts.command == "sync")
+      std::cout << "in sync: "
+                << (opts.file.empty() ? "every file" : opts.file)
+                << " reflects the current source and was refreshed\n";
+    else
+      std::cout << "reload requested\n";
+  } catch (const json::exception& e) {
+    std::cerr << "mcfgctl: " << opts.command
+              << ": unexpected answer: " << e.what() << '\n';
+    return exit_failed;
+  }
+  return exit_ok;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-  auto opts = parse_args(argc, argv);
-  if (!opts) {
-    usage(std::cerr);
+  int code = exit_ok;
+  auto opts = parse_args(argc, argv, code);
+  if (!opts)
+    return code;
+  auto to = resolve(*opts);
+  if (auto err = std::get_if<std::string>(&to)) {
+    std::cerr << "mcfgctl: " << *err << '\n';
     return exit_usage;
   }
-  caf::actor_system_config cfg;
-  mcfg::add_message_types(cfg);
-  mcfg::sup::add_message_types(cfg);
-  cfg.set("logger.console-verbosity", caf::atom("quiet"));
-  cfg.set("logger.file-verbosity", caf::atom("quiet"));
-  cfg.load<caf::io::middleman>();
-  caf::actor_system sys{cfg};
-  auto node = sys.middleman().remote_actor<mcfg::control_actor>(
-    opts->node.host, opts->node.port);
-  if (!node) {
-    std::cerr << "mcfgctl: cannot reach mcfgd at " << opts->node.host << ':'
-              << opts->node.port << ": " << sys.render(node.error()) << '\n';
-    return exit_failed;
-  }
-  caf::scoped_actor self{sys};
-  int rc = exit_ok;
-  auto on_error = [&](caf::error& err) {
-    std::cerr << "mcfgctl: " << opts->command << " failed: "
-              << mcfg::sup::describe(err, sys) << '\n';
-    rc = exit_failed;
-  };
-  if (opts->command == "status") {
-    self->request(*node, opts->timeout, mcfg::status_atom::value)
-      .receive([](mcfg::node_status& st) { print_status(st); }, on_error);
-  } else if (opts->command == "sync") {
-    self->request(*node, opts->timeout, mcfg::sync_atom::value, opts->file)
-      .receive(
-        [&](caf::ok_atom) {
-          std::cout << "in sync: "
-                    << (opts->file.empty() ? "every file" : opts->file)
-                    << " reflects the current source and was refreshed\n";
-        },
-        on_error);
-  } else {
-    self->request(*node, opts->timeout, mcfg::reload_atom::value, opts->file)
-      .receive([](caf::ok_atom) { std::cout << "reload requested\n"; },
-               on_error);
-  }
+  auto& where = std::get<endpoint>(to);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  auto req = request_for(*opts);
+  auto answer = call(where, *opts, req.method, req.path, req.body);
+  int rc = exit_failed;
+  if (auto err = std::get_if<std::string>(&answer))
+    std::cerr << "mcfgctl: cannot reach mcfgd at " << where.name << ": "
+              << *err << '\n';
+  else
+    rc = show(*opts, std::get<reply>(answer));
+  curl_global_cleanup();
   return rc;
 }

@@ -19,9 +19,11 @@
 
 #include <pthread.h>
 
+#include <fstream>
+#include <sstream>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include <CLI/CLI.hpp>
@@ -31,6 +33,7 @@
 #include "messages/message_types.hpp"
 #include "node/command_line.hpp"
 #include "node/control.hpp"
+#include "node/control_server.hpp"
 #include "node/node_config.hpp"
 #include "node/node_tree.hpp"
 #include "node/readiness.hpp"
@@ -123,36 +126,106 @@ sigset_t handled_signals() {
   return set;
 }
 
-/// Spawns the control actor and publishes it on control.listen.
-caf::expected<mcfg::control_actor> publish_control(caf::actor_system& sys,
-                                                   const mcfg::node_config& cfg) {
-  mcfg::control_spec spec{{}, mcfg::store_child_id, mcfg::refresher_child_id};
-  for (size_t i = 0; i < cfg.files.size(); ++i)
-    spec.files.emplace_back(cfg.files[i].path, mcfg::writer_child_id(i));
-  auto control = mcfg::spawn_control(sys, std::move(spec));
-  auto port = sys.middleman().publish(control, cfg.control->port,
-                                      cfg.control->host.c_str(), true);
-  if (!port) {
-    std::cerr << "mcfgd: cannot listen on " << cfg.control->host << ':'
-              << cfg.control->port << ": " << sys.render(port.error()) << '\n';
-    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
-    return std::move(port.error());
+/// The control API's sockets, bound before any thread starts (the Unix
+/// socket's mode comes from the umask at bind), with what each requires.
+/// A problem with the token or TLS files is bad configuration (exit 2);
+/// a socket that cannot be bound makes the node unable to start (exit 1).
+struct control_setup {
+  std::vector<mcfg::control_listener> listeners;
+  std::string error;
+  int exit_code = exit_ok;
+};
+
+control_setup open_control(const mcfg::node_config& cfg) {
+  control_setup out;
+  auto fail = [&](std::string err, int code) {
+    out.error = std::move(err);
+    out.exit_code = code;
+    return std::move(out);
+  };
+  auto& control = cfg.control;
+  // Read first: a bad token or key file is bad configuration, found before
+  // any socket is touched.
+  mcfg::control_listener tcp;
+  if (control.listen) {
+    auto token = mcfg::read_token_file(control.token_file);
+    if (token.index() == 1)
+      return fail(std::get<1>(token), exit_bad_config);
+    tcp.token = std::get<0>(token);
+    if (control.tls) {
+      auto key = mcfg::read_private_file(control.tls->key, "TLS key");
+      if (key.index() == 1)
+        return fail(std::get<1>(key), exit_bad_config);
+      std::ifstream in{control.tls->cert, std::ios::binary};
+      std::ostringstream cert;
+      cert << in.rdbuf();
+      if (!in)
+        return fail("TLS certificate " + control.tls->cert
+                      + ": cannot read it",
+                    exit_bad_config);
+      tcp.tls = mcfg::tls_pem{cert.str(), std::get<0>(key)};
+    }
   }
-  mcfg::log::info("mcfgd", "control listening on " + cfg.control->host + ":"
-                             + std::to_string(*port));
-  return control;
+  auto unix_socket = mcfg::listening_socket::bind_unix(control.socket,
+                                                       control.group);
+  if (auto err = std::get_if<std::string>(&unix_socket))
+    return fail(*err, exit_gave_up);
+  mcfg::control_listener local;
+  local.socket = std::move(std::get<mcfg::listening_socket>(unix_socket));
+  local.group = control.group;
+  out.listeners.push_back(std::move(local));
+  if (control.listen) {
+    auto bound = mcfg::listening_socket::bind_tcp(control.listen->host,
+                                                  control.listen->port);
+    if (auto err = std::get_if<std::string>(&bound))
+      return fail(*err, exit_gave_up);
+    tcp.socket = std::move(std::get<mcfg::listening_socket>(bound));
+    out.listeners.push_back(std::move(tcp));
+  }
+  return out;
+}
+
+/// Requests from the API wait this long for the node's actors; a sync owes
+/// at most a retry deadline, plus its refresh.
+caf::timespan backend_timeout(const mcfg::node_config& cfg) {
+  return std::max<caf::timespan>(std::chrono::seconds(30),
+                                 2 * cfg.retry_deadline);
 }
 
 int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   auto signals = handled_signals();
+  auto control_sockets = open_control(cfg);
+  if (control_sockets.exit_code != exit_ok) {
+    fatal() << control_sockets.error << '\n';
+    if (control_sockets.exit_code == exit_bad_config)
+      fatal() << "bad configuration, nothing written\n";
+    return control_sockets.exit_code;
+  }
   caf::actor_system_config sys_cfg;
   mcfg::add_message_types(sys_cfg);
   mcfg::sup::add_message_types(sys_cfg);
   sys_cfg.set("logger.console-verbosity", caf::atom("quiet"));
   sys_cfg.set("logger.file-verbosity", caf::atom("quiet"));
-  if (cfg.control)
-    sys_cfg.load<caf::io::middleman>();
   caf::actor_system sys{sys_cfg};
+
+  // The API first: a certificate that does not load is found before
+  // anything is written. Until the tree runs, requests find no live child
+  // and say so.
+  mcfg::control_spec spec{{}, mcfg::store_child_id, mcfg::refresher_child_id};
+  for (size_t i = 0; i < cfg.files.size(); ++i)
+    spec.files.emplace_back(cfg.files[i].path, mcfg::writer_child_id(i));
+  auto control = mcfg::spawn_control(sys, std::move(spec));
+  auto backend = mcfg::make_actor_backend(sys, control, backend_timeout(cfg));
+  auto server = mcfg::control_server::start(
+    std::move(control_sockets.listeners), *backend);
+  if (auto err = std::get_if<mcfg::control_start_error>(&server)) {
+    fatal() << err->message << '\n';
+    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+    if (!err->tls)
+      return exit_gave_up;
+    fatal() << "bad configuration, nothing written\n";
+    return exit_bad_config;
+  }
 
   auto truth = mcfg::source_of_truth::make(doc.values);
   // Set on the way out: a refresh command still running is killed, so the
@@ -164,23 +237,15 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     stopping_flag->store(true);
     fatal() << "could not start: "
             << mcfg::sup::describe(root.error(), sys) << '\n';
+    std::get<std::unique_ptr<mcfg::control_server>>(server).reset();
+    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
     return exit_gave_up;
   }
   mcfg::log::info("mcfgd", "running with " + std::to_string(cfg.files.size())
                              + " files; source " + cfg.source);
 
-  mcfg::control_actor control;
-  if (cfg.control) {
-    auto published = publish_control(sys, cfg);
-    if (!published) {
-      stopping_flag->store(true);
-      caf::anon_send_exit(*root, caf::exit_reason::user_shutdown);
-      return exit_gave_up;
-    }
-    control = *published;
-  }
-  // Type=notify: systemd hears READY=1 once every file is written (and the
-  // control port, published above, is up).
+  // Type=notify: systemd hears READY=1 once every file is written (the
+  // control socket, started above, is up by then).
   std::vector<mcfg::sup::child_id> writers;
   for (size_t i = 0; i < cfg.files.size(); ++i)
     writers.push_back(mcfg::writer_child_id(i));
@@ -215,35 +280,17 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   {
     caf::scoped_actor self{sys};
     self->monitor(*root);
-    if (control)
-      self->monitor(control);
-    for (bool root_down = false; !root_down;) {
-      self->receive([&](caf::down_msg& msg) {
-        if (msg.source == root->address()) {
-          reason = std::move(msg.reason);
-          root_down = true;
-          return;
-        }
-        // Any peer of the control port can send an exit message of reason
-        // kill, which CAF always obeys: publish a fresh control actor.
-        mcfg::log::warning("mcfgd", "control actor stopped ("
-                                      + mcfg::sup::describe(msg.reason, sys)
-                                      + "); publishing a new one");
-        sys.middleman().unpublish(control, cfg.control->port);
-        if (auto published = publish_control(sys, cfg)) {
-          control = *published;
-          self->monitor(control);
-        }
-      });
-    }
+    self->receive([&](caf::down_msg& msg) { reason = std::move(msg.reason); });
   }
   stopping_flag->store(true);
   bool asked_to_stop = stopping.exchange(true);
   if (!asked_to_stop)
     pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
-  if (control)
-    caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
+  // The writers are gone, so requests still running end now; then the
+  // sockets close and the socket file goes.
+  std::get<std::unique_ptr<mcfg::control_server>>(server).reset();
+  caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
   if (asked_to_stop && reason == caf::exit_reason::user_shutdown) {
     mcfg::log::info("mcfgd", "stopped");
     return exit_ok;

@@ -1,5 +1,9 @@
 #include "node/node_config.hpp"
 
+#include <arpa/inet.h>
+#include <grp.h>
+#include <sys/un.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -144,6 +148,18 @@ std::optional<listen_address> parse_listen_address(std::string_view text) {
   return out;
 }
 
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost")
+    return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1)
+    return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
 // -- node.yaml ----------------------------------------------------------------
 
 namespace {
@@ -183,6 +199,7 @@ public:
     : yaml_reader(std::move(display)) {
     cfg_.config_file = config_file.string();
     base_ = config_file.parent_path();
+    cfg_.control.socket = (base_ / "mcfgd.sock").string();
   }
 
   node_config_result run(std::string_view text) {
@@ -382,19 +399,97 @@ private:
   }
 
   void control(const YAML::Node& key, const YAML::Node& node) {
-    walk(key, node, "control", {"listen"},
+    auto& out = cfg_.control;
+    YAML::Node listen_key;
+    bool have_listen = false;
+    std::optional<source_mark> token_mark;
+    std::optional<source_mark> tls_mark;
+    walk(key, node, "control", {"socket", "group", "listen", "token_file", "tls"},
          [&](const YAML::Node& k, const YAML::Node& v) {
-           std::optional<listen_address> addr;
-           if (v.IsScalar())
-             addr = parse_listen_address(v.Scalar());
-           if (addr)
-             cfg_.control = std::move(*addr);
-           else
-             fail_value(k, v, "control.listen",
-                        "expected \"host:port\" (or \":port\") with a port "
-                        "from 0 to 65535, got "
-                          + got(v));
+           const auto& name = k.Scalar();
+           auto path = "control." + name;
+           if (name == "socket") {
+             socket_value(k, v);
+           } else if (name == "group") {
+             if (auto str = scalar(k, v, path, "a group name or gid"))
+               out.group = group_id(k, v, *str);
+           } else if (name == "listen") {
+             std::optional<listen_address> addr;
+             if (v.IsScalar())
+               addr = parse_listen_address(v.Scalar());
+             if (!addr)
+               fail_value(k, v, path,
+                          "expected \"host:port\" (or \":port\") with a "
+                          "port from 0 to 65535, got "
+                            + got(v));
+             out.listen = std::move(addr);
+             listen_key = k;
+             have_listen = true;
+           } else if (name == "token_file") {
+             token_mark = mark_of(k);
+             if (auto p = path_value(k, v, path))
+               out.token_file = *p;
+           } else {
+             tls_mark = mark_of(k);
+             tls(k, v);
+           }
          });
+    if (have_listen) {
+      if (out.listen && !token_mark)
+        fail_at(listen_key, "control.listen",
+                "requires control.token_file (a 0600 file holding the "
+                "bearer token every request must carry)");
+      if (out.listen && !is_loopback_host(out.listen->host) && !tls_mark)
+        fail_at(listen_key, "control.listen",
+                out.listen->host + " is not a loopback address: control.tls "
+                "is required (cert and key)");
+    } else {
+      if (token_mark)
+        fail(*token_mark, "control.token_file",
+             "is only used with control.listen");
+      if (tls_mark)
+        fail(*tls_mark, "control.tls", "is only used with control.listen");
+    }
+  }
+
+  void socket_value(const YAML::Node& k, const YAML::Node& v) {
+    auto p = path_value(k, v, "control.socket");
+    if (!p)
+      return;
+    cfg_.control.socket = *p;
+    socket_mark_ = mark_of(v);
+  }
+
+  /// A group by name, or by number.
+  std::optional<gid_t> group_id(const YAML::Node& k, const YAML::Node& v,
+                                const std::string& name) {
+    if (auto n = parse_uint(name, std::numeric_limits<gid_t>::max() - 1))
+      return static_cast<gid_t>(*n);
+    std::vector<char> buf(16384);
+    group g{};
+    group* found = nullptr;
+    if (::getgrnam_r(name.c_str(), &g, buf.data(), buf.size(), &found) == 0
+        && found)
+      return found->gr_gid;
+    fail_value(k, v, "control.group", "no such group " + got(v));
+    return std::nullopt;
+  }
+
+  void tls(const YAML::Node& key, const YAML::Node& node) {
+    tls_files out;
+    auto is_map = walk(key, node, "control.tls", {"cert", "key"},
+                       [&](const YAML::Node& k, const YAML::Node& v) {
+                         auto path = "control.tls." + k.Scalar();
+                         if (auto p = path_value(k, v, path))
+                           (k.Scalar() == "cert" ? out.cert : out.key) = *p;
+                       });
+    if (!is_map)
+      return;
+    if (out.cert.empty() || out.key.empty()) {
+      fail_at(node, "control.tls", "needs both cert and key (PEM files)");
+      return;
+    }
+    cfg_.control.tls = std::move(out);
   }
 
   void files(const YAML::Node& key, const YAML::Node& node) {
@@ -616,8 +711,23 @@ private:
   }
 
   /// Two writers on one path (or on each other's temporary file), or a
-  /// writer on the source of truth, would fight over it.
+  /// writer on the source of truth, would fight over it; the control socket
+  /// replaces what is on its path.
   void check_collisions() {
+    const auto& socket = cfg_.control.socket;
+    // Checked here, so that the default (beside node.yaml) is checked too.
+    if (socket.size() >= sizeof(sockaddr_un{}.sun_path))
+      fail(socket_mark_, "control.socket",
+           "the path " + socket + " is longer than "
+             + std::to_string(sizeof(sockaddr_un{}.sun_path) - 1)
+             + " bytes, the most a Unix socket can have; set a shorter one");
+    if (socket == cfg_.source || socket == cfg_.config_file)
+      fail(socket_mark_, "control.socket",
+           "is the source or this node.yaml, which must never be replaced");
+    for (auto& f : cfg_.files)
+      if (socket == f.path || socket == f.path + ".tmp")
+        fail(socket_mark_, "control.socket",
+             "collides with the maintained file " + f.path);
     for (size_t i = 0; i < cfg_.files.size(); ++i) {
       const auto& [key, mark] = path_marks_[i];
       const auto& p = cfg_.files[i].path;
@@ -643,6 +753,7 @@ private:
 
   fs::path base_;
   node_config cfg_;
+  source_mark socket_mark_;
   std::vector<std::pair<std::string, source_mark>> path_marks_;
 };
 

@@ -27,8 +27,12 @@
 //       # refresh: {command: [systemctl, reload, memcached]}   # no shell)
 //       # with a signal, `expect: memcached` (optional) signals the pid only
 //       # if it runs that program
-//   control:
-//     listen: "127.0.0.1:11311"     # optional; host defaults to 127.0.0.1
+//   control:                        # the control API (docs/control-api.md)
+//     socket: mcfgd.sock            # Unix socket, mode 0600 (0660 with group)
+//     group: mcfg-admins            # optional: may use the socket too
+//     listen: "127.0.0.1:11311"     # optional TCP; host defaults to 127.0.0.1
+//     token_file: control.token     # required with listen: a 0600 file
+//     tls: {cert: c.pem, key: k.pem}  # required when listen is not loopback
 //   log_level: info                 # error | warning | info | debug
 //
 // Durations are an integer and a unit: ns, us, ms, s, m, h (`100ms`, `10s`,
@@ -84,10 +88,30 @@ struct file_config {
   refresh_spec refresh;
 };
 
-/// Where the control actor is published.
+/// Where the control API listens over TCP.
 struct listen_address {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
+};
+
+/// HTTPS for control.listen: PEM files, absolute.
+struct tls_files {
+  std::string cert;
+  std::string key;
+};
+
+/// The control API's sockets and who may use them.
+struct control_config {
+  /// The Unix socket, absolute; default mcfgd.sock in node.yaml's folder.
+  std::string socket;
+  /// control.group, resolved: its members may use the socket too.
+  std::optional<gid_t> group;
+  /// control.listen: TCP as well.
+  std::optional<listen_address> listen;
+  /// The bearer token's file, absolute; set exactly when `listen` is.
+  std::string token_file;
+  /// Set whenever `listen` is not a loopback address.
+  std::optional<tls_files> tls;
 };
 
 /// Everything in node.yaml, resolved: absolute paths, durations as
@@ -102,8 +126,7 @@ struct node_config {
   size_t supervisor_intensity = 3;
   caf::timespan supervisor_period = std::chrono::seconds(10);
   std::vector<file_config> files;
-  /// Set when `control.listen` is.
-  std::optional<listen_address> control;
+  control_config control;
   log::level log_level = log::level::info;
 };
 
@@ -136,5 +159,8 @@ std::optional<refresh_signal> parse_signal(std::string_view text);
 /// "host:port", "[v6addr]:port", ":port" or "port"; port 0..65535, host
 /// 127.0.0.1 when left out.
 std::optional<listen_address> parse_listen_address(std::string_view text);
+
+/// Whether `host` is a loopback address: "localhost", 127.0.0.0/8, ::1.
+bool is_loopback_host(const std::string& host);
 
 } // namespace mcfg

@@ -191,3 +191,65 @@ TEST_CASE("with stderr the journal, mcfgd's error lines carry priority 3") {
   CHECK(plain.err.rfind("mcfgd: ", 0) == 0);
   CHECK_FALSE(contains(plain.err, "<3>"));
 }
+
+TEST_CASE("mcfgctl --version prints the project's version and git revision") {
+  cli_fixture f;
+  auto r = run(f.dir, {MCFGCTL, "--version"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.rfind(std::string{"mcfgctl "} + MCFG_VERSION + " (git ", 0)
+        == 0);
+  CHECK(r.err.empty());
+}
+
+TEST_CASE("mcfgctl --help explains every option, command and exit code") {
+  cli_fixture f;
+  auto r = run(f.dir, {MCFGCTL, "--help"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.empty());
+  for (auto part :
+       {"--config FILE", "--socket PATH", "--node HOST:PORT",
+        "--token-file FILE", "--cacert PEM", "--timeout DURATION", "--version",
+        "-h,--help", "status", "sync", "reload", "health", "Exit codes:",
+        "2  bad usage", "Give up after this long"})
+    CHECK_MESSAGE(contains(r.out, part), part);
+  // A command's own help: its argument and options.
+  auto sync = run(f.dir, {MCFGCTL, "sync", "--help"});
+  CHECK(sync.exit_code == 0);
+  CHECK(contains(sync.out, "FILE"));
+  CHECK(contains(sync.out, "--version N"));
+  CHECK(contains(sync.out, "Wait for this version of the source"));
+}
+
+TEST_CASE("mcfgctl: bad usage exits 2 naming the problem, reaching no node") {
+  cli_fixture f;
+  auto sock = f.dir / "no.sock";
+  struct bad {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (auto& x : std::vector<bad>{
+         {{"status"}, "node"},
+         {{"--socket", sock, "--config", f.node_yaml, "status"}, "node"},
+         {{"--socket", sock}, "a command (status, sync, reload or health)"},
+         {{"--socket", sock, "frobnicate"}, "frobnicate"},
+         {{"--socket", sock, "status", "extra"}, "extra"},
+         {{"--socket", sock, "reload", "--json"}, "--json"},
+         {{"--socket", sock, "sync", "--version", "-1"}, "-1"},
+         {{"--socket", sock, "sync", "--version", "x"}, "x"},
+         {{"--socket", sock, "--timeout", "0s", "status"}, "0s"},
+         {{"--socket", sock, "--timeout", "soon", "status"}, "soon"},
+         {{"--node", "127.0.0.1:1", "status"}, "--token-file"},
+         {{"--node", "nowhere", "--token-file", sock, "status"}, "nowhere"},
+         {{"--socket", sock, "--cacert", sock, "status"}, "--node"}}) {
+    auto args = x.args;
+    args.insert(args.begin(), MCFGCTL);
+    auto r = run(f.dir, args);
+    CAPTURE(x.says);
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, x.says));
+    CHECK(r.out.empty());
+    // Rejected before any connection: not the "cannot reach" of exit 1.
+    CHECK_FALSE(contains(r.err, "cannot reach"));
+  }
+}

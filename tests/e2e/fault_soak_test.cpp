@@ -11,7 +11,6 @@
 #include <random>
 
 #include "node_harness.hpp"
-#include "support/memcached_server.hpp" // free_loopback_port
 
 using namespace mcfg::test;
 namespace fs = std::filesystem;
@@ -36,16 +35,13 @@ TEST_CASE("fault soak: edits at 50/s through rename faults, short and long") {
   auto node_yaml = dir / "node.yaml";
   auto source = dir / "cluster.yaml";
   auto auth = dir / "run/memcached.auth";
-  auto port = free_loopback_port();
-  auto node = "127.0.0.1:" + std::to_string(port);
   // A 3 s deadline keeps long spells short enough to have several per minute.
   write_text(node_yaml, "source: cluster.yaml\n"
                         "retry: {interval: 100ms, deadline: 3s}\n"
                         "supervisor: {intensity: 3, period: 10s}\n"
                         "files:\n"
                         "  - module: memcached_passwords\n"
-                        "    path: run/memcached.auth\n"
-                        "control: {listen: \"" + node + "\"}\n");
+                        "    path: run/memcached.auth\n");
   std::mt19937 rng(4242);
   auto between = [&](int lo, int hi) {
     return std::uniform_int_distribution<int>(lo, hi)(rng);
@@ -64,7 +60,7 @@ TEST_CASE("fault soak: edits at 50/s through rename faults, short and long") {
   auto err_log = dir / "mcfgd.err";
   child_process mcfgd{{MCFGD, "--config", node_yaml}, dir / "mcfgd.out", err_log};
   REQUIRE(eventually([&] { return read_file(auth) == latest; }));
-  REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
+  REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
 
   using clock = std::chrono::steady_clock;
   auto edit_for = [&](std::chrono::milliseconds d, bool editing) {
@@ -105,7 +101,7 @@ TEST_CASE("fault soak: edits at 50/s through rename faults, short and long") {
   edit_for(1s, true);
   auto edits_per_s = double(version - edits_at_start) / seconds;
 
-  auto sync = run(dir, {MCFGCTL, "--node", node, "sync"});
+  auto sync = run(dir, {MCFGCTL, "--config", node_yaml, "sync"});
   CHECK(sync.exit_code == 0);
   CHECK(read_file(auth) == latest);
   CHECK(process_alive(mcfgd.pid()));

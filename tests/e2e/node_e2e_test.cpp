@@ -7,11 +7,7 @@
 #include <fstream>
 #include <thread>
 
-#include "node_harness.hpp"
-#include "process_helpers.hpp"
-#include "support/memcached_client.hpp"
-#include "support/memcached_server.hpp"
-#include "support/temp_dir.hpp"
+#include "node_fixture.hpp"
 
 using namespace mcfg::test;
 using namespace std::chrono_literals;
@@ -24,107 +20,33 @@ const std::string bob_pw = "Pw-bob-1";
 const std::string bob_new_pw = "Pw-bob-2";
 const std::string carol_pw = "Pw-carol-1";
 
-struct node_fixture {
-  temp_dir dir;
-  std::string node_yaml = dir / "node.yaml";
-  std::string source = dir / "cluster.yaml";
-  std::string auth = dir / "run/memcached.auth";
-  std::string perms = dir / "run/permissions.json";
-  uint16_t control_port = free_loopback_port();
-  std::string node_addr = "127.0.0.1:" + std::to_string(control_port);
-  std::string mcfgd_err = dir / "mcfgd.err";
-  std::unique_ptr<child_process> mcfgd;
-  std::unique_ptr<memcached_server> memcached;
-  /// Every output captured, for the secrets check.
-  std::string outputs;
-
-  node_fixture() {
-    write_text(source, "users:\n"
-                       "  alice: {password: " + alice_pw + ", roles: [admin]}\n"
-                       "  bob: {password: " + bob_pw + ", roles: [reader]}\n");
-    write_text(node_yaml, "source: cluster.yaml\n"
-                          "retry: {interval: 100ms, deadline: 10s}\n"
-                          "supervisor: {intensity: 3, period: 10s}\n"
-                          "files:\n"
-                          "  - module: memcached_passwords\n"
-                          "    path: run/memcached.auth\n"
-                          "    refresh: {signal: HUP, pidfile: run/memcached.pid}\n"
-                          "  - module: memcached_permissions\n"
-                          "    path: run/permissions.json\n"
-                          "    mode: \"0640\"\n"
-                          "control: {listen: \""
-                            + node_addr + "\"}\n");
-  }
-
-  ~node_fixture() {
-    if (mcfgd) {
-      mcfgd->signal(SIGKILL);
-      mcfgd->wait_exit(5s);
-    }
-  }
-
-  void start_node() {
-    mcfgd = std::make_unique<child_process>(
-      std::vector<std::string>{MCFGD, "--config", node_yaml}, dir / "mcfgd.out",
-      mcfgd_err);
-    REQUIRE(eventually([&] { return fs::exists(auth); }));
-    REQUIRE(eventually([&] { return loopback_accepts(control_port, 100ms); }));
-    memcached_options opts;
-    opts.auth_file = auth;
-    opts.pidfile = dir / "run/memcached.pid";
-    memcached = std::make_unique<memcached_server>(opts);
-  }
-
-  run_result ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {MCFGCTL, "--node", node_addr});
-    auto r = run(dir, std::move(args));
-    outputs += r.out + r.err;
-    return r;
-  }
-
-  bool login(const std::string& user, const std::string& pw) {
-    return try_login(memcached->port(), user, pw).accepted();
-  }
-
-  bool refused(const std::string& user, const std::string& pw) {
-    return try_login(memcached->port(), user, pw).refused();
-  }
-
-  /// Stops mcfgd with SIGTERM; its exit code.
-  int stop_node() {
-    mcfgd->signal(SIGTERM);
-    auto code = mcfgd->wait_exit_code(20s);
-    outputs += read_file(mcfgd_err);
-    return code.value_or(-3);
+/// The node of these tests, with their passwords.
+struct node_fixture : running_node {
+  node_fixture() : running_node(alice_pw, bob_pw) {
   }
 
   void check_no_secrets() {
-    for (auto& pw : {alice_pw, bob_pw, bob_new_pw, carol_pw})
-      CHECK(outputs.find(pw) == std::string::npos);
+    running_node::check_no_secrets({alice_pw, bob_pw, bob_new_pw, carol_pw});
   }
 };
 
-/// mcfgd on `dir`'s cluster.yaml and a node.yaml of `files_yaml` (the
-/// `files:` list and anything else but `control`), with a control port for
-/// mcfgctl. Started by the constructor, once the port answers.
+/// mcfgd on `dir`'s cluster.yaml and a node.yaml of `yaml` (the `files:`
+/// list and anything else but `control`), answering mcfgctl on its default
+/// control socket. Started by the constructor, once the socket is there.
 struct controlled_node {
   const temp_dir& dir;
-  uint16_t port = free_loopback_port();
-  std::string address = "127.0.0.1:" + std::to_string(port);
   std::unique_ptr<child_process> mcfgd;
 
   controlled_node(const temp_dir& d, const std::string& yaml) : dir(d) {
-    write_text(dir / "node.yaml", "source: cluster.yaml\n" + yaml
-                                    + "control: {listen: \"" + address
-                                    + "\"}\n");
+    write_text(dir / "node.yaml", "source: cluster.yaml\n" + yaml);
     mcfgd = std::make_unique<child_process>(
       std::vector<std::string>{MCFGD, "--config", dir / "node.yaml"},
       dir / "out", dir / "err");
-    REQUIRE(eventually([&] { return loopback_accepts(port, 100ms); }));
+    REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
   }
 
   run_result ctl(std::vector<std::string> args) const {
-    args.insert(args.begin(), {MCFGCTL, "--node", address});
+    args.insert(args.begin(), {MCFGCTL, "--config", dir / "node.yaml"});
     return run(dir, std::move(args));
   }
 
@@ -208,7 +130,7 @@ TEST_CASE("mcfgd --check resolves relative paths against node.yaml's folder "
 TEST_CASE("end to end: an edited source reaches a real memcached after "
           "mcfgctl sync, and old credentials are refused") {
   node_fixture f;
-  f.start_node();
+  f.start();
   auto synced = f.ctl({"sync"});
   REQUIRE(synced.exit_code == 0);
   CHECK(eventually([&] { return f.login("alice", alice_pw); }));
@@ -236,14 +158,14 @@ TEST_CASE("end to end: an edited source reaches a real memcached after "
   CHECK(status.exit_code == 0);
   CHECK(status.out.find(f.auth + "\n  state idle") != std::string::npos);
   CHECK(f.ctl({"sync", "/no/such/file"}).exit_code == 1);
-  CHECK(f.stop_node() == 0);
+  CHECK(f.stop() == 0);
   f.check_no_secrets();
 }
 
 TEST_CASE("a rename fault in the running node: a short one is ridden out, "
           "a long one restarts the writer, and mcfgd keeps running") {
   node_fixture f;
-  f.start_node();
+  f.start();
   REQUIRE(f.ctl({"sync"}).exit_code == 0);
 
   SUBCASE("held 3 s") {
@@ -277,14 +199,14 @@ TEST_CASE("a rename fault in the running node: a short one is ridden out, "
   }
   CHECK(process_alive(f.mcfgd->pid()));
   CHECK_FALSE(fs::exists(f.auth + ".tmp"));
-  CHECK(f.stop_node() == 0);
+  CHECK(f.stop() == 0);
   f.check_no_secrets();
 }
 
 TEST_CASE("SIGHUP re-reads the source and rewrites every file, and the "
           "node keeps running") {
   node_fixture f;
-  f.start_node();
+  f.start();
   REQUIRE(f.ctl({"sync"}).exit_code == 0);
   auto auth = read_file(f.auth);
   auto perms = read_file(f.perms);
@@ -303,20 +225,20 @@ TEST_CASE("SIGHUP re-reads the source and rewrites every file, and the "
   auto log = read_file(f.mcfgd_err);
   CHECK(log.find("received SIGHUP: re-reading the source and rewriting "
                  "every file") != std::string::npos);
-  CHECK(f.stop_node() == 0);
+  CHECK(f.stop() == 0);
   f.check_no_secrets();
 }
 
 TEST_CASE("SIGTERM while renames keep failing leaves no temp file behind") {
   node_fixture f;
-  f.start_node();
+  f.start();
   REQUIRE(f.ctl({"sync"}).exit_code == 0);
   block_with_directory(f.auth);
   write_text(f.source, "users:\n  alice: {password: " + alice_pw + "}\n"
                        "  bob: {password: " + bob_new_pw + "}\n");
   // The new passwords wait in the temp file while the rename keeps failing.
   REQUIRE(eventually([&] { return fs::exists(f.auth + ".tmp"); }));
-  CHECK(f.stop_node() == 0);
+  CHECK(f.stop() == 0);
   CHECK_FALSE(fs::exists(f.auth + ".tmp"));
   CHECK_FALSE(fs::exists(f.perms + ".tmp"));
   CHECK(read_file(f.auth + "/keep") == "x"); // nothing of the fault lost

@@ -158,7 +158,11 @@ TEST_CASE("node.yaml: defaults, and paths resolved against its folder") {
   CHECK(cfg.retry_deadline == caf::timespan{10s});
   CHECK(cfg.supervisor_intensity == 3);
   CHECK(cfg.supervisor_period == caf::timespan{10s});
-  CHECK_FALSE(cfg.control.has_value());
+  CHECK(cfg.control.socket == "/etc/mcfg/mcfgd.sock");
+  CHECK_FALSE(cfg.control.group);
+  CHECK_FALSE(cfg.control.listen);
+  CHECK(cfg.control.token_file.empty());
+  CHECK_FALSE(cfg.control.tls);
   CHECK(cfg.log_level == log::level::info);
   REQUIRE(cfg.files.size() == 1);
   auto& f = cfg.files[0];
@@ -184,7 +188,11 @@ TEST_CASE("node.yaml: everything set") {
                 "    refresh:\n"
                 "      command: [systemctl, reload, \"memcached@a b\"]\n"
                 "control:\n"
+                "  socket: run/ctl.sock\n"
+                "  group: root\n"
                 "  listen: \"[::1]:11311\"\n"
+                "  token_file: secret/token\n"
+                "  tls: {cert: tls/cert.pem, key: /etc/tls/key.pem}\n"
                 "log_level: debug\n");
   CHECK(cfg.source == "/srv/truth/cluster.yaml");
   CHECK(cfg.retry_interval == caf::timespan{250ms});
@@ -207,10 +215,28 @@ TEST_CASE("node.yaml: everything set") {
   REQUIRE(cmd != nullptr);
   CHECK(cmd->argv
         == std::vector<std::string>{"systemctl", "reload", "memcached@a b"});
-  REQUIRE(cfg.control.has_value());
-  CHECK(cfg.control->host == "::1");
-  CHECK(cfg.control->port == 11311);
+  CHECK(cfg.control.socket == "/etc/mcfg/run/ctl.sock");
+  CHECK(cfg.control.group == gid_t{0});
+  REQUIRE(cfg.control.listen);
+  CHECK(cfg.control.listen->host == "::1");
+  CHECK(cfg.control.listen->port == 11311);
+  CHECK(cfg.control.token_file == "/etc/mcfg/secret/token");
+  REQUIRE(cfg.control.tls);
+  CHECK(cfg.control.tls->cert == "/etc/mcfg/tls/cert.pem");
+  CHECK(cfg.control.tls->key == "/etc/tls/key.pem");
   CHECK(cfg.log_level == log::level::debug);
+}
+
+TEST_CASE("node.yaml: a default control socket too long for a Unix socket "
+          "address is an error too") {
+  auto dir = "/" + std::string(100, 'd');
+  auto r = parse_node_config(minimal, dir + "/node.yaml");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].key == "control.socket");
+  CHECK(contains(r.errors[0].message, dir + "/mcfgd.sock is longer than 107"));
+  CHECK(parse_node_config(minimal + "control: {socket: /run/m.sock}\n",
+                          dir + "/node.yaml")
+          .ok());
 }
 
 TEST_CASE("node.yaml: the documented example of a bad mode") {
@@ -280,8 +306,8 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      "unknown key"},
     {with_file_fields("    refresh: {signal: HUP, pidfile: p, delay: 1s}\n"),
      5, 40, "files[0].refresh.delay", "unknown key"},
-    {minimal + "control: {listen: \":1\", port: 2}\n", 5, 25, "control.port",
-     "unknown key"},
+    {minimal + "control: {listen: \":1\", token_file: t, port: 2}\n", 5, 40,
+     "control.port", "unknown key"},
     {minimal + "source: other.yaml\n", 5, 1, "source", "duplicate key"},
     // refresh
     {with_file_fields("    refresh: {signal: KILL, pidfile: p}\n"), 5, 23,
@@ -313,6 +339,28 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
     // control and log level
     {minimal + "control:\n  listen: \"localhost:70000\"\n", 6, 11,
      "control.listen", "port from 0 to 65535, got \"localhost:70000\""},
+    {minimal + "control:\n  listen: \"127.0.0.1:1\"\n", 6, 3,
+     "control.listen", "requires control.token_file"},
+    {minimal + "control:\n  listen: \"0.0.0.0:1\"\n  token_file: t\n", 6, 3,
+     "control.listen",
+     "0.0.0.0 is not a loopback address: control.tls is required"},
+    {minimal + "control:\n  listen: \"[::]:1\"\n  token_file: t\n", 6, 3,
+     "control.listen", ":: is not a loopback address"},
+    {minimal + "control:\n  token_file: t\n", 6, 3, "control.token_file",
+     "is only used with control.listen"},
+    {minimal + "control:\n  tls: {cert: c, key: k}\n", 6, 3, "control.tls",
+     "is only used with control.listen"},
+    {minimal + "control:\n  listen: \"0.0.0.0:1\"\n  token_file: t\n"
+                 "  tls: {cert: c}\n",
+     8, 8, "control.tls", "needs both cert and key"},
+    {minimal + "control: {group: no-such-group-x}\n", 5, 18, "control.group",
+     "no such group \"no-such-group-x\""},
+    {minimal + "control: {socket: auth}\n", 5, 19, "control.socket",
+     "collides with the maintained file "},
+    {minimal + "control: {socket: cluster.yaml}\n", 5, 19, "control.socket",
+     "is the source or this node.yaml"},
+    {minimal + "control: {socket: /" + std::string(120, 'a') + "}\n", 5, 19,
+     "control.socket", "longer than 107 bytes"},
     {minimal + "log_level: verbose\n", 5, 12, "log_level",
      "expected one of error, warning, info, debug, got \"verbose\""},
     // required pieces
@@ -502,7 +550,8 @@ TEST_CASE("examples/node.yaml and examples/cluster.yaml are valid") {
   CHECK(cfg.files[0].module == find_module("memcached_passwords"));
   CHECK(std::holds_alternative<refresh_signal>(cfg.files[0].refresh));
   CHECK(cfg.files[1].module == find_module("memcached_permissions"));
-  CHECK(cfg.control.has_value());
+  CHECK(cfg.control.socket == (examples / "mcfgd.sock").string());
+  CHECK_FALSE(cfg.control.listen);
   auto src = load_source_file(cfg.source);
   INFO(to_string(src.errors));
   REQUIRE(src.ok());

@@ -1,0 +1,388 @@
+#include "node/control_api.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace mcfg {
+
+namespace {
+
+// Fields in the order written: status reads top-down.
+using json = nlohmann::ordered_json;
+
+/// Seconds, or nothing for "never" / "not now" (a negative span).
+std::optional<double> seconds_of(caf::timespan d) {
+  if (d.count() < 0)
+    return std::nullopt;
+  return std::chrono::duration<double>(d).count();
+}
+
+json seconds_or_null(caf::timespan d) {
+  auto x = seconds_of(d);
+  return x ? json(*x) : json(nullptr);
+}
+
+json text_or_null(const std::string& x) {
+  return x.empty() ? json(nullptr) : json(x);
+}
+
+const refresh_status* refresh_of(const node_status& st,
+                                 const std::string& path) {
+  for (auto& r : st.refreshes)
+    if (r.path == path)
+      return &r;
+  return nullptr;
+}
+
+json refresh_json(const refresh_status& r) {
+  return {{"running", r.running},
+          {"pending", r.pending},
+          {"refreshes", r.refreshes},
+          {"consecutive_failures", r.failures},
+          {"last_error", text_or_null(r.last_error)},
+          {"seconds_to_next_retry", seconds_or_null(r.next_retry_in)}};
+}
+
+json file_json(const node_status& st, const writer_status& f) {
+  json out = {{"path", f.path},
+              {"state", to_string(f.phase)},
+              {"attempts", f.attempts},
+              {"writes", f.writes},
+              {"failed_attempts", f.failed_attempts},
+              {"changes", f.changes},
+              {"ignored", f.ignored},
+              {"last_error", text_or_null(f.last_error)},
+              {"seconds_since_last_write", seconds_or_null(f.since_last_write)},
+              {"seconds_since_last_change",
+               seconds_or_null(f.since_last_change)},
+              {"restarts", f.restarts},
+              {"last_give_up", text_or_null(f.last_give_up)},
+              {"seconds_failing", seconds_or_null(f.failing_for)},
+              {"module", f.module}};
+  // MERGE(issue10): "applied_version" (the source version the file holds)
+  // goes here once writer_status carries it; metrics_text and
+  // health_problems read it from the same field.
+  if (auto r = refresh_of(st, f.path))
+    out["refresh"] = refresh_json(*r);
+  else
+    out["refresh"] = nullptr;
+  return out;
+}
+
+/// A label value in Prometheus text: backslash, quote and newline escaped.
+std::string label(const std::string& x) {
+  std::string out;
+  for (char c : x) {
+    if (c == '\\' || c == '"')
+      out += '\\';
+    if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+/// Appends one metric family: HELP, TYPE, then a sample per file.
+class metric_writer {
+public:
+  explicit metric_writer(std::string& out) : out_(out) {
+  }
+
+  void family(const char* name, const char* type, const char* help) {
+    name_ = name;
+    out_ += std::string{"# HELP "} + name + ' ' + help + '\n';
+    out_ += std::string{"# TYPE "} + name + ' ' + type + '\n';
+  }
+
+  void sample(double value) {
+    out_ += name_ + ' ' + number(value) + '\n';
+  }
+
+  void sample(const std::string& file, double value) {
+    out_ += name_ + "{file=\"" + label(file) + "\"} " + number(value) + '\n';
+  }
+
+private:
+  static std::string number(double x) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.17g", x);
+    return buf;
+  }
+
+  std::string& out_;
+  std::string name_;
+};
+
+http_response json_response(int status, const json& body) {
+  http_response out;
+  out.status = status;
+  out.body = body.dump() + '\n';
+  return out;
+}
+
+http_response from_error(const backend_error& err) {
+  return error_response(err.status, err.message);
+}
+
+http_response get_status(control_backend& backend) {
+  auto st = backend.status();
+  if (auto err = std::get_if<backend_error>(&st))
+    return from_error(*err);
+  http_response out;
+  out.body = status_json(std::get<node_status>(st));
+  return out;
+}
+
+http_response get_health(control_backend& backend) {
+  auto st = backend.status();
+  if (auto err = std::get_if<backend_error>(&st))
+    return json_response(503, {{"healthy", false},
+                               {"problems", json::array({err->message})}});
+  auto problems = health_problems(std::get<node_status>(st));
+  return json_response(problems.empty() ? 200 : 503,
+                       {{"healthy", problems.empty()},
+                        {"problems", problems}});
+}
+
+http_response get_metrics(control_backend& backend) {
+  auto st = backend.status();
+  if (auto err = std::get_if<backend_error>(&st))
+    return from_error(*err);
+  http_response out;
+  out.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  out.body = metrics_text(std::get<node_status>(st));
+  return out;
+}
+
+/// POST /v1/sync and /v1/reload.
+template <class Call>
+http_response post_target(const http_request& req, bool with_version,
+                          Call call) {
+  auto target = parse_target(req.body, with_version);
+  if (auto err = std::get_if<std::string>(&target))
+    return error_response(400, *err);
+  auto& t = std::get<control_target>(target);
+  if (auto err = call(t))
+    return from_error(*err);
+  json out = {{"ok", true}, {"file", text_or_null(t.file)}};
+  if (t.version)
+    out["version"] = *t.version;
+  return json_response(200, out);
+}
+
+struct route {
+  const char* path;
+  const char* method;
+};
+
+constexpr route routes[] = {
+  {"/v1/status", "GET"}, {"/v1/sync", "POST"}, {"/v1/reload", "POST"},
+  {"/healthz", "GET"},   {"/metrics", "GET"},
+};
+
+} // namespace
+
+http_response error_response(int status, const std::string& message) {
+  return json_response(status, {{"error", message}});
+}
+
+std::variant<control_target, std::string>
+parse_target(const std::string& body, bool with_version) {
+  control_target out;
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos)
+    return out;
+  // No exceptions, and no parser message: nlohmann's would quote the input.
+  auto doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded())
+    return std::string{"the request body is not valid JSON"};
+  if (!doc.is_object())
+    return std::string{"the request body must be a JSON object"};
+  for (auto& [key, value] : doc.items()) {
+    if (key == "file") {
+      if (!value.is_string() || value.get_ref<const std::string&>().empty())
+        return std::string{"\"file\" must be a non-empty string (a path "
+                           "from node.yaml)"};
+      out.file = value.get<std::string>();
+    } else if (key == "version" && with_version) {
+      if (!value.is_number_unsigned())
+        return std::string{"\"version\" must be an unsigned integer"};
+      out.version = value.get<uint64_t>();
+    } else {
+      // A key is the client's own text: say which fields exist instead.
+      return std::string{with_version
+                           ? "unknown field; known: \"file\", \"version\""
+                           : "unknown field; known: \"file\""};
+    }
+  }
+  return out;
+}
+
+std::variant<std::string, std::string>
+read_private_file(const std::string& path, const std::string& what) {
+  using result = std::variant<std::string, std::string>;
+  auto fail = [&](const std::string& why) {
+    return result{std::in_place_index<1>, what + " " + path + ": " + why};
+  };
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return fail(std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return fail("not a regular file");
+  if ((st.st_mode & 077) != 0)
+    return fail("readable by others; make it mode 0600");
+  std::ifstream in{path, std::ios::binary};
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in)
+    return fail("cannot read it");
+  return result{std::in_place_index<0>, text.str()};
+}
+
+std::variant<std::string, std::string>
+read_token_file(const std::string& path) {
+  using result = std::variant<std::string, std::string>;
+  auto content = read_private_file(path, "token file");
+  if (content.index() == 1)
+    return content;
+  auto token = std::get<0>(std::move(content));
+  auto first = token.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos)
+    return result{std::in_place_index<1>, "token file " + path + ": empty"};
+  auto last = token.find_last_not_of(" \t\r\n");
+  token = token.substr(first, last - first + 1);
+  // It travels in an HTTP header: one word of visible ASCII.
+  for (unsigned char c : token)
+    if (c < 0x21 || c > 0x7e)
+      return result{std::in_place_index<1>,
+                    "token file " + path
+                      + ": the token must be one word of visible ASCII"};
+  return result{std::in_place_index<0>, std::move(token)};
+}
+
+std::string status_json(const node_status& st) {
+  json files = json::array();
+  for (auto& f : st.files)
+    files.push_back(file_json(st, f));
+  // MERGE(issue10): the backend's name and the source's own version come
+  // from source_status once it carries them.
+  json out = {{"source",
+               {{"backend", "file"},
+                {"path", st.source.path},
+                {"version", st.source.version},
+                {"last_refused", text_or_null(st.source.last_error)},
+                {"refused_edits", st.source.refused_edits}}},
+              {"files", files}};
+  return out.dump(2) + '\n';
+}
+
+std::vector<std::string> health_problems(const node_status& st) {
+  std::vector<std::string> out;
+  if (!st.source.last_error.empty())
+    out.push_back("source: the last edit was refused: " + st.source.last_error);
+  for (auto& f : st.files) {
+    // MERGE(issue10): also "applied_version < source version".
+    if (f.phase != writer_phase::idle)
+      out.push_back(f.path + ": " + to_string(f.phase)
+                    + (f.last_error.empty() ? "" : ": " + f.last_error));
+    else if (!f.last_error.empty())
+      out.push_back(f.path + ": " + f.last_error);
+    if (f.restarts > 0)
+      out.push_back(f.path + ": gave up " + std::to_string(f.restarts)
+                    + " times since its last write: " + f.last_give_up);
+    if (auto r = refresh_of(st, f.path); r && r->failures > 0)
+      out.push_back(f.path + ": refresh failing ("
+                    + std::to_string(r->failures)
+                    + " in a row): " + r->last_error);
+  }
+  return out;
+}
+
+std::string metrics_text(const node_status& st) {
+  std::string out;
+  metric_writer m{out};
+  m.family("mcfg_source_version", "gauge",
+           "Version of the source of truth (bumped per accepted edit).");
+  m.sample(static_cast<double>(st.source.version));
+  m.family("mcfg_source_refused_edits_total", "counter",
+           "Edits of the source refused as invalid.");
+  m.sample(static_cast<double>(st.source.refused_edits));
+  // One family per figure, one sample per file that has it.
+  auto per_file = [&](const char* name, const char* type, const char* help,
+                      const auto& items, auto value) {
+    m.family(name, type, help);
+    for (auto& x : items)
+      if (auto v = std::optional<double>{value(x)})
+        m.sample(x.path, *v);
+  };
+  using w = const writer_status&;
+  using r = const refresh_status&;
+  per_file("mcfg_writes_total", "counter",
+           "Files renamed into place by the file's current writer.", st.files,
+           [](w f) { return static_cast<double>(f.writes); });
+  per_file("mcfg_failed_attempts_total", "counter",
+           "Failed write attempts of the file's current writer.", st.files,
+           [](w f) { return static_cast<double>(f.failed_attempts); });
+  per_file("mcfg_pending_attempts", "gauge",
+           "Failed attempts since the file's last change (0 when written).",
+           st.files, [](w f) { return static_cast<double>(f.attempts); });
+  per_file("mcfg_seconds_since_last_write", "gauge",
+           "Seconds since the file was last written (absent: never).",
+           st.files, [](w f) { return seconds_of(f.since_last_write); });
+  per_file("mcfg_give_ups", "gauge",
+           "Times the file's writer gave up and was restarted since the file "
+           "was last written.",
+           st.files, [](w f) { return static_cast<double>(f.restarts); });
+  per_file("mcfg_seconds_failing", "gauge",
+           "Seconds the file's write attempts have been failing (absent: "
+           "the last attempt succeeded).",
+           st.files, [](w f) { return seconds_of(f.failing_for); });
+  per_file("mcfg_refreshes_total", "counter",
+           "Refreshes of the file's consumer that went through.",
+           st.refreshes, [](r x) { return static_cast<double>(x.refreshes); });
+  per_file("mcfg_refresh_consecutive_failures", "gauge",
+           "Failed refreshes of the file's consumer since the last success.",
+           st.refreshes, [](r x) { return static_cast<double>(x.failures); });
+  // MERGE(issue10): mcfg_applied_version{file} from writer_status.
+  return out;
+}
+
+http_response handle_request(const http_request& req,
+                             control_backend& backend) {
+  const route* found = nullptr;
+  for (auto& r : routes)
+    if (req.path == r.path)
+      found = &r;
+  if (!found)
+    return error_response(404, "no such endpoint; see GET /v1/status, "
+                               "POST /v1/sync, POST /v1/reload, GET "
+                               "/healthz, GET /metrics");
+  if (req.method != found->method) {
+    auto out = error_response(405, std::string{"use "} + found->method);
+    out.headers.emplace_back("Allow", found->method);
+    return out;
+  }
+  if (req.path == "/v1/status")
+    return get_status(backend);
+  if (req.path == "/healthz")
+    return get_health(backend);
+  if (req.path == "/metrics")
+    return get_metrics(backend);
+  if (req.path == "/v1/sync")
+    return post_target(req, true, [&](const control_target& t) {
+      return backend.sync(t);
+    });
+  return post_target(req, false, [&](const control_target& t) {
+    return backend.reload(t);
+  });
+}
+
+} // namespace mcfg

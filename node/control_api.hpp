@@ -1,0 +1,105 @@
+#pragma once
+// The control API's request handling (ARCHITECTURE.md §5 "Control API"),
+// without sockets: routing, parsing request bodies, building the JSON
+// answers, the health verdict and the Prometheus text. The HTTP server
+// (control_server) hands every authorised request to `handle_request`; the
+// answers come from a `control_backend` (the node's actors in mcfgd, a fake
+// in tests and the fuzz target).
+//
+//   GET  /v1/status    the source, every file, every refresh (JSON)
+//   POST /v1/sync      {"file": PATH, "version": N}, both optional
+//   POST /v1/reload    {"file": PATH}, optional
+//   GET  /healthz      200 or 503 with the reasons (JSON)
+//   GET  /metrics      Prometheus text format 0.0.4
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "messages/node_status.hpp"
+
+namespace mcfg {
+
+struct http_request {
+  std::string method;
+  /// The path without the query string, e.g. "/v1/status".
+  std::string path;
+  std::string body;
+};
+
+struct http_response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  /// Extra headers, e.g. {"Allow", "POST"}.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// Why the backend could not do what was asked: an HTTP status (404 for an
+/// unknown file, 504 when the node did not answer in time, ...) and a
+/// message that names files and keys, never a value.
+struct backend_error {
+  int status = 500;
+  std::string message;
+};
+
+/// A sync or reload request, as parsed from its body.
+struct control_target {
+  /// Empty: every file.
+  std::string file;
+  /// The source version the files must hold at least (sync only).
+  std::optional<uint64_t> version;
+};
+
+/// What the API asks of the node. Implementations may block (the HTTP
+/// server calls them from its own threads, never from CAF's workers).
+class control_backend {
+public:
+  virtual ~control_backend() = default;
+  virtual std::variant<node_status, backend_error> status() = 0;
+  /// Returns once the target's files hold the current (or given) version
+  /// and their refresh went through.
+  virtual std::optional<backend_error> sync(const control_target& target) = 0;
+  virtual std::optional<backend_error> reload(const control_target& target)
+    = 0;
+};
+
+/// The largest request body the API reads; the server refuses larger ones
+/// with 413 before reading them.
+constexpr size_t max_request_body = 64 * 1024;
+
+/// Answers one request. Never throws; of the request, an answer repeats
+/// only the file it named.
+http_response handle_request(const http_request& req, control_backend& backend);
+
+/// An error answer: {"error": message}.
+http_response error_response(int status, const std::string& message);
+
+/// Parses a sync (`with_version`) or reload body: empty, or a JSON object
+/// with the optional fields "file" (non-empty string) and "version"
+/// (unsigned integer, sync only). The error names the field, never its value.
+std::variant<control_target, std::string>
+parse_target(const std::string& body, bool with_version);
+
+/// The content of a file only its owner may read (a regular file, no group
+/// or other bits), such as a token or a TLS key; `what` names it in errors
+/// ("token file"). The error names the path, never the content.
+std::variant<std::string, std::string>
+read_private_file(const std::string& path, const std::string& what);
+
+/// The bearer token in `path` (a private file): its content without
+/// surrounding whitespace, one word of visible ASCII.
+std::variant<std::string, std::string> read_token_file(const std::string& path);
+
+/// GET /v1/status's JSON.
+std::string status_json(const node_status& st);
+
+/// Why the node is not healthy; empty when it is.
+std::vector<std::string> health_problems(const node_status& st);
+
+/// GET /metrics's text.
+std::string metrics_text(const node_status& st);
+
+} // namespace mcfg
