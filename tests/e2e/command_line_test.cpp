@@ -79,14 +79,20 @@ struct cli_fixture {
 
 } // namespace
 
-TEST_CASE("mcfgd --version prints the project's version and git revision") {
+TEST_CASE("--version prints the project's version and git revision, in "
+          "both programs") {
   cli_fixture f;
-  auto r = run(f.dir, {MCFGD, "--version"});
-  CHECK(r.exit_code == 0);
-  CHECK(r.out.rfind(std::string{"mcfgd "} + MCFG_VERSION + " (git ", 0) == 0);
-  CHECK(r.out.back() == '\n');
-  CHECK_FALSE(contains(r.out, "(git )"));
-  CHECK(r.err.empty());
+  for (auto [program, name] : {std::pair{MCFGD, "mcfgd"},
+                               std::pair{MCFGCTL, "mcfgctl"}}) {
+    CAPTURE(name);
+    auto r = run(f.dir, {program, "--version"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.rfind(std::string{name} + " " + MCFG_VERSION + " (git ", 0)
+          == 0);
+    CHECK(r.out.back() == '\n');
+    CHECK_FALSE(contains(r.out, "(git )"));
+    CHECK(r.err.empty());
+  }
 }
 
 TEST_CASE("mcfgd --help explains every option and the exit codes") {
@@ -190,15 +196,6 @@ TEST_CASE("with stderr the journal, mcfgd's error lines carry priority 3") {
   CHECK(plain.exit_code == 2);
   CHECK(plain.err.rfind("mcfgd: ", 0) == 0);
   CHECK_FALSE(contains(plain.err, "<3>"));
-}
-
-TEST_CASE("mcfgctl --version prints the project's version and git revision") {
-  cli_fixture f;
-  auto r = run(f.dir, {MCFGCTL, "--version"});
-  CHECK(r.exit_code == 0);
-  CHECK(r.out.rfind(std::string{"mcfgctl "} + MCFG_VERSION + " (git ", 0)
-        == 0);
-  CHECK(r.err.empty());
 }
 
 TEST_CASE("mcfgctl --help explains every option, command and exit code") {
