@@ -82,7 +82,17 @@ struct writer_state {
   uint64_t writes = 0;
   uint64_t failed_attempts = 0;
 
-  std::vector<caf::typed_response_promise<caf::ok_atom>> held_syncs;
+  /// The source version the module's state reflects.
+  uint64_t state_version = 0;
+  /// The source version the file holds; 0 until this incarnation wrote it.
+  uint64_t file_version = 0;
+
+  /// A sync waiting for the file: for a version, or (none) for no write owed.
+  struct held_sync {
+    std::optional<uint64_t> version;
+    caf::typed_response_promise<caf::ok_atom> promise;
+  };
+  std::vector<held_sync> held_syncs;
 
   ~writer_state() {
     // Runs on every exit the actor runs code for: giving up, an exit message
@@ -95,6 +105,20 @@ struct writer_state {
     fail_held_syncs(caf::make_error(errc::writer_stopped, spec.settings.path));
   }
 
+  /// Delivers `answer` to the held syncs that `due` selects and drops them.
+  template <class Answer, class Predicate>
+  void settle_held_syncs(const Answer& answer, Predicate due) {
+    auto i = held_syncs.begin();
+    while (i != held_syncs.end()) {
+      if (due(*i)) {
+        i->promise.deliver(answer);
+        i = held_syncs.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+
   void remove_tmp_file() {
     if (auto ec = spec.files->remove(tmp_path()))
       log::warning(log_name(),
@@ -102,20 +126,21 @@ struct writer_state {
   }
 
   void fail_held_syncs(const caf::error& reason) {
-    for (auto& promise : held_syncs)
-      promise.deliver(reason);
-    held_syncs.clear();
+    settle_held_syncs(reason, [](const held_sync&) { return true; });
   }
 
+  /// The file now holds `file_version` and no write is owed.
   void answer_held_syncs() {
-    for (auto& promise : held_syncs)
-      promise.deliver(caf::ok_atom::value);
-    held_syncs.clear();
+    settle_held_syncs(caf::ok_atom::value, [this](const held_sync& x) {
+      return !x.version || *x.version <= file_version;
+    });
   }
 
   void rebuild_module() {
+    auto source = spec.read_snapshot();
     module = spec.make_module();
-    module->init(spec.read_snapshot());
+    module->init(source.values);
+    state_version = source.version;
   }
 };
 
@@ -177,6 +202,7 @@ void on_success(writer_self self, bool wrote) {
     if (st.spec.refresh)
       st.spec.refresh();
   }
+  st.file_version = st.state_version;
   auto& history = *st.spec.history;
   if (history.give_ups > 0)
     log::info(st.log_name(), "in step again after "
@@ -249,7 +275,10 @@ void on_refused(writer_self self, const std::string& reason) {
                                reason);
   st.last_error = describe(st.refusal);
   log::error(st.log_name(), st.last_error + "; the file in place is kept");
-  st.fail_held_syncs(st.refusal);
+  // A sync for a version not received yet may still be answered by it.
+  st.settle_held_syncs(st.refusal, [&st](const writer_state::held_sync& x) {
+    return !x.version || *x.version <= st.state_version;
+  });
 }
 
 /// One write attempt, always of the current state.
@@ -272,10 +301,58 @@ void attempt(writer_self self) {
     on_success(self, true);
 }
 
+/// Applies every change of `update` before anything may be written, so the
+/// file renders one whole version. A version the state already reflects (it
+/// was in the snapshot read at init or full_reset) is dropped: applying it
+/// again could undo a newer one.
+void on_update(writer_self self, const config_update& update) {
+  auto& st = self->state;
+  if (update.version <= st.state_version) {
+    log::debug(st.log_name(), "dropped update to version "
+                                + std::to_string(update.version)
+                                + ", already at "
+                                + std::to_string(st.state_version));
+    return;
+  }
+  bool changed = false;
+  for (auto& change : update.changes)
+    if (st.module->filter_event(change.key) && st.module->handle_event(change))
+      changed = true;
+  st.state_version = update.version;
+  if (changed) {
+    ++st.changes;
+    new_work(self);
+    return;
+  }
+  ++st.ignored;
+  // Nothing of ours changed: a file that is current renders this version too.
+  if (!st.write_owed && !st.refusal) {
+    st.file_version = st.state_version;
+    st.answer_held_syncs();
+  }
+}
+
+caf::result<caf::ok_atom> on_sync(writer_self self,
+                                  std::optional<uint64_t> version) {
+  auto& st = self->state;
+  if (version && st.file_version >= *version)
+    return caf::ok_atom::value;
+  // Held while a write is owed, or until a version not received yet arrives.
+  if (st.write_owed || (version && *version > st.state_version)) {
+    auto promise = self->make_response_promise<caf::ok_atom>();
+    st.held_syncs.push_back({version, promise});
+    return promise;
+  }
+  if (st.refusal)
+    return st.refusal;
+  return caf::ok_atom::value;
+}
+
 writer_status make_status(writer_self self) {
   auto& st = self->state;
   writer_status out;
   out.path = st.spec.settings.path;
+  out.applied_version = st.file_version;
   out.phase = st.retry_timer ? writer_phase::retrying
                              : (st.write_owed ? writer_phase::pending
                                               : writer_phase::idle);
@@ -315,15 +392,8 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
   }
   new_work(self);
   return {
-    [=](change_atom, const config_change& change) {
-      auto& st = self->state;
-      if (!st.module->filter_event(change.key)
-          || !st.module->handle_event(change)) {
-        ++st.ignored;
-        return;
-      }
-      ++st.changes;
-      new_work(self);
+    [=](change_atom, const config_update& update) {
+      on_update(self, update);
     },
     [=](write_atom) {
       auto& st = self->state;
@@ -342,15 +412,10 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
       attempt(self);
     },
     [=](sync_atom) -> caf::result<caf::ok_atom> {
-      auto& st = self->state;
-      if (st.write_owed) {
-        auto promise = self->make_response_promise<caf::ok_atom>();
-        st.held_syncs.push_back(promise);
-        return promise;
-      }
-      if (st.refusal)
-        return st.refusal;
-      return caf::ok_atom::value;
+      return on_sync(self, std::nullopt);
+    },
+    [=](sync_atom, uint64_t version) -> caf::result<caf::ok_atom> {
+      return on_sync(self, version);
     },
     [=](reload_atom) { new_work(self); },
     [=](reset_atom) {

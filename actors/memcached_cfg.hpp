@@ -28,12 +28,15 @@ namespace mcfg {
 
 /// What clients of a writer may send it; anything else is a compile error.
 using memcached_cfg_actor = caf::typed_actor<
-  // A key of the source of truth changed.
-  caf::reacts_to<change_atom, config_change>,
-  // Answered once no write is owed: at once when idle, else after the next
-  // successful write; an error when the content is refused or the writer
-  // exits first.
+  // The source of truth has a new version: applied whole, then written.
+  caf::reacts_to<change_atom, config_update>,
+  // Answered once the file holds the latest version this writer knows and no
+  // write is owed: at once when idle, else after the next successful write;
+  // an error when the content is refused or the writer exits first.
   caf::replies_to<sync_atom>::with<caf::ok_atom>,
+  // Answered once the file holds `version` or a later one: at once when it
+  // already does. Same errors as above.
+  caf::replies_to<sync_atom, uint64_t>::with<caf::ok_atom>,
   // Rewrite the file from unchanged state.
   caf::reacts_to<reload_atom>,
   // Rebuild the state from a fresh snapshot, then write.
@@ -78,11 +81,12 @@ struct writer_spec {
   writer_settings settings;
   std::function<std::unique_ptr<writer_module>()> make_module;
   /// Called once per incarnation with its own handle, before the first
-  /// read_snapshot: where the writer subscribes to the source's changes, so
-  /// that no change falls between the snapshot and the subscription.
+  /// read_snapshot: where the writer subscribes to the source's updates, so
+  /// that no version falls between the snapshot and the subscription.
   std::function<void(const memcached_cfg_actor& self)> subscribe;
-  /// The whole current source of truth (init and full_reset).
-  std::function<snapshot()> read_snapshot;
+  /// The whole current source of truth and its version (init and
+  /// full_reset). Updates of that version or older are then ignored.
+  std::function<versioned_snapshot()> read_snapshot;
   /// The file system; the POSIX port when empty.
   std::shared_ptr<file_port> files;
   /// Tells the consumer to re-read the file, after each successful rename.

@@ -12,15 +12,16 @@ struct flood_times {
 };
 
 /// Sends every change to the writer from this (foreign) thread, as fast as
-/// it can.
+/// it can, each as a version of its own (`version` counts them).
 flood_times send_all(const memcached_cfg_actor& writer,
-                     std::vector<config_change>& changes) {
+                     std::vector<config_change>& changes, uint64_t& version) {
   MCFG_PROFILE_START();
   flood_times out;
   out.cpu0 = cpu_ns();
   out.t0 = now_ns();
   for (auto& change : changes)
-    caf::anon_send(writer, change_atom::value, std::move(change));
+    caf::anon_send(writer, change_atom::value,
+                   config_update{++version, {std::move(change)}});
   out.sent = now_ns();
   return out;
 }
@@ -63,7 +64,8 @@ void burst_group(const options& opt) {
     }
     auto expected_text = expected.produce().text();
     auto seen = p.refreshes.load(std::memory_order_acquire);
-    auto [cpu0, t0, t_sent] = send_all(writer, changes);
+    uint64_t version = 0;
+    auto [cpu0, t0, t_sent] = send_all(writer, changes, version);
     // Until the file holds the state after the last change.
     while (p.refreshed_seq.load(std::memory_order_relaxed) < events) {
       auto before = p.refreshes.load(std::memory_order_acquire);
@@ -133,6 +135,7 @@ void throughput_group(const options& opt) {
                                                     &p, true));
   check(p.wait_beyond(0), "the writer's initial write did not complete");
   auto initial = full_snapshot();
+  uint64_t version = 0;
   std::vector<double> rates, send_rates, cpus;
   for (size_t rep = 0; rep < reps; ++rep) {
     // Half filtered out (not the module's keys), half unchanged (a key's
@@ -150,7 +153,7 @@ void throughput_group(const options& opt) {
     }
     auto before = status_of(sys, writer);
     caf::scoped_actor self{sys};
-    auto [cpu0, t0, t_sent] = send_all(writer, changes);
+    auto [cpu0, t0, t_sent] = send_all(writer, changes, version);
     // Answered once every change before it went through.
     sync_with(self, writer);
     auto t1 = now_ns();

@@ -11,16 +11,22 @@
 namespace mcfg::bench {
 namespace {
 
+/// One key's change as the next version (`version` counts them).
+config_update one_change(std::atomic<uint64_t>& version, const std::string& key,
+                         const std::string& value) {
+  return {++version, {config_change{key, config_value{value}}}};
+}
+
 /// Sends a change to the writer from inside the actor system, as the node's
-/// config_store does, stamping the time just before the send.
+/// source_of_truth does, stamping the time just before the send.
 caf::behavior change_sender(caf::event_based_actor* self,
                             memcached_cfg_actor writer,
-                            std::atomic<int64_t>* sent_ns) {
+                            std::atomic<int64_t>* sent_ns,
+                            std::atomic<uint64_t>* version) {
   return {
     [=](const std::string& key, const std::string& value) {
       sent_ns->store(now_ns(), std::memory_order_relaxed);
-      self->send(writer, change_atom::value,
-                 config_change{key, config_value{value}});
+      self->send(writer, change_atom::value, one_change(*version, key, value));
     },
   };
 }
@@ -43,7 +49,8 @@ void run(const options& opt, bool durable) {
                                                     durable));
   check(p.wait_beyond(0), "the writer's initial write did not complete");
   std::atomic<int64_t> sent_ns{0};
-  auto sender = sys.spawn(change_sender, writer, &sent_ns);
+  std::atomic<uint64_t> version{0};
+  auto sender = sys.spawn(change_sender, writer, &sent_ns, &version);
   auto port = make_posix_file_port();
 
   distribution floor, floor_b, port_d, internal, external, dispatch, hop, write;
@@ -91,7 +98,7 @@ void run(const options& opt, bool durable) {
       auto [key, value] = next_change();
       auto t0 = now_ns();
       caf::anon_send(writer, change_atom::value,
-                     config_change{key, config_value{value}});
+                     one_change(version, key, value));
       check(p.wait_beyond(seen), "no refresh after a change");
       external.add_ns(p.refresh_ns.load() - t0);
     },

@@ -46,6 +46,7 @@ const group groups[] = {
   {"burst", burst_group},
   {"throughput", throughput_group},
   {"restart", restart_group},
+  {"propagation", propagation_group},
 };
 
 std::string group_names() {

@@ -46,8 +46,9 @@ struct empty_state {
 memcached_cfg_actor::behavior_type
 bare_writer(memcached_cfg_actor::stateful_pointer<empty_state>) {
   return {
-    [](change_atom, const config_change&) {},
+    [](change_atom, const config_update&) {},
     [](sync_atom) { return caf::ok_atom::value; },
+    [](sync_atom, uint64_t) { return caf::ok_atom::value; },
     [](reload_atom) {},
     [](reset_atom) {},
     [](status_atom) { return writer_status{}; },
@@ -69,7 +70,7 @@ void memory_group(const options& opt) {
     // but the time it takes to start 10,000 writers.
     spec.settings.durable = false;
     spec.make_module = [] { return std::make_unique<tiny_module>(); };
-    spec.read_snapshot = [] { return snapshot{}; };
+    spec.read_snapshot = [] { return versioned_snapshot{}; };
     spec.refresh = [&written] {
       written.fetch_add(1, std::memory_order_release);
     };

@@ -54,4 +54,8 @@ void memory_caf_group(const options& opt);
 /// restart.cpp: a supervised writer killed, until its successor wrote.
 void restart_group(const options& opt);
 
+/// propagation.cpp: the real node (mcfgd) with its file backend: a source
+/// saved (renamed into place; in place) until the file holds it.
+void propagation_group(const options& opt);
+
 } // namespace mcfg::bench

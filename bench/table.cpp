@@ -164,6 +164,12 @@ const std::vector<row> rows = {
    "{bytes_per_actor:n} / {heap_bytes_per_actor:n}"},
   {"restart", "p50 / p99, p50 (p10) / floor's", against_floor,
    at_most("ratio_p50_to_floor", 2.0, 'x')},
+  {"propagation_rename", "saved -> in the file: p50 / p99, / floor's",
+   against_floor, at_most("ratio_p50_to_floor", 2.0, 'x'),
+   "propagation (rename)"},
+  {"propagation_in_place", "saved -> in the file: p50 / p99, / floor's",
+   against_floor, at_most("ratio_p50_to_floor", 2.0, 'x'),
+   "propagation (in place)"},
 };
 
 /// The figures that join two groups' lines (each group runs in a process of

@@ -63,15 +63,18 @@ int main(int argc, char** argv) {
   spec.settings.path = argv[1]; // retry 100ms, deadline 10s, mode 0600
   spec.make_module = [] { return std::make_unique<motd_module>(); };
   spec.read_snapshot = [] {
-    return mcfg::snapshot{{"motd/text", mcfg::config_value{"hello"}}};
+    return mcfg::versioned_snapshot{
+      1, {{"motd/text", mcfg::config_value{"hello"}}}};
   };
   spec.refresh = [] { std::cout << "refresh: tell the reader to re-read\n"; };
   auto writer = mcfg::spawn_memcached_cfg(sys, std::move(spec));
 
   caf::scoped_actor self{sys};
+  // Version 2 of the source: every changed key in one update.
   self->send(writer, mcfg::change_atom::value,
-             mcfg::config_change{"motd/text", mcfg::config_value{"good bye"}});
-  // sync answers once the file holds the latest state.
+             mcfg::config_update{
+               2, {{"motd/text", mcfg::config_value{"good bye"}, false}}});
+  // sync answers once the file holds the latest version.
   int rc = 0;
   self->request(writer, caf::infinite, mcfg::sync_atom::value)
     .receive([](caf::ok_atom) { std::cout << "in step\n"; },

@@ -6,9 +6,10 @@
 
 namespace mcfg {
 
-/// change(config_change): a key of the source of truth has a new value.
+/// change(config_update): the source of truth has a new version.
 using change_atom = caf::atom_constant<caf::atom("change")>;
-/// sync: answered once no write is owed.
+/// sync [version]: answered once the file holds the version (default: the
+/// latest the writer knows) and no write is owed.
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
 /// reload_file: rewrite the file from unchanged state.
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
@@ -19,5 +20,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 
 /// refresh(path): tell the consumer of `path` to re-read it.
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
+/// file_event(kind, seen): the watcher saw the source change (config_store).
+using file_event_atom = caf::atom_constant<caf::atom("file_event")>;
 
 } // namespace mcfg

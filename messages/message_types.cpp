@@ -11,6 +11,7 @@ namespace mcfg {
 
 void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<config_change>("mcfg::config_change");
+  cfg.add_message_type<config_update>("mcfg::config_update");
   cfg.add_message_type<writer_status>("mcfg::writer_status");
   cfg.add_message_type<snapshot>("mcfg::snapshot");
   cfg.add_message_type<source_status>("mcfg::source_status");

@@ -14,8 +14,12 @@ namespace mcfg {
 
 struct source_status {
   std::string path;
-  /// Bumped at every accepted edit that changed the source.
+  /// The version published last: bumped at every accepted edit that changed
+  /// the source.
   uint64_t version = 0;
+  /// How edits are noticed: "inotify", or "polling every 100ms" where
+  /// inotify is unavailable.
+  std::string watching;
   /// The last refused edit's error (file:line:column: key: message); empty
   /// once a later edit is accepted.
   std::string last_error;
@@ -25,7 +29,7 @@ struct source_status {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, source_status& x) {
   return f(caf::meta::type_name("source_status"), x.path, x.version,
-           x.last_error, x.refused_edits);
+           x.watching, x.last_error, x.refused_edits);
 }
 
 struct refresh_status {

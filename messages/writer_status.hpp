@@ -19,6 +19,9 @@ const char* to_string(writer_phase x);
 
 struct writer_status {
   std::string path;
+  /// The source version the file holds (0: not written by this incarnation
+  /// yet).
+  uint64_t applied_version = 0;
   writer_phase phase = writer_phase::idle;
   /// Failed attempts since the last change.
   uint32_t attempts = 0;
@@ -46,7 +49,8 @@ struct writer_status {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, writer_status& x) {
-  return f(caf::meta::type_name("writer_status"), x.path, x.phase, x.attempts,
+  return f(caf::meta::type_name("writer_status"), x.path, x.applied_version,
+           x.phase, x.attempts,
            x.retry_timer, x.last_error, x.since_last_change,
            x.since_last_write, x.changes, x.ignored, x.writes,
            x.failed_attempts, x.module, x.restarts, x.last_give_up,

@@ -68,10 +68,11 @@ void sync_refresh(control_self self, const control_spec& spec,
           [fail](caf::error& err) { fail(std::move(err)); });
 }
 
-/// Step 2 of sync: every selected writer owes no write, then its file's
-/// refresh went through.
+/// Step 2 of sync: every selected writer's file holds `version` (or a
+/// later one), then its file's refresh went through.
 void sync_writers(control_self self, const control_spec& spec,
                   std::vector<std::pair<std::string, sup::child_id>> files,
+                  uint64_t version,
                   caf::typed_response_promise<caf::ok_atom> rp) {
   auto failed = std::make_shared<bool>(false);
   auto all = std::make_shared<join>(files.size(), [=]() mutable {
@@ -93,7 +94,7 @@ void sync_writers(control_self self, const control_spec& spec,
       fail(caf::make_error(errc::writer_stopped, path));
       continue;
     }
-    self->request(writer, caf::infinite, sync_atom::value)
+    self->request(writer, caf::infinite, sync_atom::value, version)
       .then(
         [self, spec, path = path, done, fail](caf::ok_atom) {
           sync_refresh(self, spec, path, done, fail);
@@ -111,11 +112,12 @@ caf::result<caf::ok_atom> sync(control_self self, const control_spec& spec,
   auto store = lookup<config_store_actor>(self, spec.store);
   if (!store)
     return caf::make_error(errc::writer_stopped, "config_store");
-  // Step 1: the store looks at the source now, so an edit just saved counts.
-  self->request(store, caf::infinite, reload_atom::value)
+  // Step 1: the store looks at the source now, so an edit just saved counts,
+  // and names the version the files must then hold.
+  self->request(store, caf::infinite, sync_atom::value)
     .then(
-      [self, spec, files = std::move(*files), rp](caf::ok_atom) mutable {
-        sync_writers(self, spec, std::move(files), rp);
+      [self, spec, files = std::move(*files), rp](uint64_t version) mutable {
+        sync_writers(self, spec, std::move(files), version, rp);
       },
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -244,10 +246,9 @@ private:
     return out;
   }
 
-  /// After a sync: the files hold the source's current version; a request
-  /// for a later one cannot be met yet.
-  // MERGE(issue10): with versioned sync, wait for `version` instead (the
-  // writers' applied_version), and drop this check.
+  /// After a sync the files hold the source's current version (each
+  /// writer's sync(version)), which meets any version up to it; a later one
+  /// does not exist yet, and waiting for it could hold the request for ever.
   std::optional<backend_error> check_version(uint64_t version) {
     auto st = status();
     if (auto err = std::get_if<backend_error>(&st))

@@ -22,8 +22,8 @@ namespace mcfg {
 
 using control_actor = caf::typed_actor<
   caf::replies_to<status_atom>::with<node_status>,
-  // ok once every file ("" = all, else one path) reflects the current
-  // source and its refresh went through; else the first error.
+  // ok once every file ("" = all, else one path) holds the source's
+  // current version and its refresh went through; else the first error.
   caf::replies_to<sync_atom, std::string>::with<caf::ok_atom>,
   // Re-read the source now and rewrite the files ("" = all).
   caf::replies_to<reload_atom, std::string>::with<caf::ok_atom>>;

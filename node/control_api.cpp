@@ -53,6 +53,7 @@ json refresh_json(const refresh_status& r) {
 
 json file_json(const node_status& st, const writer_status& f) {
   json out = {{"path", f.path},
+              {"applied_version", f.applied_version},
               {"state", to_string(f.phase)},
               {"attempts", f.attempts},
               {"writes", f.writes},
@@ -67,9 +68,6 @@ json file_json(const node_status& st, const writer_status& f) {
               {"last_give_up", text_or_null(f.last_give_up)},
               {"seconds_failing", seconds_or_null(f.failing_for)},
               {"module", f.module}};
-  // MERGE(issue10): "applied_version" (the source version the file holds)
-  // goes here once writer_status carries it; metrics_text and
-  // health_problems read it from the same field.
   if (auto r = refresh_of(st, f.path))
     out["refresh"] = refresh_json(*r);
   else
@@ -272,12 +270,11 @@ std::string status_json(const node_status& st) {
   json files = json::array();
   for (auto& f : st.files)
     files.push_back(file_json(st, f));
-  // MERGE(issue10): the backend's name and the source's own version come
-  // from source_status once it carries them.
   json out = {{"source",
                {{"backend", "file"},
                 {"path", st.source.path},
                 {"version", st.source.version},
+                {"watching", st.source.watching},
                 {"last_refused", text_or_null(st.source.last_error)},
                 {"refused_edits", st.source.refused_edits}}},
               {"files", files}};
@@ -289,7 +286,10 @@ std::vector<std::string> health_problems(const node_status& st) {
   if (!st.source.last_error.empty())
     out.push_back("source: the last edit was refused: " + st.source.last_error);
   for (auto& f : st.files) {
-    // MERGE(issue10): also "applied_version < source version".
+    if (f.applied_version < st.source.version)
+      out.push_back(f.path + ": holds version "
+                    + std::to_string(f.applied_version) + " of "
+                    + std::to_string(st.source.version));
     if (f.phase != writer_phase::idle)
       out.push_back(f.path + ": " + to_string(f.phase)
                     + (f.last_error.empty() ? "" : ": " + f.last_error));
@@ -351,7 +351,11 @@ std::string metrics_text(const node_status& st) {
   per_file("mcfg_refresh_consecutive_failures", "gauge",
            "Failed refreshes of the file's consumer since the last success.",
            st.refreshes, [](r x) { return static_cast<double>(x.failures); });
-  // MERGE(issue10): mcfg_applied_version{file} from writer_status.
+  per_file("mcfg_applied_version", "gauge",
+           "The source version the file holds (0: not written by this "
+           "incarnation yet).",
+           st.files,
+           [](w f) { return static_cast<double>(f.applied_version); });
   return out;
 }
 

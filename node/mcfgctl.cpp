@@ -259,12 +259,13 @@ std::string text(const json& x) {
 void print_status(const json& st) {
   auto& src = st.at("source");
   std::cout << "source " << text(src.at("path")) << "  version "
-            << src.at("version");
+            << src.at("version") << "  (" << text(src.at("watching")) << ")";
   if (src.at("last_refused").is_string())
     std::cout << "  (edit refused: " << text(src.at("last_refused")) << ")";
   std::cout << "\n\n";
   for (auto& f : st.at("files")) {
-    std::cout << text(f.at("path")) << "\n  state " << text(f.at("state"))
+    std::cout << text(f.at("path")) << "\n  applied version "
+              << f.at("applied_version") << ", state " << text(f.at("state"))
               << ", attempts " << f.at("attempts") << ", writes "
               << f.at("writes") << ", last write "
               << age(f.at("seconds_since_last_write")) << ", last change "

@@ -317,13 +317,24 @@ private:
     return d;
   }
 
+  /// `true` or `false`, as written (no YAML 1.1 yes/no/on/off).
+  void bool_value(const YAML::Node& key, const YAML::Node& value,
+                  const std::string& path, bool& out) {
+    if (value.IsScalar() && value.Scalar() == "true")
+      out = true;
+    else if (value.IsScalar() && value.Scalar() == "false")
+      out = false;
+    else
+      fail_value(key, value, path, "expected true or false, got " + got(value));
+  }
+
   void top_level(const YAML::Node& root) {
     bool have_source = false;
     bool have_files = false;
     YAML::Node none;
     auto ok = walk(none, root, "",
                    {"source", "retry", "supervisor", "files", "control",
-                    "log_level"},
+                    "log_level", "allow_empty_users"},
                    [&](const YAML::Node& k, const YAML::Node& v) {
                      const auto& name = k.Scalar();
                      if (name == "source") {
@@ -350,6 +361,9 @@ private:
                                     "expected one of error, warning, info, "
                                     "debug, got "
                                       + got(v));
+                     } else if (name == "allow_empty_users") {
+                       bool_value(k, v, "allow_empty_users",
+                                  cfg_.allow_empty_users);
                      }
                    });
     if (!ok)

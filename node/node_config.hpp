@@ -34,6 +34,9 @@
 //     token_file: control.token     # required with listen: a 0600 file
 //     tls: {cert: c.pem, key: k.pem}  # required when listen is not loopback
 //   log_level: info                 # error | warning | info | debug
+//   allow_empty_users: false        # true: a source with no users is
+//                                   # accepted (memcached 1.6.18 then lets
+//                                   # nobody in; >= 1.6.32 rejects the file)
 //
 // Durations are an integer and a unit: ns, us, ms, s, m, h (`100ms`, `10s`,
 // `2m`, `500us`).
@@ -128,6 +131,9 @@ struct node_config {
   std::vector<file_config> files;
   control_config control;
   log::level log_level = log::level::info;
+  /// Whether a source with no users is accepted; refused by default, since
+  /// memcached would then let nobody in (or reject the file).
+  bool allow_empty_users = false;
 };
 
 /// The outcome of loading node.yaml: a config, or at least one error.

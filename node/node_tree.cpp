@@ -16,9 +16,24 @@ sup::child_id writer_child_id(size_t index) {
   return *sup::make_child_id("file" + std::to_string(index + 1));
 }
 
+namespace {
+
+bool has_users(const snapshot& source) {
+  auto first = source.lower_bound(std::string{users_prefix});
+  return first != source.end()
+         && first->first.compare(0, users_prefix.size(), users_prefix) == 0;
+}
+
+} // namespace
+
 std::vector<located_error> validate_for_files(const node_config& cfg,
                                               const source_document& doc) {
   std::vector<located_error> out;
+  if (!cfg.allow_empty_users && !has_users(doc.values))
+    out.push_back(doc.locate(
+      "users", "no users: memcached would let nobody in (1.6.18) or reject "
+               "the empty auth file (1.6.32 and later); set "
+               "`allow_empty_users: true` in node.yaml if that is meant"));
   for (auto& file : cfg.files)
     if (auto problem = file.module->validate(doc.values)) {
       auto err = doc.locate(problem->key, problem->message);

@@ -25,7 +25,8 @@ constexpr auto files_child_id = caf::atom("files");
 sup::child_id writer_child_id(size_t index);
 
 /// Everything the configured files' modules refuse in `doc`, each located at
-/// its key's line and column.
+/// its key's line and column; and no users at all, unless node.yaml allows
+/// it. Run on every version before it is published.
 std::vector<located_error> validate_for_files(const node_config& cfg,
                                               const source_document& doc);
 

@@ -1,11 +1,23 @@
 #pragma once
-// config_store: the node's source of truth (ARCHITECTURE.md §5). Loads the
-// source YAML, watches it (polling on the actor clock, so an edit is seen
-// within `poll_interval`), and publishes each accepted edit to the shared
-// source_of_truth, which sends the changes to the writers. An edit that does
-// not parse or validate is refused with file, line and column in the log;
-// the last good state, and so every file, stays.
+// config_store: the node's source of truth with the file backend
+// (ARCHITECTURE.md §5). Loads the source YAML, watches it, and publishes each
+// accepted edit as one version to the shared source_of_truth, which sends it
+// to the writers. An edit that cannot be read, parsed or validated is refused
+// with file, line, column and key in the log and the status; the last good
+// version, and so every file, stays.
+//
+// What counts as a save (the settle rule): the source is read once the
+// watcher has reported nothing new about it for a while — `settle_complete`
+// (none by default) after the file was renamed into place or closed by its
+// writer, and `quiet_period` after any other change (a write, a truncation,
+// a delete) — and a read counts only when nothing happened in the watched
+// directories while it was made (file_watcher::quiet_since); the bytes read
+// are exactly the bytes parsed. So a file written in slow pieces, or
+// truncated and then refilled, is read only once its writer is done with it.
+// Where inotify is unavailable the file is polled every `poll_interval`, and
+// a changed file counts once two polls in a row read the same bytes.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,10 +27,10 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "source/source_document.hpp"
-#include "source/source_of_truth.hpp"
 #include "messages/atoms.hpp"
 #include "messages/node_status.hpp"
+#include "source/source_document.hpp"
+#include "source/source_of_truth.hpp"
 
 namespace mcfg {
 
@@ -26,7 +38,26 @@ using config_store_actor = caf::typed_actor<
   // Look at the source file now; ok once it is loaded (or unchanged), an
   // error naming file, line and column when the edit is refused.
   caf::replies_to<reload_atom>::with<caf::ok_atom>,
+  // The same, answered with the version published once the file is looked
+  // at: what a caller then syncs the writers to.
+  caf::replies_to<sync_atom>::with<uint64_t>,
   caf::replies_to<status_atom>::with<source_status>>;
+
+/// The store as its watcher sees it: file_event(kind, seen) reports a batch
+/// of events about the source (kind: a file_event_kind; seen: the watcher's
+/// event count). Tests send these under the test_coordinator.
+using config_store_watched_actor = config_store_actor::extend<
+  caf::reacts_to<file_event_atom, uint8_t, uint64_t>>;
+
+/// How the store learns about edits.
+enum class watch_mode {
+  /// inotify; polling where inotify is unavailable.
+  automatic,
+  /// Polling only.
+  polling,
+  /// Only file_event messages sent to it (tests drive them).
+  events,
+};
 
 struct config_store_spec {
   std::string source_path;
@@ -34,11 +65,27 @@ struct config_store_spec {
   /// Checks beyond the schema (e.g. what memcached would misread); returns
   /// the problems, located with source_document::locate.
   std::function<std::vector<located_error>(const source_document&)> validate;
-  caf::timespan poll_interval = std::chrono::milliseconds(250);
+  watch_mode watch = watch_mode::automatic;
+  /// After a change that may be part of a save under way.
+  caf::timespan quiet_period = std::chrono::milliseconds(50);
+  /// After the file was renamed into place or closed by its writer.
+  caf::timespan settle_complete = caf::timespan{0};
+  /// When a read met events not yet reported (maybe about other files):
+  /// how soon to look again.
+  caf::timespan recheck = std::chrono::milliseconds(1);
+  /// Polling only.
+  caf::timespan poll_interval = std::chrono::milliseconds(100);
 };
 
 config_store_actor spawn_config_store(caf::actor_system& sys,
                                       config_store_spec spec);
+
+/// Validates `bytes` (the source file's, read by read_source_bytes) as the
+/// source at `path` and applies `validate`: the document, or its errors.
+source_load_result parse_and_validate(
+  const std::string& bytes, const std::string& path,
+  const std::function<std::vector<located_error>(const source_document&)>&
+    validate);
 
 /// Loads `path` and applies `validate`: the document, or its errors.
 source_load_result load_and_validate(

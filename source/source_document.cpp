@@ -1,8 +1,14 @@
 #include "source/source_document.hpp"
 
+#include <cerrno>
+#include <cstdint>
 #include <set>
 #include <system_error>
 #include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "source/yaml_reader.hpp"
 
@@ -206,16 +212,87 @@ source_load_result parse_source(std::string_view text,
   return source_parser{file}.run(text);
 }
 
+namespace {
+
+const char* file_type_name(mode_t mode) {
+  if (S_ISDIR(mode))
+    return "a directory";
+  if (S_ISFIFO(mode))
+    return "a FIFO";
+  if (S_ISCHR(mode))
+    return "a character device";
+  if (S_ISBLK(mode))
+    return "a block device";
+  if (S_ISSOCK(mode))
+    return "a socket";
+  return "not a regular file";
+}
+
+std::string size_text(size_t bytes) {
+  if (bytes > 0 && bytes % (size_t{1} << 20) == 0)
+    return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+} // namespace
+
+std::variant<std::string, located_error>
+read_source_bytes(const std::string& path, size_t max_bytes) {
+  auto fail = [&](std::string message) {
+    return located_error{path, 0, 0, "", std::move(message)};
+  };
+  auto os_fail = [&](int err) {
+    return fail("cannot read: " + std::generic_category().message(err));
+  };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return os_fail(errno);
+  struct closer {
+    int fd;
+    ~closer() {
+      ::close(fd);
+    }
+  } guard{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return os_fail(errno);
+  if (!S_ISREG(st.st_mode))
+    return fail(std::string{"cannot read: "} + file_type_name(st.st_mode)
+                + ", not a regular file");
+  auto too_big = [&](const std::string& size) {
+    return fail("cannot read: the file is " + size + ", more than the "
+                + size_text(max_bytes) + " a source may have");
+  };
+  if (static_cast<uintmax_t>(st.st_size) > max_bytes)
+    return too_big(std::to_string(st.st_size) + " bytes");
+  std::string text;
+  text.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    auto n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return os_fail(errno);
+    if (n == 0)
+      break;
+    text.append(buf, static_cast<size_t>(n));
+    // It grew while being read.
+    if (text.size() > max_bytes)
+      return too_big("over " + size_text(max_bytes));
+  }
+  return text;
+}
+
 source_load_result load_source_file(const std::string& path) {
-  int err = 0;
-  auto text = read_text_file(path, err);
-  if (!text) {
+  auto bytes = read_source_bytes(path);
+  if (auto err = std::get_if<located_error>(&bytes)) {
     source_load_result result;
-    result.errors.push_back(
-      {path, 0, 0, "", "cannot read: " + std::generic_category().message(err)});
+    result.errors.push_back(std::move(*err));
     return result;
   }
-  return parse_source(*text, path);
+  return parse_source(std::get<std::string>(bytes), path);
 }
 
 std::vector<config_change> diff(const snapshot& old, const snapshot& neu) {

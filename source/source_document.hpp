@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "messages/config_change.hpp"
@@ -47,8 +48,21 @@ struct source_document {
 /// The outcome of loading a source: a document, or at least one error.
 using source_load_result = load_result<source_document>;
 
-/// Reads and validates the source YAML at `path`. An unreadable file gives
-/// one error naming the path and the OS error.
+/// The most a source file may hold: far beyond any real user list, and small
+/// enough that a runaway file cannot exhaust memory.
+constexpr size_t max_source_bytes = size_t{16} << 20;
+
+/// The bytes of the source file at `path` (symlinks followed), or why they
+/// cannot be had. Only a regular file is read: it is opened without blocking
+/// (a FIFO would block a reader for ever; a character device such as
+/// /dev/zero never ends) and checked with fstat, and one larger than
+/// `max_bytes` is refused with its size.
+std::variant<std::string, located_error>
+read_source_bytes(const std::string& path,
+                  size_t max_bytes = max_source_bytes);
+
+/// Reads (read_source_bytes) and validates the source YAML at `path`. An
+/// unreadable file gives one error naming the path and the reason.
 source_load_result load_source_file(const std::string& path);
 
 /// Validates YAML text; `file` only names it in errors.

@@ -10,18 +10,22 @@
 
 namespace mcfg {
 
+std::shared_ptr<source_of_truth> source_of_truth::make() {
+  return std::shared_ptr<source_of_truth>{new source_of_truth({}, 0)};
+}
+
 std::shared_ptr<source_of_truth> source_of_truth::make(snapshot initial) {
   return std::shared_ptr<source_of_truth>{
-    new source_of_truth(std::move(initial))};
+    new source_of_truth(std::move(initial), 1)};
 }
 
-source_of_truth::source_of_truth(snapshot initial)
-  : current_(std::move(initial)) {
+source_of_truth::source_of_truth(snapshot initial, uint64_t version)
+  : current_(std::move(initial)), version_(version) {
 }
 
-snapshot source_of_truth::read() const {
+versioned_snapshot source_of_truth::read() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  return current_;
+  return {version_, current_};
 }
 
 uint64_t source_of_truth::version() const {
@@ -34,7 +38,7 @@ size_t source_of_truth::subscriber_count() const {
   return subscribers_.size();
 }
 
-void source_of_truth::subscribe(const memcached_cfg_actor& who) {
+void source_of_truth::subscribe(const update_subscriber& who) {
   uint64_t id;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -55,21 +59,17 @@ void source_of_truth::unsubscribe(uint64_t id) {
                      subscribers_.end());
 }
 
-std::vector<config_change> source_of_truth::publish(snapshot next) {
+config_update source_of_truth::publish(snapshot next) {
   std::lock_guard<std::mutex> guard{mtx_};
-  auto changes = diff(current_, next);
-  if (changes.empty())
-    return changes;
+  config_update update{version_, diff(current_, next)};
+  if (update.changes.empty())
+    return update;
   current_ = std::move(next);
-  ++version_;
-  for (auto& sub : subscribers_) {
-    auto who = caf::actor_cast<memcached_cfg_actor>(sub.handle);
-    if (!who)
-      continue;
-    for (auto& change : changes)
-      caf::anon_send(who, change_atom::value, change);
-  }
-  return changes;
+  update.version = ++version_;
+  for (auto& sub : subscribers_)
+    if (auto who = caf::actor_cast<update_subscriber>(sub.handle))
+      caf::anon_send(who, change_atom::value, update);
+  return update;
 }
 
 } // namespace mcfg

@@ -1,38 +1,45 @@
 #pragma once
 // The current source of truth, shared by the config_store (which publishes
-// accepted edits) and the writers (which subscribe and read). It outlives the
-// actors, so a restarted config_store or writer finds it as it was.
+// accepted versions) and the writers (which subscribe and read). It outlives
+// the actors, so a restarted config_store or writer finds it as it was.
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
 
-#include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
 
-#include "actors/memcached_cfg.hpp"
 #include "messages/config_change.hpp"
+#include "messages/subscriber.hpp"
 
 namespace mcfg {
 
 class source_of_truth : public std::enable_shared_from_this<source_of_truth> {
 public:
-  static std::shared_ptr<source_of_truth> make(snapshot initial = {});
+  /// Nothing accepted yet: version 0, empty.
+  static std::shared_ptr<source_of_truth> make();
+  /// `initial` (e.g. the source as loaded at start-up) is version 1.
+  static std::shared_ptr<source_of_truth> make(snapshot initial);
 
-  snapshot read() const;
+  /// The current snapshot and its version, read together.
+  versioned_snapshot read() const;
   uint64_t version() const;
   size_t subscriber_count() const;
 
   /// Adds a subscriber until it terminates. Subscribing and publishing take
-  /// the same lock, so a subscriber that then reads sees every change: in the
-  /// snapshot, as an event, or both (a repeated change is a no-op).
-  void subscribe(const memcached_cfg_actor& who);
+  /// the same lock, so a subscriber that then reads sees every version: in
+  /// the snapshot, as an update, or both (it drops updates the snapshot's
+  /// version already holds).
+  void subscribe(const update_subscriber& who);
 
-  /// Replaces the snapshot and sends each subscriber the changes, in key
-  /// order. Returns them; nothing is sent when nothing changed.
-  std::vector<config_change> publish(snapshot next);
+  /// When `next` differs from the current snapshot: makes it the next
+  /// version and sends each subscriber one config_update with every change,
+  /// in key order. Returns that update; nothing is sent and the version
+  /// stays when nothing changed (the update then has no changes).
+  config_update publish(snapshot next);
 
 private:
-  explicit source_of_truth(snapshot initial);
+  source_of_truth(snapshot initial, uint64_t version);
   void unsubscribe(uint64_t id);
 
   struct subscriber {

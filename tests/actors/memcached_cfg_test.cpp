@@ -203,18 +203,166 @@ TEST_CASE_FIXTURE(writer_fixture,
 }
 
 TEST_CASE_FIXTURE(writer_fixture,
-                  "10,000 queued changes cost at most 2 writes, of the last "
-                  "state") {
+                  "10,000 queued updates cost at most 2 writes, of the last "
+                  "version") {
   start();
   REQUIRE(renamed().size() == 1);
   for (int64_t i = 1; i <= 10'000; ++i)
-    change("cfg/k" + std::to_string(i % 97), i);
+    change({{"cfg/k" + std::to_string(i % 97), i}, {"cfg/last", i}});
   run();
   CHECK(renamed().size() - 1 <= 2);
   CHECK(file() == expected_file());
+  CHECK(file().find("cfg/last=10000\n") != std::string::npos);
   auto st = status();
   CHECK(st.changes == 10'000);
+  CHECK(st.applied_version == 10'000);
   CHECK(st.phase == writer_phase::idle);
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "sync(version) is held until the file holds that version "
+                  "and answered at once when it holds a later one") {
+  start();
+  CHECK(status().applied_version == 0);
+  files->rename_error = EISDIR;
+  auto v1 = change({{"cfg/a", 1}});
+  auto for_v1 = sync(v1);
+  auto for_v2 = sync(v1 + 1); // a version the writer has not received yet
+  run();
+  CHECK_FALSE(for_v1->answered()); // the rename fails: v1 is not in place
+  CHECK_FALSE(for_v2->answered());
+  CHECK(status().applied_version == 0);
+  files->rename_error = 0;
+  advance(100ms); // the retry writes v1
+  CHECK(file() == "cfg/a=1\n");
+  CHECK(for_v1->value.has_value());
+  CHECK_FALSE(for_v2->answered());
+  CHECK(status().applied_version == v1);
+  auto v2 = change({{"cfg/a", 2}});
+  run();
+  CHECK(for_v2->value.has_value());
+  CHECK(status().applied_version == v2);
+  // A version the file already holds or passed: answered at once, even
+  // while a later one is owed and failing.
+  files->rename_error = EISDIR;
+  change({{"cfg/a", 3}});
+  run();
+  REQUIRE(status().phase == writer_phase::retrying);
+  auto for_old = sync(v1);
+  auto plain = sync();
+  run();
+  CHECK(for_old->value.has_value());
+  CHECK_FALSE(plain->answered()); // the plain sync waits for the latest
+  CHECK(status().applied_version == v2);
+  CHECK(file() == "cfg/a=2\n");
+  files->rename_error = 0;
+  advance(100ms);
+  CHECK(plain->value.has_value());
+  CHECK(status().applied_version == v2 + 1);
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "an update of a version the snapshot already holds is "
+                  "dropped, not applied over it") {
+  (*truth)["cfg/a"] = config_value{int64_t{5}};
+  *version = 5;
+  start();
+  REQUIRE(file() == "cfg/a=5\n");
+  CHECK(status().applied_version == 5);
+  // Version 4 was queued for this writer before it read the snapshot at 5.
+  caf::anon_send(writer, change_atom::value,
+                 config_update{4, {{"cfg/a", config_value{int64_t{4}}, false}}});
+  run();
+  CHECK(file() == "cfg/a=5\n");
+  CHECK(renamed().size() == 1);
+  auto st = status();
+  CHECK(st.applied_version == 5);
+  CHECK(st.changes == 0);
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "an update that concerns none of the module's keys moves "
+                  "the file's version without a write") {
+  start();
+  change({{"cfg/a", 1}});
+  run();
+  REQUIRE(renamed().size() == 2);
+  auto v = change({{"other/key", 9}});
+  auto held = sync(v);
+  run();
+  CHECK(held->value.has_value());
+  CHECK(renamed().size() == 2);
+  CHECK(status().applied_version == v);
+}
+
+namespace {
+
+/// The value of `key` in a kv_module rendering; -1 when absent.
+int64_t value_in(const std::string& content, const std::string& key) {
+  auto pos = content.find(key + "=");
+  if (pos == std::string::npos)
+    return -1;
+  return std::stoll(content.substr(pos + key.size() + 1));
+}
+
+} // namespace
+
+TEST_CASE("randomised mailbox orders: a two-key update is never rendered "
+          "with only one key applied") {
+  log_capture quiet{log::level::error};
+  size_t renders = 0;
+  for (int seed = 1; seed <= 300; ++seed) {
+    CAPTURE(seed);
+    writer_fixture f;
+    std::mt19937 rng(seed);
+    auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+    f.start();
+    std::vector<std::shared_ptr<reply<caf::ok_atom>>> syncs;
+    int64_t last = 0;
+    for (int step = 0; step < 60; ++step) {
+      switch (pick(9)) {
+        case 0:
+        case 1:
+        case 2: {
+          // cfg/a and cfg/b always change together, to the version number.
+          auto v = static_cast<int64_t>(*f.version + 1);
+          f.change({{"cfg/a", v}, {"cfg/b", v}});
+          last = v;
+          break;
+        }
+        case 3:
+          caf::anon_send(f.writer, reload_atom::value);
+          break;
+        case 4:
+          caf::anon_send(f.writer, reset_atom::value);
+          break;
+        case 5:
+          syncs.push_back(pick(2) ? f.sync() : f.sync(1 + pick(8)));
+          break;
+        case 6:
+          f.files->rename_error = f.files->rename_error ? 0 : EISDIR;
+          break;
+        case 7:
+          f.advance(100ms);
+          break;
+        default:
+          f.run();
+      }
+    }
+    f.files->rename_error = 0;
+    f.advance(100ms);
+    REQUIRE_FALSE(f.exits.down());
+    for (auto& content : f.renamed()) {
+      ++renders;
+      CHECK(value_in(content, "cfg/a") == value_in(content, "cfg/b"));
+    }
+    CHECK(value_in(f.file(), "cfg/a") == (last == 0 ? -1 : last));
+    auto st = f.status();
+    CHECK(st.applied_version == *f.version);
+    for (auto& s : syncs)
+      CHECK(s->value.has_value());
+  }
+  CHECK(renders > 300);
 }
 
 TEST_CASE_FIXTURE(writer_fixture,
@@ -259,10 +407,13 @@ TEST_CASE_FIXTURE(writer_fixture,
   run();
   CHECK(later->error.has_value());
   CHECK(exits.down() == false);
-  caf::anon_send(writer, change_atom::value,
-                 config_change{"cfg/refuse", {}, true});
+  // One version removes the refused key and changes another.
   truth->erase("cfg/refuse");
-  change("cfg/a", 2);
+  (*truth)["cfg/a"] = config_value{int64_t{2}};
+  caf::anon_send(writer, change_atom::value,
+                 config_update{++*version,
+                               {{"cfg/a", config_value{int64_t{2}}, false},
+                                {"cfg/refuse", {}, true}}});
   run();
   CHECK(file() == "cfg/a=2\n");
   CHECK(status().last_error.empty());

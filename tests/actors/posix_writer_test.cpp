@@ -33,6 +33,7 @@ struct posix_writer_fixture : coordinator_fixture {
   std::string path = dir / "etc/auth";
   std::string tmp_path = path + ".tmp";
   snapshot truth{{"cfg/a", config_value{int64_t{1}}}};
+  uint64_t version = 1;
   memcached_cfg_actor writer;
   watcher exits;
   log_capture logs;
@@ -42,7 +43,7 @@ struct posix_writer_fixture : coordinator_fixture {
     spec.settings.path = path;
     spec.settings.mode = mode;
     spec.make_module = [] { return std::make_unique<kv_module>(); };
-    spec.read_snapshot = [this] { return truth; };
+    spec.read_snapshot = [this] { return versioned_snapshot{version, truth}; };
     writer = spawn_memcached_cfg(sys, std::move(spec));
     exits = watch(sys, writer);
     run();
@@ -51,7 +52,8 @@ struct posix_writer_fixture : coordinator_fixture {
   void change(const std::string& key, int64_t value) {
     truth[key] = config_value{value};
     caf::anon_send(writer, change_atom::value,
-                   config_change{key, config_value{value}, false});
+                   config_update{++version,
+                                 {{key, config_value{value}, false}}});
     run();
   }
 

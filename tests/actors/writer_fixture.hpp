@@ -1,7 +1,7 @@
 #pragma once
 // A memcached_cfg writer over kv_module and the fake file port, under the
-// test_coordinator. The fixture keeps the source of truth and sends changes
-// in step with it, as config_store does.
+// test_coordinator. The fixture keeps the source of truth and sends updates
+// in step with it, one version each, as the source_of_truth does.
 #include <caf/send.hpp>
 
 #include "actors/detail/writer_atoms.hpp"
@@ -20,6 +20,8 @@ struct writer_fixture : coordinator_fixture {
   const std::string tmp_path = "/etc/mcfg/auth.tmp";
   std::shared_ptr<fake_file_port> files = std::make_shared<fake_file_port>();
   std::shared_ptr<snapshot> truth = std::make_shared<snapshot>();
+  /// The version `truth` is at.
+  std::shared_ptr<uint64_t> version = std::make_shared<uint64_t>(0);
   std::shared_ptr<size_t> refreshes = std::make_shared<size_t>(0);
   memcached_cfg_actor writer;
   watcher exits;
@@ -29,7 +31,9 @@ struct writer_fixture : coordinator_fixture {
     s.settings.path = path;
     s.files = files;
     s.make_module = [] { return std::make_unique<kv_module>(); };
-    s.read_snapshot = [truth = truth] { return *truth; };
+    s.read_snapshot = [truth = truth, version = version] {
+      return versioned_snapshot{*version, *truth};
+    };
     s.refresh = [n = refreshes] { ++*n; };
     return s;
   }
@@ -41,11 +45,22 @@ struct writer_fixture : coordinator_fixture {
     run();
   }
 
-  /// Changes the source of truth and tells the writer, without running it.
+  /// Changes one key of the source of truth as a new version and tells the
+  /// writer, without running it.
   void change(const std::string& key, int64_t value) {
-    (*truth)[key] = config_value{value};
-    caf::anon_send(writer, change_atom::value,
-                   config_change{key, config_value{value}, false});
+    change({{key, value}});
+  }
+
+  /// Changes every key of `values` as one new version and tells the writer,
+  /// without running it. Returns the version.
+  uint64_t change(const std::map<std::string, int64_t>& values) {
+    config_update update{++*version, {}};
+    for (auto& [key, value] : values) {
+      (*truth)[key] = config_value{value};
+      update.changes.push_back({key, config_value{value}, false});
+    }
+    caf::anon_send(writer, change_atom::value, std::move(update));
+    return *version;
   }
 
   std::string file() const {
@@ -70,6 +85,10 @@ struct writer_fixture : coordinator_fixture {
 
   std::shared_ptr<reply<caf::ok_atom>> sync() {
     return ask<caf::ok_atom>(sys, writer, sync_atom::value);
+  }
+
+  std::shared_ptr<reply<caf::ok_atom>> sync(uint64_t v) {
+    return ask<caf::ok_atom>(sys, writer, sync_atom::value, v);
   }
 
   /// The ids carried by retry messages waiting in the simulated clock.

@@ -335,7 +335,7 @@ TEST_CASE("mcfgctl: status, sync, reload and health through the socket, "
   CHECK(contains(synced.out, "in sync: every file"));
   auto status = n.ctl({"status"});
   CHECK(status.exit_code == 0);
-  CHECK(contains(status.out, n.auth + "\n  state idle"));
+  CHECK(contains(status.out, n.auth + "\n  applied version 1, state idle"));
   CHECK(contains(status.out, "refresh " + n.auth + ": done"));
   auto as_json = n.ctl({"status", "--json"});
   CHECK(as_json.exit_code == 0);

@@ -1,7 +1,10 @@
 // Crash consistency: mcfgd is SIGKILLed at random moments while its source is
-// rewritten continuously. After every kill the auth file must be a complete
-// rendering of some version of the source; after the restart that follows it
-// must reach the latest version within a second, with no temp file left.
+// rewritten continuously — renamed into place for half the kills, saved in
+// place (truncated and rewritten) for the other half. After every kill the
+// auth file must be a complete rendering of one version of the source (alice
+// and bob, who always change together, at the same version); after the
+// restart that follows it must reach the latest version within a second,
+// with no temp file left.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -42,16 +45,29 @@ TEST_CASE("crash consistency: SIGKILL at random moments never leaves a "
   // Every version of the source ever saved, by the auth file it renders to.
   std::set<std::string> renderings;
   int version = 0;
+  bool in_place = false;
   auto next_version = [&] {
     ++version;
     std::map<std::string, std::string> users;
-    auto count = between(1, 8);
+    users["alice"] = "a-v" + std::to_string(version);
+    users["bob"] = "b-v" + std::to_string(version);
+    auto count = between(0, 6);
     for (int i = 0; i < count; ++i)
       users["user" + std::to_string(i)]
         = "v" + std::to_string(version) + "-" + std::to_string(between(0, 1 << 30));
     renderings.insert(auth_file_of(users));
-    write_atomically(source, source_of(users));
+    if (in_place)
+      write_text(source, source_of(users));
+    else
+      write_atomically(source, source_of(users));
     return auth_file_of(users);
+  };
+  // alice's and bob's versions in an auth file; -1 when absent.
+  auto version_of = [](const std::string& content, const std::string& user) {
+    auto pos = content.find(user + ":" + user.substr(0, 1) + "-v");
+    if (pos == std::string::npos)
+      return -1L;
+    return std::stol(content.substr(pos + user.size() + 4));
   };
 
   auto latest = next_version();
@@ -60,6 +76,7 @@ TEST_CASE("crash consistency: SIGKILL at random moments never leaves a "
   std::set<std::string> seen;
   for (int kill = 1; kill <= kills; ++kill) {
     CAPTURE(kill);
+    in_place = kill % 2 == 0;
     child_process mcfgd{{MCFGD, "--config", node_yaml, "--log-level", "error"},
                         dir / "mcfgd.out", dir / "mcfgd.err"};
     // The restart: the file reaches the latest source within a second, and
@@ -84,6 +101,8 @@ TEST_CASE("crash consistency: SIGKILL at random moments never leaves a "
       continue;
     }
     CHECK(renderings.count(content) == 1);
+    CHECK(version_of(content, "alice") == version_of(content, "bob"));
+    CHECK(version_of(content, "alice") > 0);
     seen.insert(content);
   }
   MESSAGE("crash consistency: " << kills << " kills, " << files_checked

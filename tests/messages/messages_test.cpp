@@ -42,15 +42,31 @@ TEST_CASE_FIXTURE(test::coordinator_fixture,
 }
 
 TEST_CASE_FIXTURE(test::coordinator_fixture,
+                  "a config_update crosses the wire unchanged, every change "
+                  "in order") {
+  config_update in{7,
+                   {{"users/alice", config_value{std::string{"x"}}, false},
+                    {"users/bob", {}, true}}};
+  auto out = round_trip(sys, in);
+  CHECK(out == in);
+  CHECK(out.version == 7);
+  REQUIRE(out.changes.size() == 2);
+  CHECK(out.changes[1].removed);
+  CHECK_FALSE(round_trip(sys, config_update{8, in.changes}) == in);
+}
+
+TEST_CASE_FIXTURE(test::coordinator_fixture,
                   "a writer_status crosses the wire unchanged") {
   writer_status in;
   in.path = "/etc/memcached/auth";
+  in.applied_version = 42;
   in.phase = writer_phase::retrying;
   in.attempts = 3;
   in.last_error = "rename failed";
   in.module["users"] = "2";
   auto out = round_trip(sys, in);
   CHECK(out.path == in.path);
+  CHECK(out.applied_version == 42);
   CHECK(out.phase == writer_phase::retrying);
   CHECK(out.attempts == 3);
   CHECK(out.last_error == in.last_error);

@@ -49,8 +49,10 @@ node_status two_files() {
   node_status st;
   st.source.path = "/etc/mcfg/cluster.yaml";
   st.source.version = 7;
+  st.source.watching = "inotify";
   writer_status auth;
   auth.path = "/run/memcached.auth";
+  auth.applied_version = 7;
   auth.writes = 3;
   auth.failed_attempts = 1;
   auth.changes = 4;
@@ -197,12 +199,14 @@ TEST_CASE("control API: status lists the source, every file with its "
         == json{{"backend", "file"},
                 {"path", "/etc/mcfg/cluster.yaml"},
                 {"version", 7},
+                {"watching", "inotify"},
                 {"last_refused", nullptr},
                 {"refused_edits", 0}});
   auto& files = doc.at("files");
   REQUIRE(files.size() == 2);
   auto& auth = files[0];
   CHECK(auth.at("path") == "/run/memcached.auth");
+  CHECK(auth.at("applied_version") == 7);
   CHECK(auth.at("state") == "idle");
   CHECK(auth.at("writes") == 3);
   CHECK(auth.at("failed_attempts") == 1);
@@ -224,6 +228,7 @@ TEST_CASE("control API: status lists the source, every file with its "
                 {"seconds_to_next_retry", nullptr}});
   auto& perms = files[1];
   CHECK(perms.at("seconds_since_last_write").is_null());
+  CHECK(perms.at("applied_version") == 0);
   CHECK(perms.at("restarts") == 2);
   CHECK(perms.at("last_give_up") == "gave up writing /run/permissions.json");
   CHECK(perms.at("seconds_failing") == 25.0);
@@ -238,6 +243,7 @@ TEST_CASE("control API: healthz is 200 when nothing is owed or failing, and "
   b.st.files[1].restarts = 0;
   b.st.files[1].last_give_up.clear();
   b.st.files[1].failing_for = caf::timespan{-1};
+  b.st.files[1].applied_version = 7;
   auto r = call(b, "GET", "/healthz");
   CHECK(r.status == 200);
   CHECK(body_of(r) == json{{"healthy", true}, {"problems", json::array()}});
@@ -257,9 +263,18 @@ TEST_CASE("control API: healthz is 200 when nothing is owed or failing, and "
     r = call(b, "GET", "/healthz");
     CHECK(r.status == 503);
     CHECK(body_of(r).at("problems")
-          == json::array({"/run/permissions.json: gave up 2 times since its "
+          == json::array({"/run/permissions.json: holds version 0 of 7",
+                          "/run/permissions.json: gave up 2 times since its "
                           "last write: gave up writing "
                           "/run/permissions.json"}));
+  }
+  SUBCASE("a file behind the source (its version refused, or not yet "
+          "written)") {
+    b.st.files[0].applied_version = 6;
+    r = call(b, "GET", "/healthz");
+    CHECK(r.status == 503);
+    CHECK(body_of(r).at("problems")
+          == json::array({"/run/memcached.auth: holds version 6 of 7"}));
   }
   SUBCASE("a file without a live writer") {
     b.st.files[0].last_error = "no live writer (restarting)";
@@ -310,6 +325,8 @@ TEST_CASE("control API: metrics are well-formed Prometheus text with every "
     m.value("mcfg_seconds_since_last_write", "/run/permissions.json"));
   CHECK(m.value("mcfg_give_ups", "/run/memcached.auth") == 0.0);
   CHECK(m.value("mcfg_give_ups", "/run/permissions.json") == 2.0);
+  CHECK(m.value("mcfg_applied_version", "/run/memcached.auth") == 7.0);
+  CHECK(m.value("mcfg_applied_version", "/run/permissions.json") == 0.0);
   CHECK(m.value("mcfg_seconds_failing", "/run/permissions.json") == 25.0);
   CHECK_FALSE(m.value("mcfg_seconds_failing", "/run/memcached.auth"));
   CHECK(m.value("mcfg_refreshes_total", "/run/memcached.auth") == 5.0);

@@ -10,6 +10,7 @@
 #include "modules/memcached_passwords.hpp"
 #include "modules/memcached_permissions.hpp"
 #include "node/node_config.hpp"
+#include "node/node_tree.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace mcfg;
@@ -164,6 +165,7 @@ TEST_CASE("node.yaml: defaults, and paths resolved against its folder") {
   CHECK(cfg.control.token_file.empty());
   CHECK_FALSE(cfg.control.tls);
   CHECK(cfg.log_level == log::level::info);
+  CHECK_FALSE(cfg.allow_empty_users);
   REQUIRE(cfg.files.size() == 1);
   auto& f = cfg.files[0];
   CHECK(f.module == find_module("memcached_passwords"));
@@ -193,7 +195,8 @@ TEST_CASE("node.yaml: everything set") {
                 "  listen: \"[::1]:11311\"\n"
                 "  token_file: secret/token\n"
                 "  tls: {cert: tls/cert.pem, key: /etc/tls/key.pem}\n"
-                "log_level: debug\n");
+                "log_level: debug\n"
+                "allow_empty_users: true\n");
   CHECK(cfg.source == "/srv/truth/cluster.yaml");
   CHECK(cfg.retry_interval == caf::timespan{250ms});
   CHECK(cfg.retry_deadline == caf::timespan{2min});
@@ -225,6 +228,7 @@ TEST_CASE("node.yaml: everything set") {
   CHECK(cfg.control.tls->cert == "/etc/mcfg/tls/cert.pem");
   CHECK(cfg.control.tls->key == "/etc/tls/key.pem");
   CHECK(cfg.log_level == log::level::debug);
+  CHECK(cfg.allow_empty_users);
 }
 
 TEST_CASE("node.yaml: a default control socket too long for a Unix socket "
@@ -299,7 +303,7 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
     // unknown keys, at every level
     {minimal + "colour: red\n", 5, 1, "colour",
      "unknown key (known: source, retry, supervisor, files, control, "
-     "log_level)"},
+     "log_level, allow_empty_users)"},
     {minimal + "retry: {intreval: 1s}\n", 5, 9, "retry.intreval",
      "unknown key (known: interval, deadline)"},
     {with_file_fields("    pathh: x\n"), 5, 5, "files[0].pathh",
@@ -363,6 +367,8 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      "control.socket", "longer than 107 bytes"},
     {minimal + "log_level: verbose\n", 5, 12, "log_level",
      "expected one of error, warning, info, debug, got \"verbose\""},
+    {minimal + "allow_empty_users: yes\n", 5, 20, "allow_empty_users",
+     "expected true or false, got \"yes\""},
     // required pieces
     {"files:\n  - {module: memcached_passwords, path: a}\n", 1, 1, "source",
      "missing"},
@@ -558,4 +564,24 @@ TEST_CASE("examples/node.yaml and examples/cluster.yaml are valid") {
   CHECK_FALSE(src.value->values.empty());
   CHECK_FALSE(validate_memcached_passwords(src.value->values).has_value());
   CHECK_FALSE(validate_memcached_permissions(src.value->values).has_value());
+}
+
+TEST_CASE("the source's rules for the files: no users is refused unless "
+          "node.yaml allows it, with the reason") {
+  auto cfg = ok(minimal);
+  auto empty = parse_source("users: {}\n", "cluster.yaml");
+  REQUIRE(empty.ok());
+  auto errors = validate_for_files(cfg, *empty.value);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].to_string()
+        == "cluster.yaml:1:1: users: no users: memcached would let nobody in "
+           "(1.6.18) or reject the empty auth file (1.6.32 and later); set "
+           "`allow_empty_users: true` in node.yaml if that is meant");
+  cfg.allow_empty_users = true;
+  CHECK(validate_for_files(cfg, *empty.value).empty());
+  // One user is enough either way.
+  cfg.allow_empty_users = false;
+  auto one = parse_source("users:\n  alice: {password: a}\n", "cluster.yaml");
+  REQUIRE(one.ok());
+  CHECK(validate_for_files(cfg, *one.value).empty());
 }

@@ -1,14 +1,20 @@
-// The source actors under the test_coordinator: the config_store watching a
-// real source file, and the shared source of truth.
+// The source actors under the test_coordinator: the config_store reading a
+// real source file in temp dirs, driven by watcher events (or polls) in
+// simulated time, and the shared source of truth.
 #include <doctest/doctest.h>
 
 #include <caf/send.hpp>
 
-#include "source/config_store.hpp"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "actors/memcached_cfg.hpp"
-#include "source/source_of_truth.hpp"
 #include "messages/errors.hpp"
 #include "modules/memcached_passwords.hpp"
+#include "source/config_store.hpp"
+#include "source/file_watcher.hpp"
+#include "source/source_of_truth.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
@@ -26,27 +32,67 @@ std::vector<located_error> validate_passwords(const source_document& doc) {
   return {};
 }
 
+/// Two digits, so that names sort as numbers (the file is in name order).
+std::string user(int i) {
+  return (i < 10 ? "u0" : "u") + std::to_string(i);
+}
+
+std::string users_yaml(int first, int count, const std::string& pw = "p") {
+  std::string out = "users:\n";
+  for (int i = first; i < first + count; ++i)
+    out += "  " + user(i) + ": {password: " + pw + std::to_string(i) + "}\n";
+  return out;
+}
+
+std::string auth_lines(int first, int count, const std::string& pw = "p") {
+  std::string out;
+  for (int i = first; i < first + count; ++i)
+    out += user(i) + ":" + pw + std::to_string(i) + "\n";
+  return out;
+}
+
+void append_text(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, text.data(), text.size())
+          == static_cast<ssize_t>(text.size()));
+  ::close(fd);
+}
+
 struct store_fixture : coordinator_fixture {
   temp_dir dir;
   std::string source = dir / "source.yaml";
   std::string auth = dir / "auth";
   std::shared_ptr<source_of_truth> truth = source_of_truth::make();
-  config_store_actor store;
+  config_store_watched_actor store;
   memcached_cfg_actor writer;
   log_capture logs;
 
-  void start(const std::string& yaml) {
+  void start(const std::string& yaml, watch_mode mode = watch_mode::events) {
     write_text(source, yaml);
-    store = spawn_config_store(sys, {source, truth, validate_passwords, 250ms});
+    config_store_spec spec;
+    spec.source_path = source;
+    spec.truth = truth;
+    spec.validate = validate_passwords;
+    spec.watch = mode;
+    store = caf::actor_cast<config_store_watched_actor>(
+      spawn_config_store(sys, spec));
     run();
-    writer_spec spec;
-    spec.settings.path = auth;
-    spec.make_module = make_memcached_passwords;
-    spec.subscribe = [t = truth](const memcached_cfg_actor& self) {
+    writer_spec ws;
+    ws.settings.path = auth;
+    ws.make_module = make_memcached_passwords;
+    ws.subscribe = [t = truth](const memcached_cfg_actor& self) {
       t->subscribe(self);
     };
-    spec.read_snapshot = [t = truth] { return t->read(); };
-    writer = spawn_memcached_cfg(sys, std::move(spec));
+    ws.read_snapshot = [t = truth] { return t->read(); };
+    writer = spawn_memcached_cfg(sys, std::move(ws));
+    run();
+  }
+
+  /// The watcher reports a batch whose last event is `kind`.
+  void event(file_event_kind kind = file_event_kind::modified) {
+    caf::anon_send(store, file_event_atom::value, static_cast<uint8_t>(kind),
+                   ++events);
     run();
   }
 
@@ -56,27 +102,50 @@ struct store_fixture : coordinator_fixture {
     REQUIRE(r->value);
     return *r->value;
   }
+
+  /// The store looks now: the version it then holds, or its refusal.
+  std::shared_ptr<reply<uint64_t>> store_sync() {
+    auto r = ask<uint64_t>(sys, store, sync_atom::value);
+    run();
+    return r;
+  }
+
+  /// Asks the writer for `version`; true when it answered ok.
+  bool writer_holds(uint64_t version) {
+    auto r = ask<caf::ok_atom>(sys, writer, sync_atom::value, version);
+    run();
+    return r->value.has_value();
+  }
+
+  uint64_t events = 0;
 };
 
 } // namespace
 
 TEST_CASE_FIXTURE(store_fixture,
-                  "the source watcher applies a good edit, refuses a bad one "
-                  "keeping the last good file, then applies a good one") {
+                  "the store applies a good edit once the source settles, "
+                  "refuses a bad one keeping the last good file, then "
+                  "applies a good one") {
   start("users:\n  alice: {password: a1}\n");
   REQUIRE(read_file(auth) == "alice:a1\n");
   CHECK(truth->version() == 1);
+  CHECK(store_status().watching == "events");
 
-  // A good edit is seen within one poll interval, not before it is made.
+  // A good edit is read once nothing was reported for the quiet period.
   write_text(source, "users:\n  alice: {password: a1}\n  bob: {password: b1}\n");
+  event();
+  advance(49ms);
   CHECK(read_file(auth) == "alice:a1\n");
-  advance(250ms);
+  CHECK(truth->version() == 1);
+  advance(1ms);
   CHECK(read_file(auth) == "alice:a1\nbob:b1\n");
   CHECK(truth->version() == 2);
+  CHECK(store_status().version == 2);
 
   SUBCASE("a YAML syntax error") {
     write_text(source, "users:\n  alice: {password: a2\n");
-    advance(250ms);
+    event(file_event_kind::complete);
+    advance(1ms);
     CHECK(read_file(auth) == "alice:a1\nbob:b1\n");
     auto st = store_status();
     CHECK(st.refused_edits == 1);
@@ -86,16 +155,17 @@ TEST_CASE_FIXTURE(store_fixture,
   }
   SUBCASE("a user memcached would misread, located at its line and column") {
     write_text(source, "users:\n  alice: {password: a2}\n  'c:d': {password: x}\n");
-    advance(250ms);
+    event(file_event_kind::complete);
+    advance(1ms);
     CHECK(read_file(auth) == "alice:a1\nbob:b1\n");
     auto st = store_status();
     CHECK(st.refused_edits == 1);
     CHECK(st.last_error.rfind(source + ":3:3: users/c:d:", 0) == 0);
   }
   CHECK(truth->version() == 2);
-  // The refusal is logged once, not at every poll.
-  advance(250ms);
-  advance(250ms);
+  // The refusal is logged once, not at every look.
+  event();
+  advance(50ms);
   CHECK(logs.count("edit refused") == 1);
   CHECK_FALSE(logs.contains("a2")); // never a password in a log line
   // A reload request reports the refusal to its caller.
@@ -106,10 +176,220 @@ TEST_CASE_FIXTURE(store_fixture,
         != std::string::npos);
 
   write_text(source, "users:\n  alice: {password: a3}\n");
-  advance(250ms);
+  event(file_event_kind::complete);
+  advance(1ms);
   CHECK(read_file(auth) == "alice:a3\n");
   CHECK(store_status().last_error.empty());
   CHECK(truth->version() == 3);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "an in-place save in 10 pieces 20 ms apart is published "
+                  "once, whole, 50 ms after its last piece") {
+  start(users_yaml(1, 2));
+  REQUIRE(truth->version() == 1);
+  auto whole = users_yaml(1, 8, "q");
+  // Truncated, then filled in 10 pieces; every prefix cut at a line is
+  // valid YAML with fewer users.
+  write_text(source, "");
+  event();
+  for (size_t i = 0; i < 10; ++i) {
+    advance(20ms);
+    auto piece = whole.size() / 10;
+    append_text(source,
+                whole.substr(i * piece, i == 9 ? std::string::npos : piece));
+    event();
+    CHECK(truth->version() == 1);
+    CHECK(read_file(auth) == auth_lines(1, 2));
+  }
+  REQUIRE(read_file(source) == whole);
+  advance(49ms);
+  CHECK(truth->version() == 1);
+  advance(1ms);
+  CHECK(truth->version() == 2);
+  CHECK(read_file(auth) == auth_lines(1, 8, "q"));
+  CHECK(store_status().refused_edits == 0);
+  CHECK(logs.count("edit refused") == 0);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "a save that truncates to a valid prefix and then completes "
+                  "publishes the completed file only") {
+  start(users_yaml(1, 4));
+  // The prefix alone is a valid source with 1 user.
+  write_text(source, users_yaml(1, 1, "n"));
+  event();
+  advance(30ms);
+  CHECK(truth->version() == 1);
+  write_text(source, users_yaml(1, 4, "n"));
+  event();
+  event(file_event_kind::complete); // its writer closes it
+  advance(1ms);
+  CHECK(truth->version() == 2);
+  CHECK(read_file(auth) == auth_lines(1, 4, "n"));
+  // Nothing more comes of the earlier events.
+  advance(100ms);
+  CHECK(truth->version() == 2);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "a rename into place is read at once, a later modification "
+                  "waits the quiet period again") {
+  start(users_yaml(1, 1));
+  write_text(dir / "tmp.yaml", users_yaml(1, 2));
+  REQUIRE(::rename((dir / "tmp.yaml").c_str(), source.c_str()) == 0);
+  event(file_event_kind::complete);
+  CHECK(truth->version() == 2); // no time passed
+  CHECK(read_file(auth) == auth_lines(1, 2));
+  // A write in place, reported before its writer closes the file.
+  write_text(source, users_yaml(1, 3));
+  event(file_event_kind::modified);
+  advance(49ms);
+  CHECK(truth->version() == 2);
+  advance(1ms);
+  CHECK(truth->version() == 3);
+  CHECK(read_file(auth) == auth_lines(1, 3));
+  // The stale timer of the quiet period does nothing once a close settled it.
+  write_text(source, users_yaml(1, 4));
+  event(file_event_kind::modified);
+  event(file_event_kind::complete);
+  CHECK(truth->version() == 4);
+  advance(50ms);
+  CHECK(truth->version() == 4);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "with a settle time after a close, a modification reported "
+                  "meanwhile makes it wait the quiet period") {
+  config_store_spec spec;
+  spec.source_path = source;
+  spec.truth = truth;
+  spec.watch = watch_mode::events;
+  spec.settle_complete = 5ms;
+  write_text(source, users_yaml(1, 1));
+  store = caf::actor_cast<config_store_watched_actor>(
+    spawn_config_store(sys, spec));
+  run();
+  REQUIRE(truth->version() == 1);
+  write_text(source, users_yaml(1, 2));
+  event(file_event_kind::complete);
+  advance(4ms);
+  CHECK(truth->version() == 1);
+  advance(1ms);
+  CHECK(truth->version() == 2);
+  write_text(source, users_yaml(1, 3));
+  event(file_event_kind::complete);
+  advance(2ms);
+  event(file_event_kind::modified); // a new save began
+  advance(3ms);
+  CHECK(truth->version() == 2);
+  advance(46ms);
+  CHECK(truth->version() == 2);
+  advance(1ms);
+  CHECK(truth->version() == 3);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "polling, where inotify is unavailable: a changed file "
+                  "counts once two polls in a row read the same bytes") {
+  start(users_yaml(1, 1), watch_mode::polling);
+  CHECK(store_status().watching == "polling every 100ms");
+  write_text(source, users_yaml(1, 2));
+  advance(100ms); // first sight: a candidate only
+  CHECK(truth->version() == 1);
+  append_text(source, "  u03: {password: p3}\n"); // still being written
+  advance(100ms);
+  CHECK(truth->version() == 1);
+  advance(100ms); // unchanged across a poll interval
+  CHECK(truth->version() == 2);
+  CHECK(read_file(auth) == auth_lines(1, 3));
+  advance(100ms);
+  advance(100ms);
+  CHECK(truth->version() == 2);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "what is not a regular file, or is too big, is refused "
+                  "with a clear error, the last good file stays and a good "
+                  "file is then taken") {
+  start(users_yaml(1, 2));
+  REQUIRE(truth->version() == 1);
+  std::string expected;
+  SUBCASE("a FIFO") {
+    ::unlink(source.c_str());
+    REQUIRE(::mkfifo(source.c_str(), 0600) == 0);
+    expected = ": cannot read: a FIFO, not a regular file";
+  }
+  SUBCASE("a symlink to /dev/zero") {
+    ::unlink(source.c_str());
+    REQUIRE(::symlink("/dev/zero", source.c_str()) == 0);
+    expected = ": cannot read: a character device, not a regular file";
+  }
+  SUBCASE("a directory") {
+    ::unlink(source.c_str());
+    REQUIRE(::mkdir(source.c_str(), 0700) == 0);
+    expected = ": cannot read: a directory, not a regular file";
+  }
+  SUBCASE("an oversized file (sparse, 17 MiB)") {
+    int fd = ::open(source.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    REQUIRE(::ftruncate(fd, 17 << 20) == 0);
+    ::close(fd);
+    expected = ": cannot read: the file is 17825792 bytes, more than the "
+               "16 MiB a source may have";
+  }
+  SUBCASE("a deleted source") {
+    ::unlink(source.c_str());
+    expected = ": cannot read: No such file or directory";
+  }
+  event();
+  advance(50ms);
+  auto st = store_status(); // responsive
+  CHECK(st.last_error == source + expected);
+  CHECK(st.refused_edits == 1);
+  CHECK(st.version == 1);
+  CHECK(read_file(auth) == auth_lines(1, 2));
+  CHECK(writer_holds(1));
+  auto r = store_sync();
+  REQUIRE(r->error.has_value());
+  CHECK(describe(*r->error) == "source refused: " + source + expected);
+
+  // A good file in its place (re-created) is published as the next version.
+  std::string gone = "rm -rf '" + source + "'";
+  REQUIRE(std::system(gone.c_str()) == 0);
+  write_text(source, users_yaml(1, 3));
+  event(file_event_kind::complete);
+  advance(1ms);
+  CHECK(truth->version() == 2);
+  CHECK(read_file(auth) == auth_lines(1, 3));
+  CHECK(store_status().last_error.empty());
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "the 8-user boundary: edits that add one user and remove "
+                  "another apply with no refusal and no failed sync") {
+  start(users_yaml(1, 8));
+  REQUIRE(read_file(auth) == auth_lines(1, 8));
+  for (int i = 1; i <= 5; ++i) {
+    CAPTURE(i);
+    write_text(source, users_yaml(1 + i, 8));
+    auto v = store_sync();
+    REQUIRE(v->value.has_value());
+    CHECK(*v->value == static_cast<uint64_t>(1 + i));
+    CHECK(writer_holds(*v->value));
+    CHECK(read_file(auth) == auth_lines(1 + i, 8));
+  }
+  CHECK(logs.count("refused") == 0);
+  // A ninth user is refused whole, before anything is published.
+  write_text(source, users_yaml(1, 9));
+  auto v = store_sync();
+  REQUIRE(v->error.has_value());
+  CHECK(describe(*v->error)
+        == "source refused: " + source + ":1:1: users: 9 users defined, but "
+             "memcached reads at most 8 from its auth file and silently "
+             "ignores the rest");
+  CHECK(truth->version() == 6);
+  CHECK(read_file(auth) == auth_lines(6, 8));
 }
 
 TEST_CASE_FIXTURE(store_fixture,
@@ -121,17 +401,25 @@ TEST_CASE_FIXTURE(store_fixture,
   CHECK(truth->subscriber_count() == 0);
   // Publishing with nobody subscribed is fine.
   write_text(source, "users:\n  bob: {password: b1}\n");
-  advance(250ms);
+  event(file_event_kind::complete);
+  advance(1ms);
   CHECK(truth->version() == 2);
   CHECK(read_file(auth) == "alice:a1\n");
 }
 
-TEST_CASE("source_of_truth: a late subscriber misses nothing") {
+TEST_CASE("source_of_truth: one update per version, none when nothing "
+          "changed") {
   coordinator_fixture f;
   auto truth = source_of_truth::make({{"users/a", config_value{"1"}}});
-  auto changes = truth->publish({{"users/a", config_value{"2"}}});
-  CHECK(changes.size() == 1);
-  CHECK(truth->publish(truth->read()).empty()); // unchanged: nothing sent
-  CHECK(truth->version() == 1);
-  CHECK(truth->read().at("users/a") == config_value{"2"});
+  CHECK(truth->version() == 1); // the initial snapshot is version 1
+  auto update = truth->publish(
+    {{"users/a", config_value{"2"}}, {"users/b", config_value{"3"}}});
+  CHECK(update.version == 2);
+  CHECK(update.changes.size() == 2);
+  auto same = truth->publish(truth->read().values);
+  CHECK(same.changes.empty()); // unchanged: nothing sent
+  CHECK(truth->version() == 2);
+  auto now = truth->read();
+  CHECK(now.version == 2);
+  CHECK(now.values.at("users/a") == config_value{"2"});
 }

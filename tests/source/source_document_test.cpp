@@ -3,7 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <variant>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "source/source_document.hpp"
 #include "modules/memcached_passwords.hpp"
@@ -261,7 +266,50 @@ TEST_CASE("source: files") {
   SUBCASE("a directory is not a source") {
     auto r = load_source_file(dir.path.string());
     REQUIRE(r.errors.size() == 1);
-    CHECK(contains(r.errors[0].message, "Is a directory"));
+    CHECK(r.errors[0].message == "cannot read: a directory, not a regular file");
+  }
+}
+
+TEST_CASE("read_source_bytes: only a regular file, whole, within the cap") {
+  test::temp_dir dir;
+  auto path = dir / "cluster.yaml";
+  auto error_of = [](const std::variant<std::string, located_error>& r) {
+    auto err = std::get_if<located_error>(&r);
+    return err ? err->to_string() : std::string{"<no error>"};
+  };
+  SUBCASE("a regular file, also through a symlink, byte for byte") {
+    test::write_text(path, std::string{"users: {}\n\0tail", 15});
+    auto link = dir / "link.yaml";
+    REQUIRE(::symlink(path.c_str(), link.c_str()) == 0);
+    for (auto& p : {path, link}) {
+      auto r = read_source_bytes(p);
+      REQUIRE(std::holds_alternative<std::string>(r));
+      CHECK(std::get<std::string>(r) == std::string{"users: {}\n\0tail", 15});
+    }
+  }
+  SUBCASE("a FIFO with no writer: refused at once, not waited on") {
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    CHECK(error_of(read_source_bytes(path))
+          == path + ": cannot read: a FIFO, not a regular file");
+  }
+  SUBCASE("a symlink to /dev/zero: refused, not read") {
+    REQUIRE(::symlink("/dev/zero", path.c_str()) == 0);
+    CHECK(error_of(read_source_bytes(path))
+          == path + ": cannot read: a character device, not a regular file");
+  }
+  SUBCASE("the cap: at it read, above it refused with the size") {
+    test::write_text(path, std::string(64, 'x'));
+    CHECK(std::holds_alternative<std::string>(read_source_bytes(path, 64)));
+    CHECK(error_of(read_source_bytes(path, 63))
+          == path + ": cannot read: the file is 64 bytes, more than the 63 bytes "
+                    "a source may have");
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    REQUIRE(::ftruncate(fd, max_source_bytes + 1) == 0); // sparse
+    ::close(fd);
+    CHECK(error_of(read_source_bytes(path))
+          == path + ": cannot read: the file is 16777217 bytes, more than the "
+                    "16 MiB a source may have");
   }
 }
 

@@ -1,0 +1,281 @@
+// The file backend in the running node: mcfgd watching its source with
+// inotify, saved as editors and tools save it (renamed into place, written in
+// place in slow pieces, truncated and refilled, deleted and re-created) and
+// replaced by what is not a source at all (a FIFO, a symlink to /dev/zero, a
+// directory, an oversized file). Real processes and files; every wait is
+// bounded.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node_harness.hpp"
+#include "process_helpers.hpp"
+
+using namespace mcfg::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::map<std::string, std::string> users_at(int version) {
+  // alice and bob always change together: a file with one of them at another
+  // version than the other mixes two versions.
+  return {{"alice", "a-v" + std::to_string(version)},
+          {"bob", "b-v" + std::to_string(version)}};
+}
+
+/// Every distinct content the auth file held while it was sampled.
+class file_sampler {
+public:
+  explicit file_sampler(std::string path) : path_(std::move(path)) {
+    thread_ = std::thread{[this] {
+      while (!stop_) {
+        auto content = read_file(path_);
+        {
+          std::lock_guard<std::mutex> guard{mtx_};
+          seen_.insert(content);
+        }
+        std::this_thread::sleep_for(500us);
+      }
+    }};
+  }
+  ~file_sampler() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::set<std::string> seen() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return seen_;
+  }
+
+private:
+  std::string path_;
+  std::atomic<bool> stop_{false};
+  std::mutex mtx_;
+  std::set<std::string> seen_;
+  std::thread thread_;
+};
+
+struct backend_fixture {
+  temp_dir dir;
+  std::string source = dir / "cluster.yaml";
+  std::string auth = dir / "run/memcached.auth";
+  std::unique_ptr<child_process> mcfgd;
+
+  /// mcfgctl reaches it on its default control socket, beside node.yaml.
+  explicit backend_fixture(const std::string& source_name = "cluster.yaml") {
+    write_text(dir / "node.yaml", "source: " + source_name
+                                    + "\n"
+                                      "files:\n"
+                                      "  - module: memcached_passwords\n"
+                                      "    path: run/memcached.auth\n");
+  }
+
+  ~backend_fixture() {
+    if (mcfgd) {
+      mcfgd->signal(SIGKILL);
+      mcfgd->wait_exit(5s);
+    }
+  }
+
+  void start(int version) {
+    write_text(source, source_of(users_at(version)));
+    mcfgd = std::make_unique<child_process>(
+      std::vector<std::string>{MCFGD, "--config", dir / "node.yaml"},
+      dir / "mcfgd.out", dir / "mcfgd.err");
+    REQUIRE(eventually([&] { return holds(version); }));
+    REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
+  }
+
+  bool holds(int version) {
+    return read_file(auth) == auth_file_of(users_at(version));
+  }
+
+  run_result status() {
+    return run(dir, {MCFGCTL, "--config", dir / "node.yaml", "--timeout", "2s",
+                     "status"});
+  }
+
+  /// The source version in `mcfgctl status`; -1 when it did not answer.
+  long source_version() {
+    auto st = status();
+    auto pos = st.out.find("  version ");
+    if (st.exit_code != 0 || pos == std::string::npos)
+      return -1;
+    return std::stol(st.out.substr(pos + 10));
+  }
+
+  void stop() {
+    mcfgd->signal(SIGTERM);
+    CHECK(mcfgd->wait_exit_code(20s) == 0);
+    mcfgd.reset();
+  }
+};
+
+/// Writes `text` into `path` in place through one descriptor (truncate, then
+/// `pieces` writes `gap` apart, then close), as `cat >` from a slow pipe.
+void write_in_pieces(const std::string& path, const std::string& text,
+                     size_t pieces, std::chrono::milliseconds gap) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  auto size = text.size() / pieces;
+  for (size_t i = 0; i < pieces; ++i) {
+    std::this_thread::sleep_for(gap);
+    auto part = text.substr(i * size,
+                            i + 1 == pieces ? std::string::npos : size);
+    REQUIRE(::write(fd, part.data(), part.size())
+            == static_cast<ssize_t>(part.size()));
+  }
+  ::close(fd);
+}
+
+} // namespace
+
+TEST_CASE("file backend: an atomic save and an in-place save in 10 slow "
+          "pieces are each published once, whole") {
+  backend_fixture f;
+  f.start(1);
+  REQUIRE(f.source_version() == 1);
+  CHECK(f.status().out.find("(inotify)") != std::string::npos);
+
+  write_atomically(f.source, source_of(users_at(2)));
+  CHECK(eventually([&] { return f.holds(2); }, 2s));
+  CHECK(f.source_version() == 2);
+
+  // The source is rewritten in place, a piece every 20 ms: each prefix cut
+  // at a line is valid YAML with fewer users.
+  auto text = source_of(users_at(3)) + "  carol: {password: c-v3}\n";
+  std::set<std::string> seen;
+  {
+    file_sampler sampler{f.auth};
+    write_in_pieces(f.source, text, 10, 20ms);
+    CHECK(eventually(
+      [&] { return read_file(f.auth).find("carol") != std::string::npos; },
+      2s));
+    seen = sampler.seen();
+  }
+  auto whole = auth_file_of(users_at(3)) + "carol:c-v3\n";
+  CHECK(read_file(f.auth) == whole);
+  // Only the version before and the whole new one were ever in place.
+  for (auto& content : seen)
+    CHECK((content == auth_file_of(users_at(2)) || content == whole));
+  CHECK(f.source_version() == 3);
+  f.stop();
+}
+
+TEST_CASE("file backend: a save that truncates to a valid prefix and then "
+          "completes never publishes the prefix") {
+  backend_fixture f;
+  f.start(1);
+  auto prefix = std::string{"users:\n  alice: {password: a-v2}\n"};
+  auto rest = std::string{"  bob: {password: b-v2}\n"};
+  std::set<std::string> seen;
+  {
+    file_sampler sampler{f.auth};
+    int fd = ::open(f.source.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, prefix.data(), prefix.size())
+            == ssize_t(prefix.size()));
+    std::this_thread::sleep_for(30ms);
+    REQUIRE(::write(fd, rest.data(), rest.size()) == ssize_t(rest.size()));
+    ::close(fd);
+    CHECK(eventually([&] { return f.holds(2); }, 2s));
+    seen = sampler.seen();
+  }
+  for (auto& content : seen)
+    CHECK((content == auth_file_of(users_at(1))
+           || content == auth_file_of(users_at(2))));
+  CHECK(f.source_version() == 2);
+  f.stop();
+}
+
+TEST_CASE("file backend: what is not a source is refused with a clear error, "
+          "the last good file stays, the node answers, and a good source is "
+          "then taken") {
+  backend_fixture f;
+  f.start(1);
+  auto replace = [&](auto make) {
+    auto tmp = f.dir / "replacement";
+    make(tmp);
+    fs::rename(tmp, f.source);
+  };
+  std::string expected; // what status says after the source's path
+  SUBCASE("a FIFO") {
+    replace(
+      [](const std::string& p) { REQUIRE(::mkfifo(p.c_str(), 0600) == 0); });
+    expected = ": cannot read: a FIFO, not a regular file";
+  }
+  SUBCASE("a symlink to /dev/zero") {
+    replace([](const std::string& p) {
+      REQUIRE(::symlink("/dev/zero", p.c_str()) == 0);
+    });
+    expected = ": cannot read: a character device, not a regular file";
+  }
+  SUBCASE("a directory") {
+    fs::remove(f.source);
+    fs::create_directory(f.source);
+    expected = ": cannot read: a directory, not a regular file";
+  }
+  SUBCASE("an oversized file") {
+    replace([](const std::string& p) {
+      write_text(p, "users: {}\n");
+      REQUIRE(::truncate(p.c_str(), 16 << 20 | 1) == 0);
+    });
+    expected
+      = ": cannot read: the file is 16777217 bytes, more than the 16 MiB "
+        "a source may have";
+  }
+  SUBCASE("a deleted source") {
+    fs::remove(f.source);
+    expected = ": cannot read: No such file or directory";
+  }
+  SUBCASE("a source with no users (not allowed by node.yaml)") {
+    write_atomically(f.source, "users: {}\n");
+    expected = ":1:1: users: no users: memcached would let nobody in "
+               "(1.6.18) or reject the empty auth file (1.6.32 and later); "
+               "set `allow_empty_users: true` in node.yaml if that is meant";
+  }
+  CHECK(eventually(
+    [&] {
+      return f.status().out.find("(edit refused: " + f.source + expected + ")")
+             != std::string::npos;
+    },
+    2s));
+  CHECK(f.holds(1));
+  CHECK(f.source_version() == 1);
+  // The good source comes back (re-created in place).
+  fs::remove_all(f.source);
+  write_text(f.source, source_of(users_at(2)));
+  CHECK(eventually([&] { return f.holds(2); }, 2s));
+  CHECK(f.source_version() == 2);
+  CHECK(f.status().out.find("edit refused") == std::string::npos);
+  f.stop();
+}
+
+TEST_CASE("file backend: a symlinked source is followed, and an edit of its "
+          "target is seen") {
+  backend_fixture f{"current.yaml"};
+  fs::create_directory(f.dir / "data");
+  f.source = f.dir / "data/cluster.yaml";
+  fs::create_symlink("data/cluster.yaml", f.dir / "current.yaml");
+  f.start(1);
+  write_text(f.source, source_of(users_at(2))); // in place, in the target dir
+  CHECK(eventually([&] { return f.holds(2); }, 2s));
+  // The link re-pointed at another file, as a deployment tool does.
+  write_text(f.dir / "data/next.yaml", source_of(users_at(3)));
+  fs::create_symlink("data/next.yaml", f.dir / "next-link");
+  fs::rename(f.dir / "next-link", f.dir / "current.yaml");
+  CHECK(eventually([&] { return f.holds(3); }, 2s));
+  f.source = f.dir / "data/next.yaml";
+  write_text(f.source, source_of(users_at(4)));
+  CHECK(eventually([&] { return f.holds(4); }, 2s));
+  f.stop();
+}

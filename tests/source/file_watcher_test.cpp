@@ -1,0 +1,117 @@
+// The file watcher on real files in a temp dir, with its real inotify thread:
+// which events it reports, as what, and what quiet_since says. Waits are for
+// the watcher's own reports (bounded), not for time to pass.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "source/file_watcher.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace mcfg;
+using namespace mcfg::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct report {
+  file_event_kind kind;
+  uint64_t seen;
+};
+
+struct watched {
+  temp_dir dir;
+  std::string source = dir / "cluster.yaml";
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<report> reports;
+  std::unique_ptr<file_watcher> watcher;
+
+  watched() {
+    write_text(source, "users: {}\n");
+    std::string why_not;
+    watcher = file_watcher::start(
+      source,
+      [this](file_event_kind kind, uint64_t seen) {
+        std::lock_guard<std::mutex> guard{mtx};
+        reports.push_back({kind, seen});
+        cv.notify_all();
+      },
+      why_not);
+    REQUIRE_MESSAGE(watcher != nullptr, why_not);
+  }
+
+  /// The reports once at least `n` arrived (bounded wait).
+  std::vector<report> await(size_t n) {
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait_for(guard, 5s, [&] { return reports.size() >= n; });
+    return reports;
+  }
+
+  /// The last report once it says `kind` (bounded wait); {} if none does.
+  std::optional<report> await_last(file_event_kind kind) {
+    std::unique_lock<std::mutex> guard{mtx};
+    if (!cv.wait_for(guard, 5s, [&] {
+          return !reports.empty() && reports.back().kind == kind;
+        }))
+      return std::nullopt;
+    return reports.back();
+  }
+};
+
+} // namespace
+
+TEST_CASE("file_watcher: a rename into place is reported as complete, and "
+          "other files in the directory are not reported") {
+  watched w;
+  write_text(w.dir / "other.txt", "x"); // create, modify, close
+  write_text(w.dir / "cluster.yaml.new", "users: {}\n");
+  REQUIRE(::rename((w.dir / "cluster.yaml.new").c_str(), w.source.c_str())
+          == 0);
+  auto r = w.await(1);
+  REQUIRE(r.size() >= 1);
+  CHECK(r.back().kind == file_event_kind::complete);
+  CHECK(r.back().seen == 1); // only the rename was about the source
+  CHECK(w.watcher->quiet_since(r.back().seen));
+}
+
+TEST_CASE("file_watcher: an in-place write is modified until its writer "
+          "closes the file, and quiet_since is false from the write on") {
+  watched w;
+  int fd = ::open(w.source.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  // The truncation is reported (or queued) before open returns.
+  CHECK_FALSE(w.watcher->quiet_since(0));
+  auto r = w.await(1);
+  REQUIRE(r.size() >= 1);
+  CHECK(r.back().kind == file_event_kind::modified);
+  auto seen = r.back().seen;
+  REQUIRE(::write(fd, "users:\n", 7) == 7);
+  CHECK_FALSE(w.watcher->quiet_since(seen));
+  ::close(fd);
+  // However the kernel's events fell into batches, the last says closed.
+  auto closed = w.await_last(file_event_kind::complete);
+  REQUIRE(closed.has_value());
+  CHECK(closed->seen > seen);
+  CHECK(w.watcher->quiet_since(closed->seen));
+}
+
+TEST_CASE("file_watcher: a deleted and re-created source is reported") {
+  watched w;
+  REQUIRE(std::remove(w.source.c_str()) == 0);
+  auto r = w.await(1);
+  REQUIRE(r.size() >= 1);
+  CHECK(r.back().kind == file_event_kind::modified);
+  write_text(w.source, "users: {}\n");
+  auto closed = w.await_last(file_event_kind::complete);
+  REQUIRE(closed.has_value());
+  CHECK(closed->seen > r.back().seen);
+}
