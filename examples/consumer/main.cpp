@@ -25,7 +25,8 @@ namespace {
 
 constexpr auto writer_id = caf::atom("auth");
 
-/// The embedding program's source of truth: whatever it keeps its users in.
+/// The embedding program's source of truth: whatever it keeps its users in,
+/// with a version that grows with each change.
 class user_store {
 public:
   void set(const std::string& name, const std::string& password) {
@@ -33,14 +34,16 @@ public:
     entry["password"] = caf::config_value{password};
     std::lock_guard<std::mutex> guard{mtx_};
     users_["users/" + name] = caf::config_value{std::move(entry)};
+    ++version_;
   }
-  mcfg::snapshot read() const {
+  mcfg::versioned_snapshot read() const {
     std::lock_guard<std::mutex> guard{mtx_};
-    return users_;
+    return {version_, users_};
   }
 
 private:
   mutable std::mutex mtx_;
+  uint64_t version_ = 0;
   mcfg::snapshot users_;
 };
 
