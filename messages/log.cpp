@@ -1,8 +1,13 @@
 #include "messages/log.hpp"
 
 #include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
+
+#include <sys/stat.h>
 
 namespace mcfg::log {
 
@@ -35,6 +40,38 @@ std::optional<level> parse_level(std::string_view name) {
   return std::nullopt;
 }
 
+int syslog_priority(level x) {
+  switch (x) {
+    case level::error:
+      return 3; // LOG_ERR
+    case level::warning:
+      return 4; // LOG_WARNING
+    case level::info:
+      return 6; // LOG_INFO
+    case level::debug:
+      return 7; // LOG_DEBUG
+  }
+  return 6;
+}
+
+bool stderr_is_journal() {
+  // systemd.exec(5): "<device>:<inode>" of the stream, both decimal.
+  auto stream = std::getenv("JOURNAL_STREAM");
+  uintmax_t dev = 0;
+  uintmax_t ino = 0;
+  if (stream == nullptr
+      || std::sscanf(stream, "%" SCNuMAX ":%" SCNuMAX, &dev, &ino) != 2)
+    return false;
+  struct stat st;
+  return ::fstat(2, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+std::string journal_prefix(level x) {
+  if (!stderr_is_journal())
+    return {};
+  return '<' + std::to_string(syslog_priority(x)) + '>';
+}
+
 void set_level(level max) {
   max_level = max;
 }
@@ -64,7 +101,7 @@ void write(level lvl, std::string_view component, std::string_view message) {
   if (current_sink)
     current_sink(lvl, line);
   else
-    std::cerr << line << '\n' << std::flush;
+    std::cerr << journal_prefix(lvl) << line << '\n' << std::flush;
 }
 
 } // namespace mcfg::log

@@ -1,6 +1,9 @@
 #pragma once
 // One line per event on stderr, levelled: "[warning] writer /etc/auth: ...".
-// Tests swap the sink to capture lines. Callers never pass secrets here.
+// When stderr is the journal (a systemd service's), each line starts with
+// its syslog priority, "<4>[warning] ...", which journald strips and keeps
+// as the entry's priority (`journalctl -p warning`). Tests swap the sink to
+// capture lines. Callers never pass secrets here.
 #include <functional>
 #include <optional>
 #include <string>
@@ -13,11 +16,25 @@ enum class level { error, warning, info, debug };
 const char* to_string(level x);
 std::optional<level> parse_level(std::string_view name);
 
+/// The syslog priority journald files a line of level `x` under: error 3,
+/// warning 4, info 6, debug 7.
+int syslog_priority(level x);
+
+/// True when stderr is the journal's stream: JOURNAL_STREAM (which systemd
+/// sets for a service) names stderr's device and inode. A process that
+/// inherited the variable but whose stderr was redirected is not.
+bool stderr_is_journal();
+
+/// "<3>" and so on (the level's priority) when stderr is the journal, else
+/// "": for the lines a program prints to stderr itself, outside `write`.
+std::string journal_prefix(level x);
+
 /// Lines above this level are dropped (default: info).
 void set_level(level max);
 level current_level();
 
-/// Receives every line that passes the level; stderr when none is set.
+/// Receives every line that passes the level, without the journal's
+/// priority prefix; stderr when none is set.
 using sink = std::function<void(level, const std::string& line)>;
 /// Installs `s` and returns the previous sink.
 sink set_sink(sink s);

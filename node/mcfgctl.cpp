@@ -2,7 +2,7 @@
 //
 //   mcfgctl [--config node.yaml | --socket PATH
 //            | --node HOST:PORT --token-file F [--cacert PEM]]
-//           [--timeout 30s] COMMAND
+//           [--timeout 30s] COMMAND         (--help says more)
 //   COMMAND: status [--json] | sync [FILE] [--version N] | reload [FILE]
 //            | health [--json]
 //
@@ -16,9 +16,11 @@
 #include <string>
 #include <variant>
 
+#include <CLI/CLI.hpp>
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include "node/command_line.hpp"
 #include "node/control_api.hpp"
 #include "node/node_config.hpp"
 
@@ -43,97 +45,110 @@ struct options {
   std::optional<uint64_t> version;
 };
 
-void usage(std::ostream& out) {
-  out << "usage: mcfgctl [--config node.yaml | --socket PATH |\n"
-         "                --node HOST:PORT --token-file FILE [--cacert PEM]]\n"
-         "               [--timeout 30s] COMMAND\n"
-         "  status [--json]          the source, every file, every refresh\n"
-         "  sync [FILE] [--version N]  wait until the files hold the source\n"
-         "  reload [FILE]            re-read the source, rewrite the files\n"
-         "  health [--json]          exit 0 when healthy, 1 with the reasons\n";
-}
-
-/// The usage error, printed; always nullopt.
-std::nullopt_t bad(const std::string& what) {
-  std::cerr << "mcfgctl: " << what << '\n';
-  return std::nullopt;
-}
-
-std::optional<options> check(options opts) {
-  int targets = !opts.config.empty() + !opts.socket.empty()
-                + opts.node.has_value();
-  if (targets != 1)
-    return bad("give exactly one of --config, --socket, --node");
-  if (opts.node.has_value() != !opts.token_file.empty())
-    return bad("--node and --token-file go together");
-  if (!opts.cacert.empty() && !opts.node)
-    return bad("--cacert is for --node");
-  static const char* commands[] = {"status", "sync", "reload", "health"};
-  if (std::find(std::begin(commands), std::end(commands), opts.command)
-      == std::end(commands))
-    return bad(opts.command.empty() ? "no command given"
-                                    : "unknown command '" + opts.command + "'");
-  bool takes_file = opts.command == "sync" || opts.command == "reload";
-  if (!takes_file && !opts.file.empty())
-    return bad(opts.command + " takes no file");
-  if (opts.version && opts.command != "sync")
-    return bad("--version is for sync");
-  if (opts.json && opts.command != "status" && opts.command != "health")
-    return bad("--json is for status and health");
-  return opts;
-}
-
-std::optional<options> parse_args(int argc, char** argv) {
+/// mcfgctl's command line; nothing when main should exit with *code.
+std::optional<options> parse_args(int argc, char** argv, int& code) {
   options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    bool takes_value = arg == "--config" || arg == "--socket"
-                       || arg == "--node" || arg == "--token-file"
-                       || arg == "--cacert" || arg == "--timeout"
-                       || arg == "--version";
-    if (takes_value && i + 1 >= argc)
-      return bad(arg + " needs a value");
-    std::string value = takes_value ? argv[++i] : "";
-    if (arg == "--config") {
-      opts.config = value;
-    } else if (arg == "--socket") {
-      opts.socket = value;
-    } else if (arg == "--node") {
-      opts.node = mcfg::parse_listen_address(value);
-      if (!opts.node)
-        return bad("--node wants HOST:PORT, got '" + value + "'");
-    } else if (arg == "--token-file") {
-      opts.token_file = value;
-    } else if (arg == "--cacert") {
-      opts.cacert = value;
-    } else if (arg == "--timeout") {
-      auto d = mcfg::parse_duration(value);
-      if (!d || d->count() == 0)
-        return bad("--timeout wants a duration like 30s, got '" + value + "'");
-      opts.timeout = *d;
-    } else if (arg == "--version") {
-      char* end = nullptr;
-      errno = 0;
-      auto n = std::strtoull(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || errno != 0 || value[0] == '-')
-        return bad("--version wants an unsigned integer, got '" + value + "'");
-      opts.version = n;
-    } else if (arg == "--json") {
-      opts.json = true;
-    } else if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(exit_ok);
-    } else if (!arg.empty() && arg[0] == '-') {
-      return bad("unknown option '" + arg + "'");
-    } else if (opts.command.empty()) {
-      opts.command = arg;
-    } else if (opts.file.empty()) {
-      opts.file = arg;
-    } else {
-      return bad("unexpected argument '" + arg + "'");
-    }
+  std::string node;
+  std::string timeout = "30s";
+  uint64_t version = 0;
+  CLI::App app{"mcfgctl talks to a running mcfgd through its control API "
+               "(HTTP/JSON on the node's Unix socket, or on TCP with a "
+               "bearer token): its status and health, and sync and reload "
+               "of the files it keeps.",
+               "mcfgctl"};
+  mcfg::cli::conventions(app, "mcfgctl",
+                         "  0  done (health: the node is healthy)\n"
+                         "  1  the node answered with an error (health: "
+                         "unhealthy), or was not reached in time\n"
+                         "  2  bad usage");
+  auto where = app.add_option_group("node", "Which node (exactly one):");
+  where
+    ->add_option("--config", opts.config,
+                 "The node's node.yaml: talk to the socket it names")
+    ->type_name("FILE");
+  where->add_option("--socket", opts.socket, "The node's control socket")
+    ->type_name("PATH");
+  auto node_opt
+    = where
+        ->add_option("--node", node,
+                     "A node's TCP control port (needs --token-file)")
+        ->type_name("HOST:PORT")
+        ->check(CLI::Validator(
+          [](std::string& x) -> std::string {
+            if (mcfg::parse_listen_address(x))
+              return {};
+            return "wants HOST:PORT, got '" + x + "'";
+          },
+          ""));
+  where->require_option(1);
+  auto token = app.add_option("--token-file", opts.token_file,
+                              "The file holding the bearer token (mode 0600) "
+                              "for --node")
+                 ->type_name("FILE");
+  node_opt->needs(token);
+  token->needs(node_opt);
+  app
+    .add_option("--cacert", opts.cacert,
+                "Speak HTTPS to --node, trusting this CA certificate")
+    ->type_name("PEM")
+    ->needs(node_opt);
+  app
+    .add_option("--timeout", timeout,
+                "Give up after this long (a duration: 500ms, 30s, 2m)")
+    ->type_name("DURATION")
+    ->capture_default_str()
+    ->check(CLI::Validator(
+      [](std::string& x) -> std::string {
+        auto d = mcfg::parse_duration(x);
+        if (d && d->count() > 0)
+          return {};
+        return "wants a duration like 30s, got '" + x + "'";
+      },
+      ""));
+
+  // At most one command; none at all is refused after the parse, so that an
+  // unknown word is named as such first ("not expected: frobnicate").
+  app.require_subcommand(0, 1);
+  app.callback([&app] {
+    if (app.get_subcommands().empty())
+      throw CLI::RequiredError("a command (status, sync, reload or health)");
+  });
+  auto status = app.add_subcommand(
+    "status", "Print the source (path, version, last refusal), every file "
+              "(state, version, writes, errors) and every refresh");
+  status->add_flag("--json", opts.json, "Print the node's JSON as it is");
+  auto sync = app.add_subcommand(
+    "sync", "Wait until every file (or FILE) holds the source as it is now, "
+            "and its refresh went through");
+  sync->add_option("FILE", opts.file,
+                   "One file, by its path in node.yaml (default: all)")
+    ->type_name("");
+  auto version_opt
+    = sync
+        ->add_option("--version", version,
+                     "Wait for this version of the source, or a later one")
+        ->type_name("N")
+        ->check(CLI::NonNegativeNumber);
+  auto reload = app.add_subcommand(
+    "reload", "Re-read the source now and rewrite every file (or FILE)");
+  reload->add_option("FILE", opts.file,
+                     "One file, by its path in node.yaml (default: all)")
+    ->type_name("");
+  auto health = app.add_subcommand(
+    "health", "Exit 0 when the node is healthy, else 1 with the reasons");
+  health->add_flag("--json", opts.json, "Print the node's JSON as it is");
+
+  if (auto exit_code = mcfg::cli::parse(app, argc, argv)) {
+    code = *exit_code;
+    return std::nullopt;
   }
-  return check(std::move(opts));
+  opts.command = app.get_subcommands().front()->get_name();
+  if (!node.empty())
+    opts.node = mcfg::parse_listen_address(node);
+  opts.timeout = *mcfg::parse_duration(timeout);
+  if (version_opt->count() > 0)
+    opts.version = version;
+  return opts;
 }
 
 /// Where and how to reach the node.
@@ -351,11 +366,10 @@ int show(const options& opts, const reply& r) {
 } // namespace
 
 int main(int argc, char** argv) {
-  auto opts = parse_args(argc, argv);
-  if (!opts) {
-    usage(std::cerr);
-    return exit_usage;
-  }
+  int code = exit_ok;
+  auto opts = parse_args(argc, argv, code);
+  if (!opts)
+    return code;
   auto to = resolve(*opts);
   if (auto err = std::get_if<std::string>(&to)) {
     std::cerr << "mcfgctl: " << *err << '\n';

@@ -1,14 +1,14 @@
 // mcfgd: keeps memcached's auth file (and a permissions file) in step with a
 // source of truth, under an OTP-style supervision tree.
 //
-//   mcfgd --config node.yaml [--check] [--log-level LEVEL]
+//   mcfgd --config node.yaml [--check] [--log-level LEVEL]  (--help says more)
 //
 // Signals: SIGINT and SIGTERM stop the node; SIGHUP re-reads the source and
 // rewrites every file (as `mcfgctl reload`) and never stops it.
 //
 // Exit codes: 0 clean stop (SIGINT/SIGTERM, or --check passed); 1 the root
-// supervisor gave up (or the node could not start); 2 bad configuration,
-// before anything is written.
+// supervisor gave up (or the node could not start); 2 bad usage or bad
+// configuration, before anything is written.
 #include <atomic>
 #include <csignal>
 #include <cstring>
@@ -26,13 +26,17 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include "source/config_store.hpp"
 #include "messages/log.hpp"
 #include "messages/message_types.hpp"
+#include "node/command_line.hpp"
 #include "node/control.hpp"
 #include "node/control_server.hpp"
 #include "node/node_config.hpp"
 #include "node/node_tree.hpp"
+#include "node/readiness.hpp"
 #include "node/supervisor_log.hpp"
 #include "supervision/errors.hpp"
 #include "supervision/supervisor.hpp"
@@ -49,56 +53,53 @@ struct options {
   std::optional<mcfg::log::level> log_level;
 };
 
-void usage(std::ostream& out) {
-  out << "usage: mcfgd --config node.yaml [--check] "
-         "[--log-level error|warning|info|debug]\n";
-}
-
-std::optional<options> parse_args(int argc, char** argv) {
+/// mcfgd's command line; nothing when main should exit with *code.
+std::optional<options> parse_args(int argc, char** argv, int& code) {
   options opts;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::optional<std::string> {
-      if (i + 1 < argc)
-        return std::string{argv[++i]};
-      std::cerr << "mcfgd: " << arg << " needs a value\n";
-      return std::nullopt;
-    };
-    if (arg == "--config" || arg == "-c") {
-      auto v = value();
-      if (!v)
-        return std::nullopt;
-      opts.config = *v;
-    } else if (arg == "--check") {
-      opts.check = true;
-    } else if (arg == "--log-level") {
-      auto v = value();
-      if (!v)
-        return std::nullopt;
-      opts.log_level = mcfg::log::parse_level(*v);
-      if (!opts.log_level) {
-        std::cerr << "mcfgd: unknown log level '" << *v << "'\n";
-        return std::nullopt;
-      }
-    } else if (arg == "--help" || arg == "-h") {
-      usage(std::cout);
-      std::exit(exit_ok);
-    } else {
-      std::cerr << "mcfgd: unknown argument '" << arg << "'\n";
-      return std::nullopt;
-    }
-  }
-  if (opts.config.empty()) {
-    std::cerr << "mcfgd: --config is required\n";
+  std::string level;
+  CLI::App app{"mcfgd keeps memcached's auth file (and a permissions file) in "
+               "step with a source of truth, under an OTP-style supervision "
+               "tree. It writes each file atomically, tells memcached to "
+               "re-read it, and follows every edit of the source.",
+               "mcfgd"};
+  mcfg::cli::conventions(app, "mcfgd",
+                         "  0  stopped by SIGINT/SIGTERM, or --check passed\n"
+                         "  1  the node gave up (or could not start)\n"
+                         "  2  bad usage or bad configuration, nothing "
+                         "written");
+  app.add_option("-c,--config", opts.config,
+                 "The node's configuration (node.yaml): the source, the files "
+                 "to keep and their modules, retry, supervisor, control")
+    ->required()
+    ->type_name("FILE");
+  app.add_flag("--check", opts.check,
+               "Validate node.yaml and the source, print what each file "
+               "would hold (passwords redacted), write nothing, exit");
+  app.add_option("--log-level", level,
+                 "Log lines up to this level on stderr (default: node.yaml's "
+                 "log_level, else info)")
+    ->check(CLI::IsMember({"error", "warning", "info", "debug"}))
+    ->type_name("LEVEL");
+  if (auto exit_code = mcfg::cli::parse(app, argc, argv)) {
+    code = *exit_code;
     return std::nullopt;
   }
+  if (!level.empty())
+    opts.log_level = mcfg::log::parse_level(level);
   return opts;
+}
+
+/// Starts one of mcfgd's own error lines on stderr (an error to the
+/// journal, when stderr is the journal).
+std::ostream& fatal() {
+  return std::cerr << mcfg::log::journal_prefix(mcfg::log::level::error)
+                   << "mcfgd: ";
 }
 
 int report(const std::vector<mcfg::located_error>& errors) {
   for (auto& err : errors)
-    std::cerr << "mcfgd: " << err.to_string() << '\n';
-  std::cerr << "mcfgd: bad configuration, nothing written\n";
+    fatal() << err.to_string() << '\n';
+  fatal() << "bad configuration, nothing written\n";
   return exit_bad_config;
 }
 
@@ -195,9 +196,9 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   auto signals = handled_signals();
   auto control_sockets = open_control(cfg);
   if (control_sockets.exit_code != exit_ok) {
-    std::cerr << "mcfgd: " << control_sockets.error << '\n';
+    fatal() << control_sockets.error << '\n';
     if (control_sockets.exit_code == exit_bad_config)
-      std::cerr << "mcfgd: bad configuration, nothing written\n";
+      fatal() << "bad configuration, nothing written\n";
     return control_sockets.exit_code;
   }
   caf::actor_system_config sys_cfg;
@@ -218,11 +219,11 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   auto server = mcfg::control_server::start(
     std::move(control_sockets.listeners), *backend);
   if (auto err = std::get_if<mcfg::control_start_error>(&server)) {
-    std::cerr << "mcfgd: " << err->message << '\n';
+    fatal() << err->message << '\n';
     caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
     if (!err->tls)
       return exit_gave_up;
-    std::cerr << "mcfgd: bad configuration, nothing written\n";
+    fatal() << "bad configuration, nothing written\n";
     return exit_bad_config;
   }
 
@@ -234,14 +235,21 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     sys, mcfg::root_flags(cfg), mcfg::node_children(cfg, truth, stopping_flag));
   if (!root) {
     stopping_flag->store(true);
-    std::cerr << "mcfgd: could not start: "
-              << mcfg::sup::describe(root.error(), sys) << '\n';
+    fatal() << "could not start: "
+            << mcfg::sup::describe(root.error(), sys) << '\n';
     std::get<std::unique_ptr<mcfg::control_server>>(server).reset();
     caf::anon_send_exit(control, caf::exit_reason::user_shutdown);
     return exit_gave_up;
   }
   mcfg::log::info("mcfgd", "running with " + std::to_string(cfg.files.size())
                              + " files; source " + cfg.source);
+
+  // Type=notify: systemd hears READY=1 once every file is written (the
+  // control socket, started above, is up by then).
+  std::vector<mcfg::sup::child_id> writers;
+  for (size_t i = 0; i < cfg.files.size(); ++i)
+    writers.push_back(mcfg::writer_child_id(i));
+  mcfg::readiness ready{sys, std::move(writers)};
 
   // SIGHUP reloads; SIGINT or SIGTERM asks the root to stop, and its exit
   // ends the wait below either way.
@@ -287,7 +295,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     mcfg::log::info("mcfgd", "stopped");
     return exit_ok;
   }
-  std::cerr << "mcfgd: root supervisor gave up: "
+  fatal() << "root supervisor gave up: "
             << mcfg::sup::describe(reason, sys) << '\n';
   return exit_gave_up;
 }
@@ -295,11 +303,10 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
 } // namespace
 
 int main(int argc, char** argv) {
-  auto opts = parse_args(argc, argv);
-  if (!opts) {
-    usage(std::cerr);
-    return exit_bad_config;
-  }
+  int code = exit_ok;
+  auto opts = parse_args(argc, argv, code);
+  if (!opts)
+    return code;
   auto loaded = mcfg::load_node_config(opts->config);
   if (!loaded.ok())
     return report(loaded.errors);

@@ -1,0 +1,50 @@
+#include "node/readiness.hpp"
+
+#include <string>
+
+#include <systemd/sd-daemon.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/memcached_cfg.hpp"
+#include "messages/log.hpp"
+
+namespace mcfg {
+
+readiness::readiness(caf::actor_system& sys,
+                     std::vector<sup::child_id> writers)
+  : thread_([this, &sys, writers = std::move(writers)] {
+      wait_and_notify(sys, writers);
+    }) {
+  // nop
+}
+
+readiness::~readiness() {
+  stop_ = true;
+  thread_.join();
+}
+
+void readiness::wait_and_notify(caf::actor_system& sys,
+                                const std::vector<sup::child_id>& writers) {
+  caf::scoped_actor self{sys};
+  for (auto id : writers) {
+    for (bool in_step = false; !in_step;) {
+      if (stop_)
+        return;
+      auto writer = sys.registry().get<memcached_cfg_actor>(id);
+      if (writer)
+        self->request(writer, poll, sync_atom::value)
+          .receive([&](caf::ok_atom) { in_step = true; },
+                   [](caf::error&) {}); // timed out, or restarted: again
+      if (!in_step)
+        std::this_thread::sleep_for(poll / 10);
+    }
+  }
+  auto files = std::to_string(writers.size());
+  sd_notifyf(0, "READY=1\nSTATUS=%s files written, following the source",
+             files.c_str());
+  log::info("mcfgd", "ready: " + files + " files written");
+}
+
+} // namespace mcfg
