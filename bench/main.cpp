@@ -47,6 +47,8 @@ const group groups[] = {
   {"throughput", throughput_group},
   {"restart", restart_group},
   {"propagation", propagation_group},
+  {"cluster_3", cluster_3_group},
+  {"cluster_10", cluster_10_group},
 };
 
 std::string group_names() {

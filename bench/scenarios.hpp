@@ -57,5 +57,9 @@ void restart_group(const options& opt);
 /// propagation.cpp: the real node (mcfgd) with its file backend: a source
 /// saved (renamed into place; in place) until the file holds it.
 void propagation_group(const options& opt);
+/// cluster.cpp: one put to etcd until every node's file holds it and its
+/// refresh ran, for 3 and 10 mcfgd nodes on this machine.
+void cluster_3_group(const options& opt);
+void cluster_10_group(const options& opt);
 
 } // namespace mcfg::bench

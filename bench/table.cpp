@@ -170,6 +170,12 @@ const std::vector<row> rows = {
   {"propagation_in_place", "saved -> in the file: p50 / p99, / floor's",
    against_floor, at_most("ratio_p50_to_floor", 2.0, 'x'),
    "propagation (in place)"},
+  {"cluster_propagation_3", "put -> 3 nodes written and refreshed: p50 / p99",
+   "{p50_us} / {p99_us} us = {ratio_p50_to_floor:x} floor",
+   at_most("ratio_p50_to_floor", 3.0, 'x')},
+  {"cluster_propagation_10", "put -> 10 nodes written and refreshed",
+   "{p50_us} / {p99_us} us = {ratio_p50_to_floor:x} floor",
+   at_most("ratio_p50_to_floor", 3.0, 'x')},
 };
 
 /// The figures that join two groups' lines (each group runs in a process of

@@ -13,6 +13,9 @@
 namespace mcfg {
 
 struct source_status {
+  /// Where versions come from: "file" or "etcd".
+  std::string backend = "file";
+  /// The file's path, or "etcd <endpoints> <prefix>".
   std::string path;
   /// The version published last: bumped at every accepted edit that changed
   /// the source.
@@ -24,12 +27,15 @@ struct source_status {
   /// once a later edit is accepted.
   std::string last_error;
   uint64_t refused_edits = 0;
+  /// "source unreachable since <time>: <why>" while no etcd member answers
+  /// (the files keep the last good version); empty otherwise.
+  std::string unreachable;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, source_status& x) {
-  return f(caf::meta::type_name("source_status"), x.path, x.version,
-           x.watching, x.last_error, x.refused_edits);
+  return f(caf::meta::type_name("source_status"), x.backend, x.path, x.version,
+           x.watching, x.last_error, x.refused_edits, x.unreachable);
 }
 
 struct refresh_status {

@@ -271,12 +271,13 @@ std::string status_json(const node_status& st) {
   for (auto& f : st.files)
     files.push_back(file_json(st, f));
   json out = {{"source",
-               {{"backend", "file"},
+               {{"backend", st.source.backend},
                 {"path", st.source.path},
                 {"version", st.source.version},
                 {"watching", st.source.watching},
                 {"last_refused", text_or_null(st.source.last_error)},
-                {"refused_edits", st.source.refused_edits}}},
+                {"refused_edits", st.source.refused_edits},
+                {"unreachable", text_or_null(st.source.unreachable)}}},
               {"files", files}};
   return out.dump(2) + '\n';
 }
@@ -285,6 +286,10 @@ std::vector<std::string> health_problems(const node_status& st) {
   std::vector<std::string> out;
   if (!st.source.last_error.empty())
     out.push_back("source: the last edit was refused: " + st.source.last_error);
+  // The files keep the last good version meanwhile: still a problem to
+  // report, since changes cannot reach them.
+  if (!st.source.unreachable.empty())
+    out.push_back(st.source.unreachable);
   for (auto& f : st.files) {
     if (f.applied_version < st.source.version)
       out.push_back(f.path + ": holds version "

@@ -6,6 +6,12 @@
 //   COMMAND: status [--json] | sync [FILE] [--version N] | reload [FILE]
 //            | health [--json]
 //
+// and, for a cluster whose source is etcd (node/cluster_commands.hpp):
+//   mcfgctl [--config node.yaml | --endpoints URL[,URL] [--prefix P]
+//            [--user U --password-file F] [--cacert CA] [--cert C --key K]]
+//           [--timeout 30s] import FILE | export [--show-secrets]
+//           | cluster status | sync --cluster [--revision R]
+//
 // Exit codes: 0 done (health: healthy); 1 the node answered with an error
 // (health: unhealthy), or could not be reached in time; 2 bad usage.
 #include <cstdlib>
@@ -20,6 +26,7 @@
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include "node/cluster_commands.hpp"
 #include "node/command_line.hpp"
 #include "node/control_api.hpp"
 #include "node/node_config.hpp"
@@ -43,7 +50,23 @@ struct options {
   std::string command;
   std::string file;
   std::optional<uint64_t> version;
+  /// import, export, cluster status, sync --cluster: etcd, not a node.
+  bool cluster = false;
+  mcfg::cluster_flags etcd;
+  std::optional<int64_t> revision;
+  bool show_secrets = false;
 };
+
+/// A CLI11 check from a predicate and what to say when it fails.
+CLI::Validator wants(bool (*ok)(const std::string&), std::string expected) {
+  return CLI::Validator(
+    [ok, expected](std::string& x) -> std::string {
+      if (ok(x))
+        return {};
+      return "wants " + expected + ", got '" + x + "'";
+    },
+    "");
+}
 
 /// mcfgctl's command line; nothing when main should exit with *code.
 std::optional<options> parse_args(int argc, char** argv, int& code) {
@@ -51,35 +74,45 @@ std::optional<options> parse_args(int argc, char** argv, int& code) {
   std::string node;
   std::string timeout = "30s";
   uint64_t version = 0;
+  int64_t revision = 0;
   CLI::App app{"mcfgctl talks to a running mcfgd through its control API "
                "(HTTP/JSON on the node's Unix socket, or on TCP with a "
                "bearer token): its status and health, and sync and reload "
-               "of the files it keeps.",
+               "of the files it keeps. For a cluster whose source is etcd, "
+               "it imports and exports the users and waits for every node.",
                "mcfgctl"};
   mcfg::cli::conventions(app, "mcfgctl",
                          "  0  done (health: the node is healthy)\n"
-                         "  1  the node answered with an error (health: "
-                         "unhealthy), or was not reached in time\n"
+                         "  1  the node (or etcd) answered with an error "
+                         "(health: unhealthy; sync --cluster: a node did not "
+                         "converge), or was not reached in time\n"
                          "  2  bad usage");
-  auto where = app.add_option_group("node", "Which node (exactly one):");
+  auto where = app.add_option_group(
+    "where", "Which node, or which etcd cluster (exactly one):");
   where
     ->add_option("--config", opts.config,
-                 "The node's node.yaml: talk to the socket it names")
+                 "The node's node.yaml: talk to the socket it names, or "
+                 "(cluster commands) to the etcd of its source")
     ->type_name("FILE");
-  where->add_option("--socket", opts.socket, "The node's control socket")
-    ->type_name("PATH");
+  auto socket_opt
+    = where->add_option("--socket", opts.socket, "The node's control socket")
+        ->type_name("PATH");
   auto node_opt
     = where
         ->add_option("--node", node,
                      "A node's TCP control port (needs --token-file)")
         ->type_name("HOST:PORT")
-        ->check(CLI::Validator(
-          [](std::string& x) -> std::string {
-            if (mcfg::parse_listen_address(x))
-              return {};
-            return "wants HOST:PORT, got '" + x + "'";
+        ->check(wants(
+          [](const std::string& x) {
+            return mcfg::parse_listen_address(x).has_value();
           },
-          ""));
+          "HOST:PORT"));
+  auto endpoints_opt
+    = where
+        ->add_option("--endpoints", opts.etcd.endpoints,
+                     "Cluster commands: etcd's client URLs, comma-separated")
+        ->type_name("URL[,URL...]")
+        ->delimiter(',');
   where->require_option(1);
   auto token = app.add_option("--token-file", opts.token_file,
                               "The file holding the bearer token (mode 0600) "
@@ -87,48 +120,87 @@ std::optional<options> parse_args(int argc, char** argv, int& code) {
                  ->type_name("FILE");
   node_opt->needs(token);
   token->needs(node_opt);
-  app
-    .add_option("--cacert", opts.cacert,
-                "Speak HTTPS to --node, trusting this CA certificate")
-    ->type_name("PEM")
-    ->needs(node_opt);
+  auto cacert_opt
+    = app
+        .add_option("--cacert", opts.cacert,
+                    "Speak HTTPS to --node or --endpoints, trusting this CA "
+                    "certificate")
+        ->type_name("PEM");
+  auto etcd = app.add_option_group(
+    "etcd", "With --endpoints (node.yaml's source.etcd says the same):");
+  etcd->add_option("--prefix", opts.etcd.prefix,
+                   "The key prefix (default /memcached_cfg/)")
+    ->type_name("P")
+    ->needs(endpoints_opt);
+  auto user = etcd->add_option("--user", opts.etcd.user, "etcd user name")
+                ->type_name("U")
+                ->needs(endpoints_opt);
+  auto password
+    = etcd
+        ->add_option("--password-file", opts.etcd.password_file,
+                     "The file (mode 0600) holding the user's password")
+        ->type_name("FILE")
+        ->needs(user);
+  user->needs(password);
+  auto cert = etcd->add_option("--cert", opts.etcd.cert,
+                               "A client certificate for etcd's TLS")
+                ->type_name("PEM")
+                ->needs(endpoints_opt);
+  auto key = etcd->add_option("--key", opts.etcd.key,
+                              "The client certificate's private key")
+               ->type_name("PEM")
+               ->needs(cert);
+  cert->needs(key);
   app
     .add_option("--timeout", timeout,
                 "Give up after this long (a duration: 500ms, 30s, 2m)")
     ->type_name("DURATION")
     ->capture_default_str()
-    ->check(CLI::Validator(
-      [](std::string& x) -> std::string {
+    ->check(wants(
+      [](const std::string& x) {
         auto d = mcfg::parse_duration(x);
-        if (d && d->count() > 0)
-          return {};
-        return "wants a duration like 30s, got '" + x + "'";
+        return d && d->count() > 0;
       },
-      ""));
+      "a duration like 30s"));
 
   // At most one command; none at all is refused after the parse, so that an
   // unknown word is named as such first ("not expected: frobnicate").
   app.require_subcommand(0, 1);
-  app.callback([&app] {
-    if (app.get_subcommands().empty())
-      throw CLI::RequiredError("a command (status, sync, reload or health)");
-  });
+  // The common options may follow the command too: `sync --timeout 5s`.
+  app.fallthrough();
   auto status = app.add_subcommand(
     "status", "Print the source (path, version, last refusal), every file "
               "(state, version, writes, errors) and every refresh");
   status->add_flag("--json", opts.json, "Print the node's JSON as it is");
   auto sync = app.add_subcommand(
     "sync", "Wait until every file (or FILE) holds the source as it is now, "
-            "and its refresh went through");
-  sync->add_option("FILE", opts.file,
-                   "One file, by its path in node.yaml (default: all)")
-    ->type_name("");
+            "and its refresh went through; with --cluster, every node");
+  auto sync_file
+    = sync
+        ->add_option("FILE", opts.file,
+                     "One file, by its path in node.yaml (default: all)")
+        ->type_name("");
   auto version_opt
     = sync
         ->add_option("--version", version,
                      "Wait for this version of the source, or a later one")
         ->type_name("N")
         ->check(CLI::NonNegativeNumber);
+  auto cluster_flag
+    = sync
+        ->add_flag("--cluster", opts.cluster,
+                   "Wait for every node registered in etcd, and name those "
+                   "that did not arrive in time")
+        ->excludes(sync_file)
+        ->excludes(version_opt);
+  auto revision_opt
+    = sync
+        ->add_option("--revision", revision,
+                     "With --cluster: wait for this etcd revision (default: "
+                     "the newest), or a later one")
+        ->type_name("R")
+        ->check(CLI::PositiveNumber)
+        ->needs(cluster_flag);
   auto reload = app.add_subcommand(
     "reload", "Re-read the source now and rewrite every file (or FILE)");
   reload->add_option("FILE", opts.file,
@@ -137,18 +209,86 @@ std::optional<options> parse_args(int argc, char** argv, int& code) {
   auto health = app.add_subcommand(
     "health", "Exit 0 when the node is healthy, else 1 with the reasons");
   health->add_flag("--json", opts.json, "Print the node's JSON as it is");
+  auto import = app.add_subcommand(
+    "import", "Cluster: validate FILE as a node would and make it etcd's "
+              "users in one transaction; print the new revision");
+  import->add_option("FILE", opts.file, "A source YAML file")
+    ->type_name("")
+    ->required();
+  auto export_cmd = app.add_subcommand(
+    "export", "Cluster: print etcd's users as a source YAML file");
+  export_cmd->add_flag("--show-secrets", opts.show_secrets,
+                       "Print the passwords (masked by default)");
+  auto cluster = app.add_subcommand("cluster", "Cluster: the nodes in etcd");
+  cluster->require_subcommand(0, 1);
+  cluster->add_subcommand(
+    "status", "Every registered node, the revision it holds, healthy or not");
+  cluster->callback([cluster] {
+    if (cluster->get_subcommands().empty())
+      throw CLI::RequiredError("cluster: a command (status)");
+  });
+
+  app.callback([&] {
+    if (app.get_subcommands().empty())
+      throw CLI::RequiredError(
+        "a command (status, sync, reload, health, import, export or "
+        "cluster status)");
+    auto* cmd = app.get_subcommands().front();
+    bool for_etcd = cmd == import || cmd == export_cmd || cmd == cluster
+                    || cluster_flag->count() > 0;
+    if (for_etcd && (socket_opt->count() > 0 || node_opt->count() > 0))
+      throw CLI::ValidationError(
+        cmd->get_name(),
+        "talks to etcd: give --config node.yaml or --endpoints, not a node");
+    if (!for_etcd && endpoints_opt->count() > 0)
+      throw CLI::ValidationError(
+        cmd->get_name(), "talks to a node: give --config, --socket or "
+                         "--node, not --endpoints");
+    if (cacert_opt->count() > 0 && node_opt->count() == 0
+        && endpoints_opt->count() == 0)
+      throw CLI::ValidationError("--cacert",
+                                 "is for HTTPS to --node or --endpoints");
+  });
 
   if (auto exit_code = mcfg::cli::parse(app, argc, argv)) {
     code = *exit_code;
     return std::nullopt;
   }
-  opts.command = app.get_subcommands().front()->get_name();
+  auto* cmd = app.get_subcommands().front();
+  opts.command = cmd->get_name();
+  opts.cluster = cmd == import || cmd == export_cmd || cmd == cluster
+                 || opts.cluster;
   if (!node.empty())
     opts.node = mcfg::parse_listen_address(node);
   opts.timeout = *mcfg::parse_duration(timeout);
   if (version_opt->count() > 0)
     opts.version = version;
+  if (revision_opt->count() > 0)
+    opts.revision = revision;
+  opts.etcd.config = opts.config;
+  opts.etcd.cacert = opts.cacert;
   return opts;
+}
+
+/// import, export, cluster status, sync --cluster: the exit code.
+int run_cluster(const options& opts) {
+  auto target = mcfg::cluster_target_of(opts.etcd);
+  if (auto problem = std::get_if<std::string>(&target)) {
+    std::cerr << "mcfgctl: " << *problem << '\n';
+    return exit_usage;
+  }
+  auto& t = std::get<mcfg::cluster_target>(target);
+  auto timeout
+    = std::chrono::duration_cast<std::chrono::milliseconds>(opts.timeout);
+  // The commands wait as long as --timeout allows, and no longer.
+  t.client.retry_for = std::min(t.client.retry_for, timeout);
+  if (opts.command == "import")
+    return mcfg::cluster_import(t, opts.file, std::cout, std::cerr);
+  if (opts.command == "export")
+    return mcfg::cluster_export(t, opts.show_secrets, std::cout, std::cerr);
+  if (opts.command == "cluster")
+    return mcfg::cluster_status(t, std::cout, std::cerr);
+  return mcfg::cluster_sync(t, opts.revision, timeout, std::cout, std::cerr);
 }
 
 /// Where and how to reach the node.
@@ -262,6 +402,8 @@ void print_status(const json& st) {
             << src.at("version") << "  (" << text(src.at("watching")) << ")";
   if (src.at("last_refused").is_string())
     std::cout << "  (edit refused: " << text(src.at("last_refused")) << ")";
+  if (src.contains("unreachable") && src.at("unreachable").is_string())
+    std::cout << "\n  " << text(src.at("unreachable"));
   std::cout << "\n\n";
   for (auto& f : st.at("files")) {
     std::cout << text(f.at("path")) << "\n  applied version "
@@ -370,6 +512,8 @@ int main(int argc, char** argv) {
   auto opts = parse_args(argc, argv, code);
   if (!opts)
     return code;
+  if (opts->cluster)
+    return run_cluster(*opts);
   auto to = resolve(*opts);
   if (auto err = std::get_if<std::string>(&to)) {
     std::cerr << "mcfgctl: " << *err << '\n';

@@ -29,6 +29,7 @@
 #include <CLI/CLI.hpp>
 
 #include "source/config_store.hpp"
+#include "node/cluster_member.hpp"
 #include "messages/log.hpp"
 #include "messages/message_types.hpp"
 #include "node/command_line.hpp"
@@ -103,9 +104,16 @@ int report(const std::vector<mcfg::located_error>& errors) {
   return exit_bad_config;
 }
 
+/// The source, as status and logs name it.
+std::string source_name(const mcfg::node_config& cfg) {
+  if (!cfg.etcd)
+    return cfg.source;
+  return "etcd " + cfg.etcd->prefix + " (node " + cfg.name + ")";
+}
+
 int check(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
-  std::cout << "node.yaml " << cfg.config_file << " and source " << cfg.source
-            << " are valid\n";
+  std::cout << "node.yaml " << cfg.config_file << " and source "
+            << source_name(cfg) << " are valid\n";
   for (auto& file : cfg.files) {
     std::cout << "\n== " << file.path << " (" << file.module->name
               << ") ==\n"
@@ -192,7 +200,7 @@ caf::timespan backend_timeout(const mcfg::node_config& cfg) {
                                  2 * cfg.retry_deadline);
 }
 
-int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
+int run(const mcfg::node_config& cfg, const mcfg::node_source& src) {
   auto signals = handled_signals();
   auto control_sockets = open_control(cfg);
   if (control_sockets.exit_code != exit_ok) {
@@ -227,12 +235,13 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     return exit_bad_config;
   }
 
-  auto truth = mcfg::source_of_truth::make(doc.values);
+  auto truth = mcfg::make_truth(src);
   // Set on the way out: a refresh command still running is killed, so the
   // actor system (which waits for every actor) does not wait for it.
   auto stopping_flag = std::make_shared<std::atomic<bool>>(false);
   auto root = mcfg::sup::start_supervisor(
-    sys, mcfg::root_flags(cfg), mcfg::node_children(cfg, truth, stopping_flag));
+    sys, mcfg::root_flags(cfg),
+    mcfg::node_children(cfg, truth, src, stopping_flag));
   if (!root) {
     stopping_flag->store(true);
     fatal() << "could not start: "
@@ -242,7 +251,11 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     return exit_gave_up;
   }
   mcfg::log::info("mcfgd", "running with " + std::to_string(cfg.files.size())
-                             + " files; source " + cfg.source);
+                             + " files; source " + source_name(cfg));
+  // An etcd source: the node registers itself, until it stops.
+  std::unique_ptr<mcfg::cluster_member> member;
+  if (src.etcd)
+    member = std::make_unique<mcfg::cluster_member>(sys, cfg, src, truth);
 
   // Type=notify: systemd hears READY=1 once every file is written (the
   // control socket, started above, is up by then).
@@ -282,6 +295,7 @@ int run(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
     self->monitor(*root);
     self->receive([&](caf::down_msg& msg) { reason = std::move(msg.reason); });
   }
+  member.reset();
   stopping_flag->store(true);
   bool asked_to_stop = stopping.exchange(true);
   if (!asked_to_stop)
@@ -313,13 +327,10 @@ int main(int argc, char** argv) {
   auto& cfg = *loaded.value;
   mcfg::log::set_level(opts->log_level.value_or(cfg.log_level));
   mcfg::log_supervisors_to_mcfg_log();
-  auto source = mcfg::load_and_validate(
-    cfg.source, [&](const mcfg::source_document& doc) {
-      return mcfg::validate_for_files(cfg, doc);
-    });
+  auto source = mcfg::load_node_source(cfg);
   if (!source.ok())
     return report(source.errors);
   if (opts->check)
-    return check(cfg, *source.value);
+    return check(cfg, source.value->doc);
   return run(cfg, *source.value);
 }

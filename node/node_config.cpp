@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <grp.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -199,6 +200,9 @@ public:
     : yaml_reader(std::move(display)) {
     cfg_.config_file = config_file.string();
     base_ = config_file.parent_path();
+    char host[256] = {0};
+    if (::gethostname(host, sizeof(host) - 1) == 0)
+      cfg_.name = host;
     cfg_.control.socket = (base_ / "mcfgd.sock").string();
   }
 
@@ -333,14 +337,20 @@ private:
     bool have_files = false;
     YAML::Node none;
     auto ok = walk(none, root, "",
-                   {"source", "retry", "supervisor", "files", "control",
-                    "log_level", "allow_empty_users"},
+                   {"source", "name", "retry", "supervisor", "files",
+                    "control", "log_level", "allow_empty_users"},
                    [&](const YAML::Node& k, const YAML::Node& v) {
                      const auto& name = k.Scalar();
                      if (name == "source") {
                        have_source = true;
-                       if (auto p = path_value(k, v, "source"))
+                       if (v.IsMap()) {
+                         etcd_source(k, v);
+                       } else if (auto p = path_value(k, v, "source")) {
                          cfg_.source = *p;
+                       }
+                     } else if (name == "name") {
+                       if (auto n = scalar(k, v, "name", "a node name"))
+                         node_name(k, v, *n);
                      } else if (name == "retry") {
                        retry(k, v);
                      } else if (name == "supervisor") {
@@ -722,6 +732,138 @@ private:
     if (!ok)
       return std::nullopt;
     return out;
+  }
+
+  // -- source: {etcd: ...} --------------------------------------------------
+
+  void etcd_source(const YAML::Node& key, const YAML::Node& node) {
+    walk(key, node, "source", {"etcd"},
+         [&](const YAML::Node& k, const YAML::Node& v) { etcd(k, v); });
+  }
+
+  void etcd(const YAML::Node& key, const YAML::Node& node) {
+    etcd_source_config out;
+    bool have_endpoints = false;
+    std::optional<source_mark> user_mark;
+    std::optional<source_mark> password_mark;
+    auto errors_before = error_count();
+    auto is_map = walk(
+      key, node, "source.etcd",
+      {"endpoints", "prefix", "username", "password_file", "tls"},
+      [&](const YAML::Node& k, const YAML::Node& v) {
+        const auto& name = k.Scalar();
+        auto path = "source.etcd." + name;
+        if (name == "endpoints") {
+          have_endpoints = true;
+          out.endpoints = etcd_endpoints(k, v);
+        } else if (name == "prefix") {
+          auto p = scalar(k, v, path, "a key prefix like /memcached_cfg/");
+          if (p && p->back() != '/')
+            fail_value(k, v, path,
+                       "must end with '/' (else /mc would also take /mcx/): "
+                       "got "
+                         + got(v));
+          else if (p)
+            out.prefix = *p;
+        } else if (name == "username") {
+          user_mark = mark_of(k);
+          if (auto u = scalar(k, v, path, "an etcd user name"))
+            out.username = *u;
+        } else if (name == "password_file") {
+          password_mark = mark_of(k);
+          if (auto p = path_value(k, v, path))
+            out.password_file = *p;
+        } else {
+          etcd_tls(k, v, out);
+        }
+      });
+    if (!is_map)
+      return;
+    if (!have_endpoints)
+      fail_at(node, "source.etcd.endpoints",
+              "missing: at least one client URL, e.g. http://127.0.0.1:2379");
+    if (user_mark && !password_mark)
+      fail(*user_mark, "source.etcd.username",
+           "requires source.etcd.password_file (a 0600 file holding the "
+           "password)");
+    if (password_mark && !user_mark)
+      fail(*password_mark, "source.etcd.password_file",
+           "is only used with source.etcd.username");
+    if (error_count() == errors_before)
+      cfg_.etcd = std::move(out);
+  }
+
+  std::vector<std::string> etcd_endpoints(const YAML::Node& key,
+                                          const YAML::Node& node) {
+    std::vector<std::string> out;
+    if (!node.IsSequence() || node.size() == 0) {
+      fail_value(key, node, "source.etcd.endpoints",
+                 std::string{"expected a non-empty list of client URLs, got "}
+                   + (node.IsSequence() ? "an empty list"
+                                        : describe_type(node)));
+      return out;
+    }
+    size_t index = 0;
+    for (const auto& url : node) {
+      auto path = "source.etcd.endpoints[" + std::to_string(index++) + "]";
+      if (!url.IsScalar()
+          || (url.Scalar().rfind("http://", 0) != 0
+              && url.Scalar().rfind("https://", 0) != 0)
+          || url.Scalar().find_first_of(" \t\r\n") != std::string::npos) {
+        fail_at(url, path,
+                "expected a URL like http://127.0.0.1:2379 or "
+                "https://etcd1:2379, got "
+                  + got(url));
+        continue;
+      }
+      auto u = url.Scalar();
+      while (u.size() > 1 && u.back() == '/')
+        u.pop_back();
+      out.push_back(u);
+    }
+    return out;
+  }
+
+  void etcd_tls(const YAML::Node& key, const YAML::Node& node,
+                etcd_source_config& out) {
+    bool have_cert = false;
+    bool have_key = false;
+    etcd_source_config::tls_files files;
+    auto is_map = walk(key, node, "source.etcd.tls", {"ca", "cert", "key"},
+                       [&](const YAML::Node& k, const YAML::Node& v) {
+                         const auto& name = k.Scalar();
+                         auto p = path_value(k, v, "source.etcd.tls." + name);
+                         if (!p)
+                           return;
+                         if (name == "ca") {
+                           files.ca = *p;
+                         } else if (name == "cert") {
+                           have_cert = true;
+                           files.cert = *p;
+                         } else {
+                           have_key = true;
+                           files.key = *p;
+                         }
+                       });
+    if (!is_map)
+      return;
+    out.tls = std::move(files);
+    if (have_cert != have_key)
+      fail_at(node, have_cert ? "source.etcd.tls.key" : "source.etcd.tls.cert",
+              "missing: a client certificate needs both cert and key");
+  }
+
+  void node_name(const YAML::Node& k, const YAML::Node& v,
+                 const std::string& name) {
+    // The name is a key segment under <prefix>nodes/.
+    for (unsigned char c : name) {
+      if (!(std::isalnum(c) || c == '-' || c == '_' || c == '.')) {
+        fail_value(k, v, "name",
+                   "expected letters, digits, '-', '_' or '.', got " + got(v));
+        return;
+      }
+    }
+    cfg_.name = name;
   }
 
   /// Two writers on one path (or on each other's temporary file), or a

@@ -8,7 +8,17 @@
 // The format (defaults shown; relative paths resolve against the folder of
 // node.yaml):
 //
-//   source: cluster.yaml            # required: the source-of-truth YAML
+//   source: cluster.yaml            # required: the source-of-truth YAML,
+//                                   # or an etcd cluster (ARCHITECTURE.md §6):
+//   # source:
+//   #   etcd:
+//   #     endpoints: ["http://127.0.0.1:2379"]   # required, http or https
+//   #     prefix: /memcached_cfg/                 # must end with '/'
+//   #     username: mcfgd                         # optional, with
+//   #     password_file: etcd.pw                  # a 0600 file
+//   #     tls: {ca: ca.pem, cert: node.pem, key: node-key.pem}  # optional
+//   name: node1                     # this node in the cluster (default:
+//                                   # the host name)
 //   retry:
 //     interval: 100ms               # between failed write attempts
 //     deadline: 10s                 # failing this long since a change: exit
@@ -91,6 +101,26 @@ struct file_config {
   refresh_spec refresh;
 };
 
+/// The source when it is an etcd cluster.
+struct etcd_source_config {
+  /// Client URLs, http:// or https://.
+  std::vector<std::string> endpoints;
+  /// Users live under `<prefix>users/`, nodes under `<prefix>nodes/`.
+  std::string prefix = "/memcached_cfg/";
+  /// Empty: no authentication.
+  std::string username;
+  /// Absolute; set with `username`. Read when the node starts.
+  std::string password_file;
+  /// Set with `tls`: absolute paths; `ca` empty: the system's CAs; `cert`
+  /// and `key` both or neither.
+  struct tls_files {
+    std::string ca;
+    std::string cert;
+    std::string key;
+  };
+  std::optional<tls_files> tls;
+};
+
 /// Where the control API listens over TCP.
 struct listen_address {
   std::string host = "127.0.0.1";
@@ -122,8 +152,12 @@ struct control_config {
 struct node_config {
   /// node.yaml itself, absolute.
   std::string config_file;
-  /// The source-of-truth YAML, absolute.
+  /// The source-of-truth YAML, absolute; empty when the source is etcd.
   std::string source;
+  /// Set when the source is an etcd cluster.
+  std::optional<etcd_source_config> etcd;
+  /// This node's name in the cluster: `name`, or the host name.
+  std::string name;
   caf::timespan retry_interval = std::chrono::milliseconds(100);
   caf::timespan retry_deadline = std::chrono::seconds(10);
   size_t supervisor_intensity = 3;

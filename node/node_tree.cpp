@@ -6,6 +6,7 @@
 #include <caf/send.hpp>
 
 #include "source/config_store.hpp"
+#include "node/control_api.hpp"
 #include "node/refresher.hpp"
 #include "node/refresh_actions.hpp"
 #include "supervision/supervisor.hpp"
@@ -16,34 +17,55 @@ sup::child_id writer_child_id(size_t index) {
   return *sup::make_child_id("file" + std::to_string(index + 1));
 }
 
-namespace {
-
-bool has_users(const snapshot& source) {
-  auto first = source.lower_bound(std::string{users_prefix});
-  return first != source.end()
-         && first->first.compare(0, users_prefix.size(), users_prefix) == 0;
+load_result<node_source> load_node_source(const node_config& cfg) {
+  auto validate = [&](const source_document& doc) {
+    return validate_for_files(cfg, doc);
+  };
+  load_result<node_source> out;
+  if (!cfg.etcd) {
+    auto file = load_and_validate(cfg.source, validate);
+    if (!file.ok()) {
+      out.errors = std::move(file.errors);
+      return out;
+    }
+    out.value = node_source{std::move(*file.value), nullptr};
+    return out;
+  }
+  auto where = [&](std::string message) {
+    out.errors.push_back({"source.etcd", 0, 0, "", std::move(message)});
+    return out;
+  };
+  auto opts = etcd_client_options(*cfg.etcd);
+  if (opts.index() == 1)
+    return where(std::get<1>(opts));
+  auto node = std::make_shared<etcd_node>();
+  node->client = std::move(std::get<0>(opts));
+  node->prefix = cfg.etcd->prefix;
+  node->versions = std::make_shared<etcd_versions>();
+  node->reach = std::make_shared<etcd::etcd_reachability>();
+  try {
+    etcd::client c{node->client};
+    node->initial = etcd::read_users(c, node->prefix);
+  } catch (const etcd::etcd_error& e) {
+    return where(describe_etcd_source(node->client, node->prefix) + ": "
+                 + e.what());
+  }
+  auto checked = validate_users(node->initial, validate);
+  if (!checked.ok()) {
+    out.errors = std::move(checked.errors);
+    return out;
+  }
+  out.value = node_source{std::move(*checked.value), std::move(node)};
+  return out;
 }
 
-} // namespace
-
-std::vector<located_error> validate_for_files(const node_config& cfg,
-                                              const source_document& doc) {
-  std::vector<located_error> out;
-  if (!cfg.allow_empty_users && !has_users(doc.values))
-    out.push_back(doc.locate(
-      "users", "no users: memcached would let nobody in (1.6.18) or reject "
-               "the empty auth file (1.6.32 and later); set "
-               "`allow_empty_users: true` in node.yaml if that is meant"));
-  for (auto& file : cfg.files)
-    if (auto problem = file.module->validate(doc.values)) {
-      auto err = doc.locate(problem->key, problem->message);
-      auto same = [&](const located_error& x) {
-        return x.to_string() == err.to_string();
-      };
-      if (std::none_of(out.begin(), out.end(), same))
-        out.push_back(std::move(err));
-    }
-  return out;
+std::shared_ptr<source_of_truth> make_truth(const node_source& src) {
+  auto truth = source_of_truth::make(src.doc.values);
+  if (src.etcd)
+    src.etcd->versions->record(truth->version(),
+                               {src.etcd->initial.revision,
+                                src.etcd->initial.digest});
+  return truth;
 }
 
 sup::supervisor_flags root_flags(const node_config& cfg) {
@@ -114,19 +136,36 @@ sup::child_spec files_child(const node_config& cfg,
 
 std::vector<sup::child_spec> node_children(
   const node_config& cfg, std::shared_ptr<source_of_truth> truth,
+  const node_source& src,
   std::shared_ptr<const std::atomic<bool>> stopping) {
   std::vector<sup::child_spec> children;
 
-  config_store_spec store;
-  store.source_path = cfg.source;
-  store.truth = truth;
-  store.validate = [cfg](const source_document& doc) {
+  auto validate = [cfg](const source_document& doc) {
     return validate_for_files(cfg, doc);
   };
-  children.push_back(sup::worker_child(
-    store_child_id, sup::make_start([store](caf::actor_system& sys) {
-      return spawn_config_store(sys, store);
-    })));
+  // The backend is the only difference: the same truth, the same checks.
+  if (src.etcd) {
+    etcd_store_spec store;
+    store.client = src.etcd->client;
+    store.prefix = src.etcd->prefix;
+    store.truth = truth;
+    store.validate = validate;
+    store.versions = src.etcd->versions;
+    store.reach = src.etcd->reach;
+    children.push_back(sup::worker_child(
+      store_child_id, sup::make_start([store](caf::actor_system& sys) {
+        return spawn_etcd_store(sys, store);
+      })));
+  } else {
+    config_store_spec store;
+    store.source_path = cfg.source;
+    store.truth = truth;
+    store.validate = validate;
+    children.push_back(sup::worker_child(
+      store_child_id, sup::make_start([store](caf::actor_system& sys) {
+        return spawn_config_store(sys, store);
+      })));
+  }
 
   refresher_spec refresh;
   refresh.refresh_on_start = true;

@@ -10,9 +10,13 @@
 #include <vector>
 
 #include "actors/memcached_cfg.hpp"
+#include "source/etcd_client.hpp"
+#include "source/etcd_follower.hpp"
+#include "source/etcd_store.hpp"
 #include "source/source_document.hpp"
 #include "source/source_of_truth.hpp"
 #include "node/node_config.hpp"
+#include "node/source_settings.hpp"
 #include "supervision/child_spec.hpp"
 
 namespace mcfg {
@@ -24,16 +28,39 @@ constexpr auto files_child_id = caf::atom("files");
 /// Writers are named file1, file2, ... in node.yaml order.
 sup::child_id writer_child_id(size_t index);
 
-/// Everything the configured files' modules refuse in `doc`, each located at
-/// its key's line and column; and no users at all, unless node.yaml allows
-/// it. Run on every version before it is published.
-std::vector<located_error> validate_for_files(const node_config& cfg,
-                                              const source_document& doc);
+/// An etcd source's parts the store, the registration and the node share.
+struct etcd_node {
+  etcd::client_options client;
+  std::string prefix;
+  std::shared_ptr<etcd_versions> versions;
+  std::shared_ptr<etcd::etcd_reachability> reach;
+  /// The revision read at start, and its digest.
+  etcd::users_version initial;
+};
 
-/// The root supervisor's children, in start order. Setting `stopping` kills
-/// a refresh command under way, so that a stop does not wait for it.
+/// The source node.yaml names, read and validated once before the tree
+/// starts: the document, and for an etcd source its shared parts.
+struct node_source {
+  source_document doc;
+  std::shared_ptr<etcd_node> etcd;
+};
+
+/// Reads the source: the file, or (etcd) every user at the newest revision,
+/// validated as the files' modules require. An etcd that refuses the
+/// credentials or cannot be reached, or a password file that is not 0600,
+/// is an error naming the source (never the password).
+load_result<node_source> load_node_source(const node_config& cfg);
+
+/// The shared source of truth, starting from `src` (for etcd, its first
+/// version recorded as the revision read).
+std::shared_ptr<source_of_truth> make_truth(const node_source& src);
+
+/// The root supervisor's children, in start order: the store for `src`'s
+/// backend, the refresher, the files. Setting `stopping` kills a refresh
+/// command under way, so that a stop does not wait for it.
 std::vector<sup::child_spec> node_children(
   const node_config& cfg, std::shared_ptr<source_of_truth> truth,
+  const node_source& src,
   std::shared_ptr<const std::atomic<bool>> stopping = {});
 
 /// The root supervisor's flags from node.yaml.

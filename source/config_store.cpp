@@ -15,11 +15,10 @@
 
 namespace mcfg {
 
-source_load_result parse_and_validate(
-  const std::string& bytes, const std::string& path,
+source_load_result check_source(
+  source_load_result result,
   const std::function<std::vector<located_error>(const source_document&)>&
     validate) {
-  auto result = parse_source(bytes, path);
   if (result.ok() && validate) {
     auto problems = validate(*result.value);
     if (!problems.empty()) {
@@ -28,6 +27,13 @@ source_load_result parse_and_validate(
     }
   }
   return result;
+}
+
+source_load_result parse_and_validate(
+  const std::string& bytes, const std::string& path,
+  const std::function<std::vector<located_error>(const source_document&)>&
+    validate) {
+  return check_source(parse_source(bytes, path), validate);
 }
 
 source_load_result load_and_validate(

@@ -80,6 +80,13 @@ struct config_store_spec {
 config_store_actor spawn_config_store(caf::actor_system& sys,
                                       config_store_spec spec);
 
+/// `result` with `validate` applied when it loaded: the document, or the
+/// problems validate finds. Every backend runs this after its schema.
+source_load_result check_source(
+  source_load_result result,
+  const std::function<std::vector<located_error>(const source_document&)>&
+    validate);
+
 /// Validates `bytes` (the source file's, read by read_source_bytes) as the
 /// source at `path` and applies `validate`: the document, or its errors.
 source_load_result parse_and_validate(

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "source/yaml_reader.hpp"
 
 namespace mcfg {
@@ -69,7 +71,45 @@ public:
     return finish(std::move(doc_));
   }
 
+  /// One user of a source held user by user: its value (JSON text) checked
+  /// with the rules `users` applies to each of its entries.
+  source_load_result run_user(const std::string& name, std::string_view text) {
+    doc_.file = file();
+    if (auto bad = first_json_error(text)) {
+      fail(*bad, std::string{users_prefix} + name,
+           "not valid JSON (expected an object with `password` and "
+           "`roles`)");
+    } else if (auto root = read_document(text, "the value is empty",
+                                         sanitize_yaml_message)) {
+      // JSON is YAML: the schema and its messages are the file's own.
+      user(YAML::Node{name}, *root);
+    }
+    return finish(std::move(doc_));
+  }
+
 private:
+  /// Where strict JSON parsing of `text` fails, if it does. (The JSON
+  /// library's own message quotes what it read, which may be a password.)
+  static std::optional<source_mark> first_json_error(std::string_view text) {
+    try {
+      auto parsed = nlohmann::json::parse(text);
+      static_cast<void>(parsed);
+      return std::nullopt;
+    } catch (const nlohmann::json::parse_error& e) {
+      source_mark at{1, 1};
+      auto end = std::min(text.size(), e.byte > 0 ? e.byte - 1 : 0);
+      for (size_t i = 0; i < end; ++i) {
+        if (text[i] == '\n') {
+          ++at.line;
+          at.column = 1;
+        } else {
+          ++at.column;
+        }
+      }
+      return at;
+    }
+  }
+
   /// A mapping key must be a non-null scalar, and unique within its map.
   bool check_key(const YAML::Node& key, const std::string& path_of_map,
                  std::set<std::string>& seen, const char* what) {
@@ -210,6 +250,27 @@ private:
 source_load_result parse_source(std::string_view text,
                                 const std::string& file) {
   return source_parser{file}.run(text);
+}
+
+source_load_result parse_source_users(const std::vector<user_text>& users,
+                                      const std::string& file) {
+  source_load_result result;
+  result.value = source_document{};
+  result.value->file = file;
+  for (auto& u : users) {
+    auto one = source_parser{u.where}.run_user(u.name, u.text);
+    if (!one.ok()) {
+      result.errors.insert(result.errors.end(), one.errors.begin(),
+                           one.errors.end());
+      continue;
+    }
+    auto& doc = *one.value;
+    result.value->values.insert(doc.values.begin(), doc.values.end());
+    result.value->marks.insert(doc.marks.begin(), doc.marks.end());
+  }
+  if (!result.errors.empty())
+    result.value.reset();
+  return result;
 }
 
 namespace {

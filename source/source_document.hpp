@@ -69,6 +69,22 @@ source_load_result load_source_file(const std::string& path);
 source_load_result parse_source(std::string_view text,
                                 const std::string& file = "<source>");
 
+/// One user of a source held user by user (the etcd backend): its name, its
+/// value as JSON text ({"password": ..., "roles": [...]}), and what errors
+/// about it call the place it comes from (e.g. the etcd key and revision).
+struct user_text {
+  std::string name;
+  std::string text;
+  std::string where;
+};
+
+/// Validates a source given user by user, with the rules and messages a
+/// source file gets for each user; a value must be strict JSON too. Errors
+/// name the user's `where`, the line and column inside its value, and the
+/// key (`users/<name>/...`); the document is named `file`.
+source_load_result parse_source_users(const std::vector<user_text>& users,
+                                      const std::string& file);
+
 /// The changes that turn `old` into `neu`, in key order: a key added or
 /// whose value differs is a change carrying the new value; a key gone is
 /// `removed` (with an empty value). Equal snapshots give nothing.

@@ -12,7 +12,7 @@
 #include <filesystem>
 
 #include "node_harness.hpp"
-#include "process_helpers.hpp"
+#include "support/process_helpers.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace mcfg::test;
@@ -206,7 +206,9 @@ TEST_CASE("mcfgctl --help explains every option, command and exit code") {
   for (auto part :
        {"--config FILE", "--socket PATH", "--node HOST:PORT",
         "--token-file FILE", "--cacert PEM", "--timeout DURATION", "--version",
-        "-h,--help", "status", "sync", "reload", "health", "Exit codes:",
+        "-h,--help", "status", "sync", "reload", "health", "import", "export",
+        "cluster", "--endpoints URL[,URL...]", "--password-file FILE",
+        "Exit codes:",
         "2  bad usage", "Give up after this long"})
     CHECK_MESSAGE(contains(r.out, part), part);
   // A command's own help: its argument and options.
@@ -215,11 +217,14 @@ TEST_CASE("mcfgctl --help explains every option, command and exit code") {
   CHECK(contains(sync.out, "FILE"));
   CHECK(contains(sync.out, "--version N"));
   CHECK(contains(sync.out, "Wait for this version of the source"));
+  CHECK(contains(sync.out, "--cluster"));
+  CHECK(contains(sync.out, "--revision R"));
 }
 
 TEST_CASE("mcfgctl: bad usage exits 2 naming the problem, reaching no node") {
   cli_fixture f;
   auto sock = f.dir / "no.sock";
+  std::string etcd = "http://127.0.0.1:1";
   struct bad {
     std::vector<std::string> args;
     std::string says;
@@ -227,7 +232,9 @@ TEST_CASE("mcfgctl: bad usage exits 2 naming the problem, reaching no node") {
   for (auto& x : std::vector<bad>{
          {{"status"}, "node"},
          {{"--socket", sock, "--config", f.node_yaml, "status"}, "node"},
-         {{"--socket", sock}, "a command (status, sync, reload or health)"},
+         {{"--socket", sock},
+          "a command (status, sync, reload, health, import, export or "
+          "cluster status)"},
          {{"--socket", sock, "frobnicate"}, "frobnicate"},
          {{"--socket", sock, "status", "extra"}, "extra"},
          {{"--socket", sock, "reload", "--json"}, "--json"},
@@ -237,7 +244,23 @@ TEST_CASE("mcfgctl: bad usage exits 2 naming the problem, reaching no node") {
          {{"--socket", sock, "--timeout", "soon", "status"}, "soon"},
          {{"--node", "127.0.0.1:1", "status"}, "--token-file"},
          {{"--node", "nowhere", "--token-file", sock, "status"}, "nowhere"},
-         {{"--socket", sock, "--cacert", sock, "status"}, "--node"}}) {
+         {{"--socket", sock, "--cacert", sock, "status"}, "--node"},
+         // The cluster commands talk to etcd, the others to a node.
+         {{"--socket", sock, "import", "users.yaml"}, "talks to etcd"},
+         {{"--socket", sock, "sync", "--cluster"}, "talks to etcd"},
+         {{"--endpoints", etcd, "status"}, "talks to a node"},
+         {{"--config", f.node_yaml, "export"}, "its source is a file"},
+         {{"--endpoints", etcd, "import"}, "FILE"},
+         {{"--endpoints", etcd, "cluster"}, "cluster: a command (status)"},
+         {{"--endpoints", etcd, "cluster", "stats"}, "stats"},
+         {{"--endpoints", etcd, "sync", "--cluster", "--version", "3"},
+          "--version"},
+         {{"--endpoints", etcd, "sync", "--revision", "3"}, "--cluster"},
+         {{"--endpoints", etcd, "sync", "--cluster", "--revision", "0"}, "0"},
+         {{"--endpoints", etcd, "--user", "u", "export"}, "--password-file"},
+         {{"--endpoints", etcd, "--cert", "c.pem", "export"}, "--key"},
+         {{"--endpoints", etcd, "--prefix", "/no-slash", "export"},
+          "--prefix must end with '/'"}}) {
     auto args = x.args;
     args.insert(args.begin(), MCFGCTL);
     auto r = run(f.dir, args);

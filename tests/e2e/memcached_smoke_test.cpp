@@ -9,7 +9,7 @@
 #include <chrono>
 #include <string>
 
-#include "e2e/process_helpers.hpp"
+#include "support/process_helpers.hpp"
 #include "support/memcached_client.hpp"
 #include "support/memcached_server.hpp"
 #include "support/temp_dir.hpp"

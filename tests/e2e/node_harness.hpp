@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "process_helpers.hpp"
+#include "support/process_helpers.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mcfg::test {
@@ -35,18 +35,6 @@ inline run_result run(const temp_dir& dir, std::vector<std::string> args,
   result.out = read_file(out);
   result.err = read_file(err);
   return result;
-}
-
-/// Polls `pred` every 10 ms for up to `timeout`.
-template <class Predicate>
-bool eventually(Predicate pred, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
 }
 
 /// Replaces `path` as an editor that saves atomically does.

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "e2e/process_helpers.hpp"
+#include "support/process_helpers.hpp"
 #include "node/refresh_actions.hpp"
 #include "support/memcached_client.hpp"
 #include "support/memcached_server.hpp"

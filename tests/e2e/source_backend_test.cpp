@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "node_harness.hpp"
-#include "process_helpers.hpp"
+#include "support/process_helpers.hpp"
 
 using namespace mcfg::test;
 using namespace std::chrono_literals;

@@ -201,7 +201,8 @@ TEST_CASE("control API: status lists the source, every file with its "
                 {"version", 7},
                 {"watching", "inotify"},
                 {"last_refused", nullptr},
-                {"refused_edits", 0}});
+                {"refused_edits", 0},
+                {"unreachable", nullptr}});
   auto& files = doc.at("files");
   REQUIRE(files.size() == 2);
   auto& auth = files[0];
@@ -257,6 +258,19 @@ TEST_CASE("control API: healthz is 200 when nothing is owed or failing, and "
     CHECK(body_of(r).at("problems")
           == json::array({"/run/permissions.json: retrying: rename a -> b "
                           "failed: Is a directory"}));
+  }
+  SUBCASE("an etcd source no member of which answers") {
+    b.st.source.backend = "etcd";
+    b.st.source.path = "etcd http://127.0.0.1:2379 /memcached_cfg/";
+    b.st.source.unreachable = "source unreachable since "
+                              "2026-11-28T08:00:00Z: no etcd endpoint answered";
+    r = call(b, "GET", "/healthz");
+    CHECK(r.status == 503);
+    CHECK(body_of(r).at("problems")
+          == json::array({b.st.source.unreachable}));
+    auto status = body_of(call(b, "GET", "/v1/status")).at("source");
+    CHECK(status.at("backend") == "etcd");
+    CHECK(status.at("unreachable") == b.st.source.unreachable);
   }
   SUBCASE("a file whose writer gave up") {
     b.st.files[1] = gave_up;

@@ -302,8 +302,8 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      "lets anyone read the passwords"},
     // unknown keys, at every level
     {minimal + "colour: red\n", 5, 1, "colour",
-     "unknown key (known: source, retry, supervisor, files, control, "
-     "log_level, allow_empty_users)"},
+     "unknown key (known: source, name, retry, supervisor, files, "
+     "control, log_level, allow_empty_users)"},
     {minimal + "retry: {intreval: 1s}\n", 5, 9, "retry.intreval",
      "unknown key (known: interval, deadline)"},
     {with_file_fields("    pathh: x\n"), 5, 5, "files[0].pathh",

@@ -1,6 +1,6 @@
 #pragma once
-// Real child processes for the end-to-end tests: a `sleep 30` to signal, and
-// checks on whether a pid is still alive.
+// Real child processes for the end-to-end tests (a `sleep 30` to signal, a
+// daemon, a command line tool), and checks on whether a pid is still alive.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -26,10 +26,12 @@ namespace mcfg::test {
 class child_process {
 public:
   /// Starts `args`; with `out` / `err` set, its stdout / stderr go to those
-  /// files (truncated), else they are inherited.
+  /// files (truncated, or appended to with `append`), else they are
+  /// inherited; with `in` set, its stdin reads that file.
   explicit child_process(std::vector<std::string> args,
                          const std::string& out = {},
-                         const std::string& err = {}) {
+                         const std::string& err = {}, bool append = false,
+                         const std::string& in = {}) {
     std::vector<char*> argv;
     for (auto& arg : args)
       argv.push_back(arg.data());
@@ -42,12 +44,13 @@ public:
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
     posix_spawn_file_actions_t files;
     posix_spawn_file_actions_init(&files);
+    int mode = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
     if (!out.empty())
-      posix_spawn_file_actions_addopen(&files, 1, out.c_str(),
-                                       O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      posix_spawn_file_actions_addopen(&files, 1, out.c_str(), mode, 0600);
     if (!err.empty())
-      posix_spawn_file_actions_addopen(&files, 2, err.c_str(),
-                                       O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      posix_spawn_file_actions_addopen(&files, 2, err.c_str(), mode, 0600);
+    if (!in.empty())
+      posix_spawn_file_actions_addopen(&files, 0, in.c_str(), O_RDONLY, 0);
     auto rc = posix_spawnp(&pid_, argv[0], &files, &attr, argv.data(),
                            environ);
     posix_spawn_file_actions_destroy(&files);
@@ -109,6 +112,19 @@ private:
   pid_t pid_ = 0;
   std::optional<int> status_;
 };
+
+/// Polls `pred` every 10 ms for up to `timeout`.
+template <class Predicate>
+bool eventually(Predicate pred, std::chrono::milliseconds timeout
+                                = std::chrono::seconds(5)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 /// Whether `pid` names a live process (a zombie counts as gone).
 inline bool process_alive(pid_t pid) {

@@ -1,0 +1,144 @@
+// The cluster_propagation group (ARCHITECTURE.md §6): N mcfgd nodes on this
+// machine follow one three-member etcd cluster (Debian's etcd, on loopback);
+// one put of a user's password is timed until every node's file holds it and
+// the refresh that follows ran. Each node's consumer stands in for memcached:
+// a shell that appends a line to a marker file when it gets SIGHUP (the
+// node's refresh: {signal: HUP, pidfile}); the bench polls (every 200 us)
+// until every file holds the new password and every marker grew. (File times are too coarse
+// to time this: the kernel stamps them at its tick, 4 ms here.) Interleaved
+// with the durable write floor, measured in the same run (the target: p50
+// <= 3 x floor's p50).
+#include <sys/stat.h>
+
+#include <memory>
+
+#include "bench/bench_support.hpp"
+#include "source/etcd_client.hpp"
+#include "support/etcd_cluster.hpp"
+#include "support/process_helpers.hpp"
+
+namespace mcfg::bench {
+namespace {
+
+/// The size of `path`; 0 when missing.
+int64_t size_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+struct bench_node {
+  std::string dir;
+  std::string auth;
+  std::string marker;
+  std::unique_ptr<test::child_process> consumer;
+  std::unique_ptr<test::child_process> mcfgd;
+};
+
+void run(const options& opt, size_t node_count) {
+  auto name = "cluster_propagation_" + std::to_string(node_count);
+  scratch_dir scratch{opt.dir, name};
+  auto floor_dir = scratch.sub("floor");
+  auto bytes = floor_bytes();
+  std::unique_ptr<test::etcd_cluster> cluster;
+  try {
+    cluster = std::make_unique<test::etcd_cluster>();
+  } catch (const std::exception& e) {
+    fail(std::string{"etcd: "} + e.what());
+  }
+  std::string endpoints;
+  for (auto& url : cluster->endpoints())
+    endpoints += (endpoints.empty() ? "\"" : ", \"") + url + "\"";
+  etcd::client_options copts;
+  copts.endpoints = cluster->endpoints();
+  etcd::client client{copts};
+  client.put("/bench/users/u", R"({"password": "v0"})");
+
+  std::vector<bench_node> nodes(node_count);
+  for (size_t i = 0; i < node_count; ++i) {
+    auto& n = nodes[i];
+    n.dir = scratch.sub("node" + std::to_string(i));
+    n.auth = n.dir + "/auth";
+    n.marker = n.dir + "/refreshed";
+    // `wait` returns at the signal; the trap's echo is a builtin: no fork.
+    n.consumer = std::make_unique<test::child_process>(std::vector<std::string>{
+      "sh", "-c",
+      "trap 'echo r >> " + n.marker + "' HUP; "
+      "while :; do sleep 1 & wait $!; done"});
+    std::ofstream{n.dir + "/consumer.pid"} << n.consumer->pid() << "\n";
+    std::ofstream{n.dir + "/node.yaml"}
+      << "name: n" << i << "\n"
+      << "source: {etcd: {endpoints: [" << endpoints
+      << "], prefix: /bench/}}\n"
+      << "files:\n"
+      << "  - module: memcached_passwords\n"
+      << "    path: auth\n"
+      << "    refresh: {signal: HUP, pidfile: consumer.pid}\n";
+    n.mcfgd = std::make_unique<test::child_process>(
+      std::vector<std::string>{MCFGD, "--config", n.dir + "/node.yaml",
+                               "--log-level", "warning"},
+      n.dir + "/out", n.dir + "/err");
+  }
+  // Until every file holds `content` and every marker grew past `sizes`;
+  // returns the new sizes.
+  auto wait_all = [&](const std::vector<int64_t>& sizes,
+                      const std::string& content) {
+    auto deadline = steady::now() + std::chrono::seconds(30);
+    std::vector<int64_t> now(nodes.size());
+    for (;;) {
+      bool all = true;
+      for (size_t i = 0; i < nodes.size() && all; ++i) {
+        now[i] = size_of(nodes[i].marker);
+        all = now[i] > sizes[i] && read_file(nodes[i].auth) == content;
+      }
+      if (all)
+        return now;
+      check(steady::now() < deadline,
+            name + ": a node did not take the change within 30 s");
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  };
+  auto sizes = wait_all(std::vector<int64_t>(node_count, 0), "u:v0\n");
+
+  distribution floor, propagation;
+  const size_t block = 5;
+  const size_t rounds = (opt.quick ? 10 : (node_count > 3 ? 40 : 100)) / block;
+  uint64_t n = 0;
+  for (size_t r = 0; r < rounds; ++r) {
+    for (size_t i = 0; i < block; ++i)
+      time_floor(floor, floor_dir, bytes, true);
+    for (size_t i = 0; i < block; ++i) {
+      auto value = "v" + std::to_string(++n);
+      auto t0 = now_ns();
+      client.put("/bench/users/u", R"({"password": ")" + value + "\"}");
+      sizes = wait_all(sizes, "u:" + value + "\n");
+      propagation.add_ns(now_ns() - t0);
+    }
+  }
+  for (auto& node : nodes)
+    node.mcfgd->signal(SIGTERM);
+  for (auto& node : nodes) {
+    node.mcfgd->wait_exit(std::chrono::seconds(10));
+    node.consumer.reset();
+  }
+  auto f50 = floor.p50();
+  json_line{name}
+    .add("nodes", node_count)
+    .add("p50_us", propagation.p50())
+    .add("p99_us", propagation.p99())
+    .add("samples", propagation.us.size())
+    .add("floor_p50_us", f50)
+    .add("ratio_p50_to_floor", propagation.p50() / f50, 3)
+    .print();
+}
+
+} // namespace
+
+void cluster_3_group(const options& opt) {
+  run(opt, 3);
+}
+
+void cluster_10_group(const options& opt) {
+  run(opt, 10);
+}
+
+} // namespace mcfg::bench

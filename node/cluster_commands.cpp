@@ -1,0 +1,319 @@
+#include "node/cluster_commands.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <variant>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "node/source_settings.hpp"
+#include "source/config_store.hpp"
+#include "source/etcd_follower.hpp"
+#include "source/etcd_store.hpp"
+
+namespace mcfg {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string users_key_prefix(const cluster_target& t) {
+  return t.prefix + std::string{users_prefix};
+}
+
+/// The checks a node's store runs: node.yaml's modules, else all of them.
+std::vector<located_error> validate(const cluster_target& t,
+                                    const source_document& doc) {
+  if (t.node)
+    return validate_for_files(*t.node, doc);
+  std::vector<const module_entry*> all;
+  for (auto& m : module_table())
+    all.push_back(&m);
+  return validate_for_modules(all, doc);
+}
+
+/// A user's value as etcd holds it: {"password": ..., "roles": [...]}.
+std::string user_json(const config_value& value) {
+  json out{{"password", ""}, {"roles", json::array()}};
+  if (auto dict = caf::get_if<config_value::dictionary>(&value)) {
+    if (auto i = dict->find("password"); i != dict->end())
+      if (auto pw = caf::get_if<std::string>(&i->second))
+        out["password"] = *pw;
+    if (auto i = dict->find("roles"); i != dict->end())
+      if (auto roles = caf::get_if<config_value::list>(&i->second))
+        for (auto& r : *roles)
+          if (auto s = caf::get_if<std::string>(&r))
+            out["roles"].push_back(*s);
+  }
+  return out.dump();
+}
+
+/// What a registered node says about itself.
+struct node_entry {
+  std::string name;
+  int64_t revision = 0;
+  std::string digest;
+  bool healthy = false;
+  bool synced = false;
+};
+
+std::map<std::string, node_entry> registered_nodes(etcd::client& c,
+                                                   const cluster_target& t) {
+  std::map<std::string, node_entry> out;
+  auto nodes = t.prefix + "nodes/";
+  for (auto& kv : c.range_prefix(nodes).kvs) {
+    node_entry n;
+    n.name = kv.key.substr(nodes.size());
+    auto j = json::parse(kv.value, nullptr, false);
+    if (j.is_object()) {
+      n.revision = j.value("revision", int64_t{0});
+      n.digest = j.value("digest", "");
+      n.healthy = j.value("healthy", false);
+      n.synced = j.value("synced", false);
+    }
+    out.emplace(n.name, std::move(n));
+  }
+  return out;
+}
+
+/// Whether `n` holds the users of `revision` (whose digest is `digest`).
+bool holds(const node_entry& n, int64_t revision, const std::string& digest) {
+  return n.revision >= revision || (!digest.empty() && n.digest == digest);
+}
+
+int fail(std::ostream& err, const std::string& message) {
+  err << "mcfgctl: " << message << '\n';
+  return 1;
+}
+
+} // namespace
+
+int cluster_import(const cluster_target& t, const std::string& path,
+                   std::ostream& out, std::ostream& err) {
+  auto loaded = load_and_validate(path, [&](const source_document& doc) {
+    return validate(t, doc);
+  });
+  if (!loaded.ok()) {
+    for (auto& e : loaded.errors)
+      err << "mcfgctl: " << e.to_string() << '\n';
+    return fail(err, "nothing imported");
+  }
+  auto& wanted = loaded.value->values;
+  try {
+    etcd::client c{t.client};
+    // Read, then write only if nothing under users/ changed since: a
+    // concurrent writer makes the transaction fail, and it is tried again.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto current = c.range_prefix(users_key_prefix(t));
+      std::vector<etcd::txn_op> ops;
+      std::set<std::string> keep;
+      for (auto& [key, value] : wanted) {
+        auto full = t.prefix + key;
+        keep.insert(full);
+        auto text = user_json(value);
+        auto same = std::any_of(current.kvs.begin(), current.kvs.end(),
+                                [&](const etcd::key_value& kv) {
+                                  return kv.key == full && kv.value == text;
+                                });
+        if (!same)
+          ops.push_back(etcd::put_op(full, text));
+      }
+      for (auto& kv : current.kvs)
+        if (keep.count(kv.key) == 0)
+          ops.push_back(etcd::delete_op(kv.key));
+      if (ops.empty()) {
+        out << current.revision << '\n';
+        return 0;
+      }
+      etcd::txn_compare unchanged;
+      unchanged.result = etcd::txn_compare::less;
+      unchanged.key = users_key_prefix(t);
+      unchanged.range_end = etcd::prefix_end(unchanged.key);
+      unchanged.mod_revision = current.revision + 1;
+      auto r = c.txn({unchanged}, ops);
+      if (r.succeeded) {
+        out << r.revision << '\n';
+        return 0;
+      }
+    }
+    return fail(err, "the users kept changing while importing; nothing "
+                     "imported, try again");
+  } catch (const etcd::etcd_error& e) {
+    return fail(err, std::string{e.what()} + "; nothing imported");
+  }
+}
+
+int cluster_export(const cluster_target& t, bool show_secrets,
+                   std::ostream& out, std::ostream& err) {
+  try {
+    etcd::client c{t.client};
+    auto v = etcd::read_users(c, t.prefix);
+    auto doc = parse_source_users(v.users, "etcd revision "
+                                             + std::to_string(v.revision));
+    if (!doc.ok()) {
+      for (auto& e : doc.errors)
+        err << "mcfgctl: " << e.to_string() << '\n';
+      return fail(err, "the source at revision " + std::to_string(v.revision)
+                         + " is not valid");
+    }
+    YAML::Emitter yaml;
+    yaml << YAML::Comment("etcd " + t.prefix + " at revision "
+                          + std::to_string(v.revision))
+         << YAML::Newline;
+    yaml << YAML::BeginMap << YAML::Key << "users" << YAML::Value
+         << YAML::BeginMap;
+    for (auto& [key, value] : doc.value->values) {
+      auto user = json::parse(user_json(value));
+      yaml << YAML::Key << key.substr(users_prefix.size()) << YAML::Value
+           << YAML::Flow << YAML::BeginMap << YAML::Key << "password"
+           << YAML::Value << YAML::DoubleQuoted
+           << (show_secrets ? user["password"].get<std::string>()
+                            : std::string{"********"})
+           << YAML::Key << "roles" << YAML::Value << YAML::BeginSeq;
+      for (auto& role : user["roles"])
+        yaml << role.get<std::string>();
+      yaml << YAML::EndSeq << YAML::EndMap;
+    }
+    yaml << YAML::EndMap << YAML::EndMap;
+    out << yaml.c_str() << '\n';
+    return 0;
+  } catch (const etcd::etcd_error& e) {
+    return fail(err, e.what());
+  }
+}
+
+int cluster_status(const cluster_target& t, std::ostream& out,
+                   std::ostream& err) {
+  try {
+    etcd::client c{t.client};
+    auto current = etcd::read_users(c, t.prefix);
+    auto nodes = registered_nodes(c, t);
+    out << "source etcd " << t.prefix << " at revision " << current.revision
+        << ", " << nodes.size() << " nodes registered\n";
+    for (auto& [name, n] : nodes) {
+      out << "  " << name << "  revision " << n.revision << "  "
+          << (holds(n, current.revision, current.digest) ? "current"
+                                                         : "behind")
+          << "  " << (n.healthy ? "healthy" : "UNHEALTHY")
+          << (n.synced ? "" : "  (refresh pending)") << '\n';
+    }
+    return 0;
+  } catch (const etcd::etcd_error& e) {
+    return fail(err, e.what());
+  }
+}
+
+int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
+                 std::chrono::milliseconds timeout, std::ostream& out,
+                 std::ostream& err) {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + timeout;
+  try {
+    etcd::client c{t.client};
+    int64_t target = 0;
+    std::string digest;
+    if (revision) {
+      target = *revision;
+      try {
+        digest = etcd::read_users(c, t.prefix, target).digest;
+      } catch (const etcd::etcd_error& e) {
+        // Compacted: only nodes at that revision or later count.
+        if (e.code() != etcd::etcd_errc::compacted)
+          throw;
+      }
+    } else {
+      auto now = etcd::read_users(c, t.prefix);
+      target = now.revision;
+      digest = now.digest;
+    }
+    // The nodes registered now must all arrive; one that goes away has not.
+    auto expected = registered_nodes(c, t);
+    std::set<std::string> names;
+    for (auto& [name, n] : expected)
+      names.insert(name);
+    if (names.empty())
+      return fail(err, "no node is registered under " + t.prefix + "nodes/");
+    std::map<std::string, std::string> missing;
+    for (;;) {
+      auto nodes = registered_nodes(c, t);
+      missing.clear();
+      for (auto& [name, n] : nodes)
+        names.insert(name);
+      for (auto& name : names) {
+        auto i = nodes.find(name);
+        if (i == nodes.end())
+          missing[name] = "no longer registered";
+        else if (!holds(i->second, target, digest))
+          missing[name] = "holds revision " + std::to_string(i->second.revision);
+        else if (!i->second.synced)
+          missing[name] = "refresh not through";
+      }
+      if (missing.empty()) {
+        out << names.size() << " nodes hold revision " << target << '\n';
+        return 0;
+      }
+      if (clock::now() >= deadline)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    for (auto& [name, why] : missing)
+      err << "mcfgctl: node " << name << " did not reach revision " << target
+          << ": " << why << '\n';
+    return fail(err, std::to_string(missing.size()) + " of "
+                       + std::to_string(names.size())
+                       + " nodes did not converge within "
+                       + std::to_string(timeout.count()) + "ms");
+  } catch (const etcd::etcd_error& e) {
+    return fail(err, e.what());
+  }
+}
+
+std::variant<cluster_target, std::string>
+cluster_target_of(const cluster_flags& o) {
+  cluster_target t;
+  if (!o.config.empty()) {
+    if (!o.endpoints.empty())
+      return std::string{"give --config or --endpoints, not both"};
+    auto loaded = load_node_config(o.config);
+    if (!loaded.ok())
+      return to_string(loaded.errors);
+    if (!loaded.value->etcd)
+      return o.config + ": its source is a file, not etcd";
+    auto client = etcd_client_options(*loaded.value->etcd);
+    if (client.index() == 1)
+      return std::get<1>(client);
+    t.client = std::move(std::get<0>(client));
+    t.prefix = loaded.value->etcd->prefix;
+    t.node = std::move(*loaded.value);
+    return t;
+  }
+  if (o.endpoints.empty())
+    return std::string{"give --config node.yaml or --endpoints URL[,URL]"};
+  etcd_source_config cfg;
+  cfg.endpoints = o.endpoints;
+  if (!o.prefix.empty())
+    cfg.prefix = o.prefix;
+  if (cfg.prefix.back() != '/')
+    return std::string{"--prefix must end with '/'"};
+  if (o.user.empty() != o.password_file.empty())
+    return std::string{"--user and --password-file go together"};
+  cfg.username = o.user;
+  cfg.password_file = o.password_file;
+  if (o.cert.empty() != o.key.empty())
+    return std::string{"--cert and --key go together"};
+  if (!o.cacert.empty() || !o.cert.empty())
+    cfg.tls = etcd_source_config::tls_files{o.cacert, o.cert, o.key};
+  auto client = etcd_client_options(cfg);
+  if (client.index() == 1)
+    return std::get<1>(client);
+  t.client = std::move(std::get<0>(client));
+  t.prefix = cfg.prefix;
+  return t;
+}
+
+} // namespace mcfg

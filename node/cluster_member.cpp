@@ -1,0 +1,83 @@
+#include "node/cluster_member.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "node/refresher.hpp"
+
+namespace mcfg {
+
+cluster_member::cluster_member(caf::actor_system& sys, const node_config& cfg,
+                               const node_source& src,
+                               std::shared_ptr<source_of_truth> truth)
+  : sys_(sys),
+    cfg_(cfg),
+    etcd_(src.etcd),
+    truth_(std::move(truth)),
+    key_(src.etcd->prefix + "nodes/" + cfg.name) {
+  registration_ = std::make_unique<etcd::etcd_registration>(
+    etcd_->client, key_, std::chrono::seconds(5), etcd_->reach,
+    [this] { return describe(); });
+}
+
+cluster_member::~cluster_member() {
+  registration_.reset();
+}
+
+std::string cluster_member::describe() {
+  // Asked from the registration's thread: a scoped actor may block.
+  caf::scoped_actor self{sys_};
+  auto timeout = std::chrono::milliseconds(500);
+  // The version every file holds: the least any writer applied.
+  std::optional<uint64_t> applied;
+  bool healthy = true;
+  bool written = true;
+  bool refreshed = true;
+  for (size_t i = 0; i < cfg_.files.size(); ++i) {
+    auto writer = sys_.registry().get<memcached_cfg_actor>(writer_child_id(i));
+    if (!writer) {
+      healthy = written = false;
+      continue;
+    }
+    self->request(writer, timeout, status_atom::value)
+      .receive(
+        [&](const writer_status& st) {
+          if (st.phase != writer_phase::idle)
+            written = false;
+          applied = std::min(applied.value_or(st.applied_version),
+                             st.applied_version);
+          if (!st.last_error.empty())
+            healthy = false;
+        },
+        [&](const caf::error&) { healthy = written = false; });
+  }
+  if (auto r = sys_.registry().get<refresher_actor>(refresher_child_id)) {
+    self->request(r, timeout, status_atom::value)
+      .receive(
+        [&](const std::vector<refresh_status>& all) {
+          for (auto& st : all) {
+            if (st.pending || st.failures > 0)
+              refreshed = false;
+            if (st.failures > 0)
+              healthy = false;
+          }
+        },
+        // Busy with a slow refresh: not through yet.
+        [&](const caf::error&) { refreshed = false; });
+  }
+  if (applied)
+    if (auto e = etcd_->versions->find(*applied))
+      held_ = e;
+  nlohmann::json out{{"name", cfg_.name},
+                     {"healthy", healthy},
+                     {"synced", written && refreshed && held_.has_value()}};
+  if (held_) {
+    out["revision"] = held_->revision;
+    out["digest"] = held_->digest;
+  }
+  return out.dump();
+}
+
+} // namespace mcfg

@@ -1,0 +1,74 @@
+#include "node/source_settings.hpp"
+
+#include <algorithm>
+
+#include "node/control_api.hpp"
+
+namespace mcfg {
+
+namespace {
+
+bool has_users(const snapshot& source) {
+  auto first = source.lower_bound(std::string{users_prefix});
+  return first != source.end()
+         && first->first.compare(0, users_prefix.size(), users_prefix) == 0;
+}
+
+} // namespace
+
+std::vector<located_error> validate_for_files(const node_config& cfg,
+                                              const source_document& doc) {
+  std::vector<located_error> out;
+  if (!cfg.allow_empty_users && !has_users(doc.values))
+    out.push_back(doc.locate(
+      "users", "no users: memcached would let nobody in (1.6.18) or reject "
+               "the empty auth file (1.6.32 and later); set "
+               "`allow_empty_users: true` in node.yaml if that is meant"));
+  std::vector<const module_entry*> modules;
+  for (auto& file : cfg.files)
+    modules.push_back(file.module);
+  auto more = validate_for_modules(modules, doc);
+  out.insert(out.end(), more.begin(), more.end());
+  return out;
+}
+
+std::vector<located_error>
+validate_for_modules(const std::vector<const module_entry*>& modules,
+                     const source_document& doc) {
+  std::vector<located_error> out;
+  for (auto* module : modules)
+    if (auto problem = module->validate(doc.values)) {
+      auto err = doc.locate(problem->key, problem->message);
+      auto same = [&](const located_error& x) {
+        return x.to_string() == err.to_string();
+      };
+      if (std::none_of(out.begin(), out.end(), same))
+        out.push_back(std::move(err));
+    }
+  return out;
+}
+
+std::variant<etcd::client_options, std::string>
+etcd_client_options(const etcd_source_config& cfg) {
+  etcd::client_options opts;
+  opts.endpoints = cfg.endpoints;
+  opts.username = cfg.username;
+  if (!cfg.password_file.empty()) {
+    auto pw = read_private_file(cfg.password_file, "etcd password file");
+    if (pw.index() == 1)
+      return std::get<1>(pw);
+    auto& text = std::get<0>(pw);
+    // One line; the newline an editor adds is not part of it.
+    if (!text.empty() && text.back() == '\n')
+      text.pop_back();
+    if (text.empty() || text.find_first_of("\r\n") != std::string::npos)
+      return "etcd password file " + cfg.password_file
+             + ": expected one line holding the password";
+    opts.password = std::move(text);
+  }
+  if (cfg.tls)
+    opts.tls = etcd::tls_files{cfg.tls->ca, cfg.tls->cert, cfg.tls->key};
+  return opts;
+}
+
+} // namespace mcfg

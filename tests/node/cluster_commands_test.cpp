@@ -1,0 +1,188 @@
+// mcfgctl's cluster commands against a real three-member etcd cluster:
+// import (one transaction, the file backend's rules), export (masked),
+// cluster status and sync --cluster over nodes' registrations.
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "node/cluster_commands.hpp"
+#include "source/etcd_follower.hpp"
+#include "support/etcd_cluster.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace mcfg;
+using namespace std::chrono_literals;
+using mcfg::test::etcd_cluster;
+
+namespace {
+
+struct fixture {
+  etcd_cluster cluster;
+  test::temp_dir dir;
+  cluster_target target;
+  std::ostringstream out;
+  std::ostringstream err;
+
+  fixture() {
+    target.client.endpoints = cluster.endpoints();
+    target.prefix = "/cc/";
+  }
+
+  etcd::client client() {
+    return etcd::client{target.client};
+  }
+
+  /// Imports `yaml` (written to a file); the exit code.
+  int import(const std::string& yaml) {
+    auto path = dir / "cluster.yaml";
+    test::write_text(path, yaml);
+    out.str("");
+    err.str("");
+    return cluster_import(target, path, out, err);
+  }
+
+  /// A node's registration as a node writes it.
+  void register_node(const std::string& name, int64_t revision,
+                     const std::string& digest, bool synced = true) {
+    nlohmann::json j{{"name", name},     {"revision", revision},
+                     {"digest", digest}, {"healthy", true},
+                     {"synced", synced}};
+    client().put("/cc/nodes/" + name, j.dump());
+  }
+};
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("import: the file's users replace users/ in one transaction") {
+  fixture f;
+  auto c = f.client();
+  c.put("/cc/users/gone", R"({"password":"x","roles":[]})");
+  c.put("/cc/users/bob", R"({"password":"Pw-bob-1","roles":["reader"]})");
+  c.put("/cc/nodes/n1", "{}");
+  REQUIRE(f.import("users:\n"
+                   "  alice: {password: Pw-alice-1, roles: [admin]}\n"
+                   "  bob: {password: Pw-bob-1, roles: [reader]}\n")
+          == 0);
+  auto revision = std::stoll(f.out.str());
+  auto users = c.range_prefix("/cc/users/");
+  REQUIRE(users.kvs.size() == 2);
+  CHECK(users.kvs[0].key == "/cc/users/alice");
+  CHECK(nlohmann::json::parse(users.kvs[0].value)
+        == nlohmann::json::parse(
+          R"({"password":"Pw-alice-1","roles":["admin"]})"));
+  CHECK(users.kvs[0].mod_revision == revision);
+  // bob was already so: not rewritten. gone was deleted at `revision`.
+  CHECK(users.kvs[1].mod_revision < revision);
+  CHECK(c.range_prefix("/cc/nodes/").kvs.size() == 1);
+  CHECK(users.revision == revision);
+  CHECK(f.err.str().empty());
+
+  // The same file again: nothing to change, the same revision printed.
+  REQUIRE(f.import("users:\n"
+                   "  alice: {password: Pw-alice-1, roles: [admin]}\n"
+                   "  bob: {password: Pw-bob-1, roles: [reader]}\n")
+          == 0);
+  CHECK(std::stoll(f.out.str()) == revision);
+  CHECK(c.range_prefix("/cc/").revision == revision);
+}
+
+TEST_CASE("import: an invalid file changes nothing and says where") {
+  fixture f;
+  auto c = f.client();
+  auto before = c.put("/cc/users/alice", R"({"password":"Pw-alice-1"})");
+  CHECK(f.import("users:\n  alice: {password: [x]}\n") == 1);
+  CHECK(contains(f.err.str(), "cluster.yaml:2:"));
+  CHECK(contains(f.err.str(), "users/alice/password"));
+  CHECK(contains(f.err.str(), "nothing imported"));
+  // A module's rule, as a node would apply it.
+  CHECK(f.import("users:\n  \"eve:x\": {password: Pw-eve}\n") == 1);
+  CHECK(contains(f.err.str(), "users/eve:x"));
+  CHECK(f.out.str().empty());
+  CHECK(c.range_prefix("/cc/").revision == before);
+  CHECK_FALSE(contains(f.err.str(), "Pw-"));
+}
+
+TEST_CASE("export: the source as YAML, passwords masked unless asked") {
+  fixture f;
+  REQUIRE(f.import("users:\n"
+                   "  alice: {password: \"Pw-alice,[1]\", roles: [admin, x]}\n"
+                   "  bob: {password: Pw-bob-1}\n")
+          == 0);
+  std::ostringstream out;
+  std::ostringstream err;
+  REQUIRE(cluster_export(f.target, false, out, err) == 0);
+  CHECK_FALSE(contains(out.str(), "Pw"));
+  CHECK(contains(out.str(), "alice: {password: \"********\", roles: [admin, x]}"));
+  std::ostringstream secret;
+  REQUIRE(cluster_export(f.target, true, secret, err) == 0);
+  // What export shows imports back to the same users.
+  auto rev = f.client().range_prefix("/cc/").revision;
+  REQUIRE(f.import(secret.str()) == 0);
+  CHECK(std::stoll(f.out.str()) == rev);
+}
+
+TEST_CASE("cluster status and sync --cluster over the nodes' registrations") {
+  fixture f;
+  REQUIRE(f.import("users:\n  alice: {password: Pw-alice-1}\n") == 0);
+  auto c = f.client();
+  auto v1 = etcd::read_users(c, "/cc/");
+  f.register_node("n1", v1.revision, v1.digest);
+  f.register_node("n2", v1.revision - 1, "other", false);
+  std::ostringstream out;
+  std::ostringstream err;
+  REQUIRE(cluster_status(f.target, out, err) == 0);
+  CHECK(contains(out.str(), "2 nodes registered"));
+  CHECK(contains(out.str(), "n1  revision " + std::to_string(v1.revision)
+                              + "  current  healthy"));
+  CHECK(contains(out.str(), "n2  revision " + std::to_string(v1.revision - 1)
+                              + "  behind  healthy  (refresh pending)"));
+
+  // n2 never arrives: named, exit 1, after the timeout.
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(cluster_sync(f.target, std::nullopt, 500ms, out, err) == 1);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 500ms);
+  CHECK(contains(err.str(), "node n2 did not reach revision"));
+  CHECK_FALSE(contains(err.str(), "node n1"));
+
+  // A node's own key changes make new revisions but not new users: a node
+  // whose digest matches holds the newest revision too.
+  f.register_node("n2", v1.revision, v1.digest);
+  std::ostringstream ok;
+  CHECK(cluster_sync(f.target, std::nullopt, 2s, ok, err) == 0);
+  CHECK(contains(ok.str(), "2 nodes hold revision"));
+
+  // A node arriving while sync waits.
+  REQUIRE(f.import("users:\n  alice: {password: Pw-alice-2}\n") == 0);
+  auto v2 = etcd::read_users(c, "/cc/");
+  std::thread late{[&] {
+    std::this_thread::sleep_for(300ms);
+    f.register_node("n1", v2.revision, v2.digest);
+    f.register_node("n2", v2.revision, v2.digest);
+  }};
+  std::ostringstream later;
+  CHECK(cluster_sync(f.target, v2.revision, 10s, later, err) == 0);
+  late.join();
+
+  // A node that goes away while sync waits has not arrived.
+  REQUIRE(f.import("users:\n  alice: {password: Pw-alice-3}\n") == 0);
+  auto v3 = etcd::read_users(c, "/cc/");
+  std::thread leave{[&] {
+    std::this_thread::sleep_for(200ms);
+    f.register_node("n1", v3.revision, v3.digest);
+    c.delete_prefix("/cc/nodes/n2");
+  }};
+  std::ostringstream gone_out;
+  std::ostringstream gone_err;
+  CHECK(cluster_sync(f.target, v3.revision, 1s, gone_out, gone_err) == 1);
+  leave.join();
+  CHECK(contains(gone_err.str(), "node n2 did not reach revision "
+                                   + std::to_string(v3.revision)
+                                   + ": no longer registered"));
+  CHECK_FALSE(contains(gone_err.str(), "node n1"));
+}

@@ -1,0 +1,356 @@
+// The etcd client against a real three-member etcd cluster (started by
+// tests/support/etcd_cluster.hpp on loopback), and the cluster helper itself.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "source/etcd_client.hpp"
+#include "source/etcd_fixture.hpp"
+
+using namespace mcfg;
+using namespace mcfg::etcd;
+using namespace std::chrono_literals;
+using mcfg::test::etcd_cluster;
+
+namespace {
+
+using test::error_of;
+using test::options_for;
+using test::shared_cluster;
+
+} // namespace
+
+TEST_CASE("prefix_end: the first key after the prefix's keys") {
+  CHECK(prefix_end("/a/") == "/a0");
+  CHECK(prefix_end("ab") == "ac");
+  CHECK(prefix_end(std::string{"a\xff"}) == "b");
+  CHECK(prefix_end(std::string{"\xff\xff"}) == std::string(1, '\0'));
+}
+
+TEST_CASE("backoff: doubles with jitter up to the cap, reset starts over") {
+  backoff b{100ms, 800ms};
+  std::vector<std::pair<long, long>> bounds{
+    {50, 100}, {100, 200}, {200, 400}, {400, 800}, {400, 800}, {400, 800}};
+  std::set<long> seen;
+  for (auto [lo, hi] : bounds) {
+    auto w = b.next().count();
+    CHECK(w >= lo);
+    CHECK(w <= hi);
+    seen.insert(w);
+  }
+  b.reset();
+  auto w = b.next().count();
+  CHECK(w >= 50);
+  CHECK(w <= 100);
+  // Jitter: many draws at the cap are not all one value.
+  std::set<long> capped;
+  for (int i = 0; i < 50; ++i)
+    capped.insert(b.next().count());
+  CHECK(capped.size() > 1);
+}
+
+TEST_CASE("etcd_cluster: three members, each healthy, one keyspace") {
+  REQUIRE(test::etcd_installed());
+  auto& cluster = shared_cluster();
+  REQUIRE(cluster.size() == 3);
+  std::set<std::string> urls;
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    CHECK(cluster.healthy(i));
+    CHECK(cluster.endpoint(i).rfind("http://127.0.0.1:", 0) == 0);
+    urls.insert(cluster.endpoint(i));
+  }
+  CHECK(urls.size() == 3);
+  cluster.etcdctl_ok({"put", "/harness/k", "v"});
+  auto members = cluster.etcdctl_ok({"member", "list"});
+  CHECK(std::count(members.begin(), members.end(), '\n') == 3);
+}
+
+TEST_CASE("client: put, range over a prefix at a revision, values verbatim") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  std::string binary{"line\nwith \0 and \xff", 17};
+  auto r1 = c.put("/range/users/alice", R"({"password":"a"})");
+  auto r2 = c.put("/range/users/bob", binary);
+  c.put("/range0", "outside: the byte after '/'");
+  c.put("/rangex/users/eve", "outside");
+  CHECK(r2 > r1);
+
+  auto now = c.range_prefix("/range/");
+  CHECK(now.revision >= r2);
+  REQUIRE(now.kvs.size() == 2);
+  CHECK(now.kvs[0].key == "/range/users/alice");
+  CHECK(now.kvs[0].value == R"({"password":"a"})");
+  CHECK(now.kvs[0].mod_revision == r1);
+  CHECK(now.kvs[1].key == "/range/users/bob");
+  CHECK(now.kvs[1].value == binary);
+
+  auto then = c.range_prefix("/range/", r1);
+  CHECK(then.revision >= r2); // the header: the store's newest revision
+  REQUIRE(then.kvs.size() == 1);
+  CHECK(then.kvs[0].key == "/range/users/alice");
+
+  CHECK(c.range_prefix("/nothing-here/").kvs.empty());
+}
+
+TEST_CASE("client: a txn's deletes and puts share one revision") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  c.put("/txn/users/old", "1");
+  c.put("/txn/users/keep", "1");
+  auto result = c.txn({}, {delete_op("/txn/users/old"),
+                           put_op("/txn/users/keep", "2"),
+                           put_op("/txn/users/new", "3")});
+  CHECK(result.succeeded);
+  auto after = c.range_prefix("/txn/");
+  REQUIRE(after.kvs.size() == 2);
+  CHECK(after.kvs[0].key == "/txn/users/keep");
+  CHECK(after.kvs[0].value == "2");
+  CHECK(after.kvs[1].key == "/txn/users/new");
+  for (auto& kv : after.kvs)
+    CHECK(kv.mod_revision == result.revision);
+
+  // A compare that fails runs the failure branch only.
+  txn_compare unchanged;
+  unchanged.key = "/txn/users/keep";
+  unchanged.mod_revision = 1;
+  auto missed = c.txn({unchanged}, {put_op("/txn/a", "x")},
+                      {put_op("/txn/b", "y")});
+  CHECK_FALSE(missed.succeeded);
+  auto keys = c.range_prefix("/txn/");
+  CHECK(keys.kvs.size() == 3);
+  CHECK(keys.kvs[0].key == "/txn/b");
+
+  // A range compare: nothing under the prefix changed after a revision.
+  txn_compare quiet;
+  quiet.result = txn_compare::less;
+  quiet.key = "/txn/users/";
+  quiet.range_end = prefix_end("/txn/users/");
+  quiet.mod_revision = result.revision + 1;
+  CHECK(c.txn({quiet}, {put_op("/txn/c", "z")}).succeeded);
+  quiet.mod_revision = result.revision;
+  CHECK_FALSE(c.txn({quiet}, {put_op("/txn/d", "z")}).succeeded);
+}
+
+TEST_CASE("client: a watch delivers each revision whole, in order") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto start = c.put("/watch/users/a", "1");
+  std::vector<watch_revision> seen;
+  std::atomic<bool> created{false};
+  std::thread watcher{[&] {
+    c.watch_prefix("/watch/", start,
+                   [&](watch_revision r) {
+                     seen.push_back(std::move(r));
+                     return seen.size() < 4;
+                   },
+                   [&] { created = true; });
+  }};
+  client writer{options_for(cluster)};
+  auto r2 = writer.txn({}, {put_op("/watch/users/b", "2"),
+                            put_op("/watch/users/c", "3")})
+              .revision;
+  writer.put("/elsewhere/x", "not watched");
+  auto r3 = writer.delete_prefix("/watch/users/a");
+  auto r4 = writer.put("/watch/users/b", "4");
+  watcher.join();
+  CHECK(created);
+  REQUIRE(seen.size() == 4);
+  CHECK(seen[0].revision == start);
+  CHECK(seen[1].revision == r2);
+  REQUIRE(seen[1].events.size() == 2);
+  CHECK(seen[1].events[0].kv.key == "/watch/users/b");
+  CHECK(seen[1].events[1].kv.key == "/watch/users/c");
+  CHECK(seen[2].revision == r3);
+  REQUIRE(seen[2].events.size() == 1);
+  CHECK(seen[2].events[0].kind == watch_event::del);
+  CHECK(seen[2].events[0].kv.key == "/watch/users/a");
+  CHECK(seen[3].revision == r4);
+  CHECK(seen[3].events[0].kv.value == "4");
+}
+
+TEST_CASE("client: a watch from a compacted revision ends with the compaction") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto first = c.put("/compact/k", "1");
+  auto last = c.put("/compact/k", "2");
+  c.compact(last);
+  bool called = false;
+  auto end = c.watch_prefix("/compact/", first, [&](watch_revision) {
+    called = true;
+    return true;
+  });
+  CHECK(end.reason == watch_end::compacted);
+  CHECK(end.compact_revision == last);
+  CHECK_FALSE(called);
+  CHECK(error_of([&] { c.range_prefix("/compact/", first); })
+        == etcd_errc::compacted);
+}
+
+TEST_CASE("client: a lease keeps its key while kept alive, revoked both go") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto lease = c.lease_grant(5);
+  CHECK(lease != 0);
+  c.put("/lease/nodes/n1", "{}", lease);
+  auto ttl = c.lease_keepalive(lease);
+  CHECK(ttl > 0);
+  CHECK(ttl <= 5);
+  REQUIRE(c.range_prefix("/lease/").kvs.size() == 1);
+  CHECK(c.range_prefix("/lease/").kvs[0].lease == lease);
+  c.lease_revoke(lease);
+  CHECK(c.range_prefix("/lease/").kvs.empty());
+  CHECK(c.lease_keepalive(lease) == 0);
+}
+
+TEST_CASE("client: cancel ends a watch that waits for changes, promptly") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto rev = c.put("/cancel/k", "1");
+  std::atomic<bool> created{false};
+  std::optional<etcd_errc> code;
+  std::thread watcher{[&] {
+    try {
+      c.watch_prefix("/cancel/", rev + 1, [](watch_revision) { return true; },
+                     [&] { created = true; });
+    } catch (const etcd_error& e) {
+      code = e.code();
+    }
+  }};
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!created && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(created);
+  auto t0 = std::chrono::steady_clock::now();
+  c.cancel();
+  watcher.join();
+  CHECK(std::chrono::steady_clock::now() - t0 < 500ms);
+  CHECK(code == etcd_errc::cancelled);
+  CHECK(error_of([&] { c.put("/cancel/k", "2"); }) == etcd_errc::cancelled);
+}
+
+TEST_CASE("client: no endpoint reachable is 'unavailable' after retry_for") {
+  client_options opts;
+  opts.endpoints = {"http://127.0.0.1:" + std::to_string(
+                                            test::free_loopback_port()),
+                    "http://127.0.0.1:" + std::to_string(
+                                            test::free_loopback_port())};
+  opts.retry_for = 300ms;
+  opts.backoff_initial = 20ms;
+  client c{opts};
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    c.range_prefix("/x/");
+    FAIL("no error");
+  } catch (const etcd_error& e) {
+    CHECK(e.code() == etcd_errc::unavailable);
+    CHECK(std::string{e.what()}.find("no etcd endpoint answered")
+          != std::string::npos);
+  }
+  auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took >= 300ms);
+  CHECK(took < 3s);
+}
+
+TEST_CASE("client: one member killed, requests and a watch fail over") {
+  etcd_cluster cluster;
+  auto opts = options_for(cluster);
+  client c{opts};
+  auto start = c.put("/fo/k", "0");
+  REQUIRE(c.current_endpoint() == cluster.endpoint(0));
+  std::vector<int64_t> seen;
+  std::atomic<bool> created{false};
+  std::thread watcher{[&] {
+    c.watch_prefix("/fo/", start + 1,
+                   [&](watch_revision r) {
+                     seen.push_back(r.revision);
+                     return seen.size() < 3;
+                   },
+                   [&] { created = true; });
+  }};
+  while (!created)
+    std::this_thread::sleep_for(10ms);
+  client writer{opts};
+  auto r1 = writer.put("/fo/k", "1");
+  cluster.kill_member(0);
+  // The writer's endpoint is gone: it moves on. The watch's stream breaks
+  // and resumes elsewhere after r1, so r2 and r3 arrive exactly once.
+  auto r2 = writer.put("/fo/k", "2");
+  CHECK(writer.current_endpoint() != cluster.endpoint(0));
+  auto r3 = writer.put("/fo/k", "3");
+  watcher.join();
+  CHECK(seen == std::vector<int64_t>{r1, r2, r3});
+}
+
+TEST_CASE("client: quorum lost is 'unavailable', a member back it answers") {
+  etcd_cluster cluster;
+  auto opts = options_for(cluster);
+  opts.request_timeout = 700ms;
+  opts.retry_for = 1500ms;
+  client c{opts};
+  c.put("/q/k", "0");
+  cluster.kill_member(1);
+  cluster.kill_member(2);
+  CHECK(error_of([&] { c.put("/q/k", "1"); }) == etcd_errc::unavailable);
+  cluster.restart_member(2);
+  CHECK(c.put("/q/k", "2") > 0);
+  CHECK(c.range_prefix("/q/").kvs.at(0).value == "2");
+}
+
+TEST_CASE("client: authentication, a refused password, a revoked token") {
+  etcd_cluster cluster;
+  cluster.etcdctl_ok({"user", "add", "root", "--new-user-password=rootpw"});
+  cluster.etcdctl_ok({"role", "add", "mcfg"});
+  cluster.etcdctl_ok({"role", "grant-permission", "mcfg", "--prefix=true",
+                      "readwrite", "/auth/"});
+  cluster.etcdctl_ok({"user", "add", "mcfgd", "--new-user-password=pw1"});
+  cluster.etcdctl_ok({"user", "grant-role", "mcfgd", "mcfg"});
+  cluster.etcdctl_ok({"auth", "enable"});
+  cluster.set_etcdctl_user("root:rootpw");
+
+  auto opts = options_for(cluster);
+  opts.username = "mcfgd";
+  opts.password = "pw1";
+  client c{opts};
+  auto rev = c.put("/auth/users/a", "1");
+  CHECK(c.range_prefix("/auth/").kvs.size() == 1);
+  CHECK(error_of([&] { c.put("/other/x", "1"); })
+        == etcd_errc::permission_denied);
+
+  // A wrong password is refused at once, and never shows in the error.
+  auto wrong = opts;
+  wrong.password = "not-it";
+  client bad{wrong};
+  try {
+    bad.range_prefix("/auth/");
+    FAIL("no error");
+  } catch (const etcd_error& e) {
+    CHECK(e.code() == etcd_errc::auth_failed);
+    CHECK(std::string{e.what()}.find("not-it") == std::string::npos);
+  }
+  auto none = options_for(cluster);
+  client anonymous{none};
+  CHECK(error_of([&] { anonymous.range_prefix("/auth/"); })
+        == etcd_errc::auth_failed);
+
+  // A watch with a token works too.
+  bool got = false;
+  c.watch_prefix("/auth/", rev, [&](watch_revision r) {
+    got = r.revision == rev;
+    return false;
+  });
+  CHECK(got);
+
+  // Setting the password (even to the same one) invalidates every token of
+  // the user: the next request is refused, and the client authenticates
+  // again and repeats it.
+  cluster.etcdctl_ok({"user", "passwd", "mcfgd", "--interactive=false"},
+                     std::string{"pw1\n"});
+  auto again = c.put("/auth/users/b", "2");
+  CHECK(again > rev);
+  CHECK(c.range_prefix("/auth/").kvs.size() == 2);
+}

@@ -1,0 +1,195 @@
+// The etcd backend's threads against a real three-member cluster: the
+// follower hands over whole versions (after a full read, per revision, after
+// compaction), the registration keeps a node's key under a lease, and both
+// say when the source is unreachable.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "source/etcd_fixture.hpp"
+#include "source/etcd_follower.hpp"
+
+using namespace mcfg;
+using namespace mcfg::etcd;
+using namespace std::chrono_literals;
+using mcfg::test::etcd_cluster;
+using mcfg::test::eventually;
+using mcfg::test::options_for;
+using mcfg::test::shared_cluster;
+
+namespace {
+
+/// The versions a follower handed over, for the test thread to wait on.
+struct version_log {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<users_version> seen;
+
+  etcd_follower::version_handler handler() {
+    return [this](users_version v) {
+      std::lock_guard<std::mutex> guard{mtx};
+      seen.push_back(std::move(v));
+      cv.notify_all();
+    };
+  }
+
+  /// The first version at or after `revision`; fails after `timeout`.
+  users_version wait_for(int64_t revision, std::chrono::milliseconds timeout
+                                           = 10s) {
+    std::unique_lock<std::mutex> guard{mtx};
+    users_version found;
+    bool ok = cv.wait_for(guard, timeout, [&] {
+      for (auto& v : seen)
+        if (v.revision >= revision) {
+          found = v;
+          return true;
+        }
+      return false;
+    });
+    REQUIRE_MESSAGE(ok, "no version at revision " << revision);
+    return found;
+  }
+
+  size_t count() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return seen.size();
+  }
+};
+
+std::vector<std::string> names(const users_version& v) {
+  std::vector<std::string> out;
+  for (auto& u : v.users)
+    out.push_back(u.name);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("follower: a full read, then one whole version per revision") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto r0 = c.put("/f1/users/alice", R"({"password":"a"})");
+  c.put("/f1/nodes/n1", "not a user: never handed over");
+  auto reach = std::make_shared<etcd_reachability>();
+  version_log log;
+  etcd_follower follower{options_for(cluster), "/f1/", reach, log.handler()};
+  auto first = log.wait_for(r0);
+  CHECK(names(first) == std::vector<std::string>{"alice"});
+  CHECK(first.users[0].text == R"({"password":"a"})");
+  CHECK(first.users[0].where
+        == "etcd /f1/users/alice at revision " + std::to_string(r0));
+  CHECK(first.digest == read_users(c, "/f1/", first.revision).digest);
+
+  auto r1 = c.txn({}, {put_op("/f1/users/bob", R"({"password":"b"})"),
+                       put_op("/f1/users/carol", R"({"password":"c"})")})
+              .revision;
+  c.put("/f1/nodes/n1", "a node's own key: no version");
+  auto r2 = c.delete_prefix("/f1/users/alice");
+  auto v1 = log.wait_for(r1);
+  CHECK(v1.revision == r1);
+  CHECK(names(v1) == std::vector<std::string>{"alice", "bob", "carol"});
+  auto v2 = log.wait_for(r2);
+  CHECK(v2.revision == r2);
+  CHECK(names(v2) == std::vector<std::string>{"bob", "carol"});
+  CHECK(v2.digest == read_users(c, "/f1/", r2).digest);
+  CHECK(v2.digest != v1.digest);
+  // The full read, r1 and r2: the nodes/ puts made no version.
+  CHECK(log.count() == 3);
+  CHECK(follower.full_reads() == 1);
+  CHECK_FALSE(reach->unreachable());
+}
+
+TEST_CASE("follower: history compacted while its member was down: it reads "
+          "everything again") {
+  etcd_cluster cluster;
+  client admin{options_for(cluster)};
+  admin.put("/f2/users/alice", R"({"password":"a"})");
+  auto only_member0 = options_for(cluster);
+  only_member0.endpoints = {cluster.endpoint(0)};
+  only_member0.retry_for = 20s;
+  auto reach = std::make_shared<etcd_reachability>();
+  version_log log;
+  etcd_follower follower{only_member0, "/f2/", reach, log.handler()};
+  log.wait_for(1);
+  cluster.kill_member(0);
+  admin.put("/f2/users/bob", R"({"password":"b"})");
+  auto last = admin.delete_prefix("/f2/users/alice");
+  admin.compact(last);
+  cluster.restart_member(0);
+  // The watch resumes from before the compaction: cancelled, so a full
+  // read at a newer revision hands over the state as it is.
+  auto v = log.wait_for(last);
+  CHECK(names(v) == std::vector<std::string>{"bob"});
+  CHECK(follower.full_reads() == 2);
+}
+
+TEST_CASE("registration: the node's key under a lease, rewritten when what "
+          "it says changes, re-registered when the lease is lost, gone when "
+          "stopped") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto reach = std::make_shared<etcd_reachability>();
+  std::atomic<int> revision{7};
+  auto describe = [&] {
+    return nlohmann::json{{"revision", revision.load()}}.dump();
+  };
+  auto value_of = [&]() -> std::optional<std::string> {
+    auto r = c.range_prefix("/reg/nodes/");
+    if (r.kvs.empty())
+      return std::nullopt;
+    return r.kvs.at(0).value;
+  };
+  {
+    etcd_registration reg{options_for(cluster), "/reg/nodes/n1", 2s, reach,
+                          describe};
+    REQUIRE(eventually([&] { return value_of() == R"({"revision":7})"; }));
+    auto lease = c.range_prefix("/reg/nodes/").kvs.at(0).lease;
+    CHECK(lease != 0);
+    // Kept alive well past its TTL.
+    std::this_thread::sleep_for(3s);
+    CHECK(value_of() == R"({"revision":7})");
+    revision = 8;
+    CHECK(eventually([&] { return value_of() == R"({"revision":8})"; }));
+    // Lost (as after an outage longer than the TTL): registered anew.
+    c.lease_revoke(lease);
+    CHECK_FALSE(value_of());
+    CHECK(eventually([&] { return value_of() == R"({"revision":8})"; }));
+    CHECK(c.range_prefix("/reg/nodes/").kvs.at(0).lease != lease);
+    CHECK(reg.writes() == 3);
+  }
+  CHECK_FALSE(value_of());
+  CHECK_FALSE(reach->unreachable());
+}
+
+TEST_CASE("follower and registration: quorum lost is 'unreachable since', "
+          "back, changes arrive and it clears") {
+  etcd_cluster cluster;
+  auto opts = options_for(cluster);
+  opts.request_timeout = 700ms;
+  opts.retry_for = 1s;
+  auto reach = std::make_shared<etcd_reachability>();
+  version_log log;
+  etcd_follower follower{opts, "/f3/", reach, log.handler()};
+  etcd_registration reg{opts, "/f3/nodes/n1", 2s, reach,
+                        [] { return std::string{"{}"}; }};
+  client admin{options_for(cluster)};
+  auto r0 = admin.put("/f3/users/alice", R"({"password":"a"})");
+  log.wait_for(r0);
+  auto before = std::chrono::system_clock::now();
+  cluster.kill_member(1);
+  cluster.kill_member(2);
+  REQUIRE(eventually([&] { return reach->unreachable().has_value(); }));
+  auto down = *reach->unreachable();
+  CHECK(down.first >= before - 1s);
+  auto text = describe_unreachable(down.first, down.second);
+  CHECK(text.rfind("source unreachable since 20", 0) == 0);
+  cluster.restart_member(1);
+  auto r1 = admin.put("/f3/users/bob", R"({"password":"b"})");
+  CHECK(names(log.wait_for(r1)) == std::vector<std::string>{"alice", "bob"});
+  CHECK(eventually([&] { return !reach->unreachable(); }));
+}
