@@ -4,8 +4,10 @@
 // the refresh that follows ran. Each node's consumer stands in for memcached:
 // a shell that appends a line to a marker file when it gets SIGHUP (the
 // node's refresh: {signal: HUP, pidfile}); the bench polls (every 200 us)
-// until every file holds the new password and every marker grew. (File times are too coarse
-// to time this: the kernel stamps them at its tick, 4 ms here.) Interleaved
+// until every file holds the new password and every marker grew, noting
+// when etcd answered the put and when the first and the last node's file
+// held it, to say where the time goes. (File times are too coarse to time
+// this: the kernel stamps them at its tick, 4 ms here.) Interleaved
 // with the durable write floor, measured in the same run (the target: p50
 // <= 3 x floor's p50).
 #include <sys/stat.h>
@@ -78,20 +80,32 @@ void run(const options& opt, size_t node_count) {
                                "--log-level", "warning"},
       n.dir + "/out", n.dir + "/err");
   }
-  // Until every file holds `content` and every marker grew past `sizes`;
-  // returns the new sizes.
+  // When the first and the last node's file held a change (now_ns()).
+  struct arrivals {
+    int64_t first_file = 0;
+    int64_t last_file = 0;
+  };
+  arrivals seen;
+  // Until every file holds `content` and then its marker grew past `sizes`;
+  // returns the new sizes, and the files' arrivals in `seen`.
   auto wait_all = [&](const std::vector<int64_t>& sizes,
                       const std::string& content) {
     auto deadline = steady::now() + std::chrono::seconds(30);
     std::vector<int64_t> now(nodes.size());
+    std::vector<int64_t> file_at(nodes.size(), 0);
     for (;;) {
       bool all = true;
-      for (size_t i = 0; i < nodes.size() && all; ++i) {
+      for (size_t i = 0; i < nodes.size(); ++i) {
         now[i] = size_of(nodes[i].marker);
-        all = now[i] > sizes[i] && read_file(nodes[i].auth) == content;
+        if (file_at[i] == 0 && read_file(nodes[i].auth) == content)
+          file_at[i] = now_ns();
+        all = all && file_at[i] != 0 && now[i] > sizes[i];
       }
-      if (all)
+      if (all) {
+        seen.first_file = *std::min_element(file_at.begin(), file_at.end());
+        seen.last_file = *std::max_element(file_at.begin(), file_at.end());
         return now;
+      }
       check(steady::now() < deadline,
             name + ": a node did not take the change within 30 s");
       std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -99,7 +113,9 @@ void run(const options& opt, size_t node_count) {
   };
   auto sizes = wait_all(std::vector<int64_t>(node_count, 0), "u:v0\n");
 
-  distribution floor, propagation;
+  // propagation = commit (the put until etcd answered) + the rest: until
+  // the first node's file, the last node's, and every refresh after it.
+  distribution floor, propagation, commit, first_file, last_file, refreshed;
   const size_t block = 5;
   const size_t rounds = (opt.quick ? 10 : (node_count > 3 ? 40 : 100)) / block;
   uint64_t n = 0;
@@ -110,8 +126,14 @@ void run(const options& opt, size_t node_count) {
       auto value = "v" + std::to_string(++n);
       auto t0 = now_ns();
       client.put("/bench/users/u", R"({"password": ")" + value + "\"}");
+      auto answered = now_ns();
       sizes = wait_all(sizes, "u:" + value + "\n");
-      propagation.add_ns(now_ns() - t0);
+      auto done = now_ns();
+      propagation.add_ns(done - t0);
+      commit.add_ns(answered - t0);
+      first_file.add_ns(seen.first_file - answered);
+      last_file.add_ns(seen.last_file - answered);
+      refreshed.add_ns(done - seen.last_file);
     }
   }
   for (auto& node : nodes)
@@ -128,6 +150,10 @@ void run(const options& opt, size_t node_count) {
     .add("samples", propagation.us.size())
     .add("floor_p50_us", f50)
     .add("ratio_p50_to_floor", propagation.p50() / f50, 3)
+    .add("commit_p50_us", commit.p50())
+    .add("first_file_p50_us", first_file.p50())
+    .add("last_file_p50_us", last_file.p50())
+    .add("refreshed_p50_us", refreshed.p50())
     .print();
 }
 

@@ -173,9 +173,15 @@ const std::vector<row> rows = {
   {"cluster_propagation_3", "put -> 3 nodes written and refreshed: p50 / p99",
    "{p50_us} / {p99_us} us = {ratio_p50_to_floor:x} floor",
    at_most("ratio_p50_to_floor", 3.0, 'x')},
+  {"cluster_propagation_3", "p50s: etcd's commit; then the nodes",
+   "{commit_p50_us}; first file +{first_file_p50_us}, last "
+   "+{last_file_p50_us}, refreshed +{refreshed_p50_us} us"},
   {"cluster_propagation_10", "put -> 10 nodes written and refreshed",
    "{p50_us} / {p99_us} us = {ratio_p50_to_floor:x} floor",
    at_most("ratio_p50_to_floor", 3.0, 'x')},
+  {"cluster_propagation_10", "p50s: etcd's commit; then the nodes",
+   "{commit_p50_us}; first file +{first_file_p50_us}, last "
+   "+{last_file_p50_us}, refreshed +{refreshed_p50_us} us"},
 };
 
 /// The figures that join two groups' lines (each group runs in a process of

@@ -166,8 +166,6 @@ std::optional<options> parse_args(int argc, char** argv, int& code) {
   // At most one command; none at all is refused after the parse, so that an
   // unknown word is named as such first ("not expected: frobnicate").
   app.require_subcommand(0, 1);
-  // The common options may follow the command too: `sync --timeout 5s`.
-  app.fallthrough();
   auto status = app.add_subcommand(
     "status", "Print the source (path, version, last refusal), every file "
               "(state, version, writes, errors) and every refresh");

@@ -161,8 +161,8 @@ TEST_CASE("cluster: mcfgctl import, then sync --cluster: every node's "
   auto imported = c.ctl({"import", c.nodes[0]->dir / "new.yaml"});
   REQUIRE_MESSAGE(imported.exit_code == 0, imported.err);
   auto revision = std::stoll(imported.out);
-  auto synced = c.ctl({"sync", "--cluster", "--revision",
-                       std::to_string(revision), "--timeout", "20s"});
+  auto synced = c.ctl({"--timeout", "20s", "sync", "--cluster", "--revision",
+                       std::to_string(revision)});
   REQUIRE_MESSAGE(synced.exit_code == 0, synced.err);
   CHECK(synced.out == "3 nodes hold revision " + std::to_string(revision)
                         + "\n");
@@ -190,7 +190,7 @@ TEST_CASE("cluster: mcfgctl import, then sync --cluster: every node's "
   auto bad = c.ctl({"import", c.nodes[0]->dir / "bad.yaml"});
   CHECK(bad.exit_code == 1);
   CHECK(bad.err.find("bad.yaml:2:") != std::string::npos);
-  CHECK(c.ctl({"sync", "--cluster", "--timeout", "10s"}).exit_code == 0);
+  CHECK(c.ctl({"--timeout", "10s", "sync", "--cluster"}).exit_code == 0);
   for (auto& n : c.nodes)
     CHECK(read_file(n->auth) == "alice:Pw-alice-2\ncarol:Pw-carol-1\n");
 }
@@ -198,12 +198,12 @@ TEST_CASE("cluster: mcfgctl import, then sync --cluster: every node's "
 TEST_CASE("cluster: sync --cluster with one node stopped names it and exits "
           "1 after its timeout") {
   three_nodes c{{{"alice", "Pw-alice-1"}}};
-  REQUIRE(c.ctl({"sync", "--cluster", "--timeout", "20s"}).exit_code == 0);
+  REQUIRE(c.ctl({"--timeout", "20s", "sync", "--cluster"}).exit_code == 0);
   // Stopped, not gone: its registration stays until its lease runs out.
   c.nodes[1]->mcfgd->signal(SIGSTOP);
   c.cluster.etcdctl_ok({"put", prefix + "users/bob", user_json("Pw-bob-1")});
   auto t0 = std::chrono::steady_clock::now();
-  auto r = c.ctl({"sync", "--cluster", "--timeout", "2s"});
+  auto r = c.ctl({"--timeout", "2s", "sync", "--cluster"});
   auto took = std::chrono::steady_clock::now() - t0;
   CHECK(r.exit_code == 1);
   CHECK(took >= 2s);
@@ -211,7 +211,7 @@ TEST_CASE("cluster: sync --cluster with one node stopped names it and exits "
   CHECK(r.err.find("node node1") == std::string::npos);
   CHECK(r.err.find("node node3") == std::string::npos);
   c.nodes[1]->mcfgd->signal(SIGCONT);
-  CHECK(c.ctl({"sync", "--cluster", "--timeout", "20s"}).exit_code == 0);
+  CHECK(c.ctl({"--timeout", "20s", "sync", "--cluster"}).exit_code == 0);
 }
 
 TEST_CASE("cluster: an invalid revision is refused on every node with its "
