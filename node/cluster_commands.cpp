@@ -196,8 +196,8 @@ int cluster_status(const cluster_target& t, std::ostream& out,
     out << "source etcd " << t.prefix << " at revision " << current.revision
         << ", " << nodes.size() << " nodes registered\n";
     for (auto& [name, n] : nodes) {
-      out << "  " << name << "  revision " << n.revision << "  "
-          << (holds(n, current.revision, current.digest) ? "current"
+      out << "  " << name << "  files from revision " << n.revision << "  "
+          << (holds(n, current.revision, current.digest) ? "up to date"
                                                          : "behind")
           << "  " << (n.healthy ? "healthy" : "UNHEALTHY")
           << (n.synced ? "" : "  (refresh pending)") << '\n';

@@ -178,7 +178,8 @@ TEST_CASE("cluster: mcfgctl import, then sync --cluster: every node's "
   auto status = c.ctl({"cluster", "status"});
   CHECK(status.exit_code == 0);
   for (auto& n : c.nodes)
-    CHECK(status.out.find(n->name + "  revision") != std::string::npos);
+    CHECK(status.out.find(n->name + "  files from revision")
+          != std::string::npos);
   auto exported = c.ctl({"export"});
   CHECK(exported.exit_code == 0);
   CHECK(exported.out.find("carol: {password: \"********\", roles: []}")

@@ -138,10 +138,12 @@ TEST_CASE("cluster status and sync --cluster over the nodes' registrations") {
   std::ostringstream err;
   REQUIRE(cluster_status(f.target, out, err) == 0);
   CHECK(contains(out.str(), "2 nodes registered"));
-  CHECK(contains(out.str(), "n1  revision " + std::to_string(v1.revision)
-                              + "  current  healthy"));
-  CHECK(contains(out.str(), "n2  revision " + std::to_string(v1.revision - 1)
-                              + "  behind  healthy  (refresh pending)"));
+  CHECK(contains(out.str(), "n1  files from revision "
+                              + std::to_string(v1.revision)
+                              + "  up to date  healthy\n"));
+  CHECK(contains(out.str(), "n2  files from revision "
+                              + std::to_string(v1.revision - 1)
+                              + "  behind  healthy  (refresh pending)\n"));
 
   // n2 never arrives: named, exit 1, after the timeout.
   auto t0 = std::chrono::steady_clock::now();
