@@ -442,6 +442,8 @@ memcached_cfg_actor spawn_memcached_cfg(caf::actor_system& sys,
   }
   if (!spec.history)
     spec.history = std::make_shared<writer_history>();
+  if (spec.detached)
+    return sys.spawn<caf::detached>(writer, std::move(spec));
   return sys.spawn(writer, std::move(spec));
 }
 

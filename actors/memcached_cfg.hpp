@@ -93,6 +93,11 @@ struct writer_spec {
   std::function<void()> refresh;
   /// Shared by the incarnations of this file's writer; a fresh one when empty.
   std::shared_ptr<writer_history> history;
+  /// Run on a thread of its own (`caf::detached`) rather than on the
+  /// scheduler's workers, so that a write, an fsync or a rename stuck on a
+  /// slow disk holds up no other actor. mcfgd sets it for every file; the
+  /// default shares the scheduler (lighter, for many writers).
+  bool detached = false;
 };
 
 /// Spawns a writer. Its first act is to remove a leftover temp file and write

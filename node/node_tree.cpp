@@ -100,7 +100,8 @@ sup::supervisor_flags files_flags(const node_config& cfg) {
 
 sup::child_spec files_child(const node_config& cfg,
                             std::shared_ptr<source_of_truth> truth,
-                            std::shared_ptr<file_port> files) {
+                            std::shared_ptr<file_port> files,
+                            bool detached_writers) {
   std::vector<sup::child_spec> children;
   for (size_t i = 0; i < cfg.files.size(); ++i) {
     auto& file = cfg.files[i];
@@ -117,6 +118,7 @@ sup::child_spec files_child(const node_config& cfg,
     spec.files = files;
     // One record for every incarnation of this file's writer.
     spec.history = std::make_shared<writer_history>();
+    spec.detached = detached_writers;
     children.push_back(sup::worker_child(
       writer_child_id(i),
       sup::make_start([spec, path = file.path](caf::actor_system& sys) {
@@ -178,7 +180,8 @@ std::vector<sup::child_spec> node_children(
       return spawn_refresher(sys, refresh);
     })));
 
-  children.push_back(files_child(cfg, truth, make_posix_file_port()));
+  children.push_back(
+    files_child(cfg, truth, make_posix_file_port(), /*detached_writers=*/true));
   return children;
 }
 

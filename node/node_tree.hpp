@@ -68,10 +68,13 @@ sup::supervisor_flags root_flags(const node_config& cfg);
 
 /// The `files` supervisor: one writer per file (ids file1, file2, ...) on
 /// `files`, each refreshed through the refresher registered as
-/// refresher_child_id.
+/// refresher_child_id. With `detached_writers` (mcfgd) each writer runs on
+/// a thread of its own, so that an fsync stuck on one file's disk holds up
+/// no other actor; without, on the scheduler (the test_coordinator's).
 sup::child_spec files_child(const node_config& cfg,
                             std::shared_ptr<source_of_truth> truth,
-                            std::shared_ptr<file_port> files);
+                            std::shared_ptr<file_port> files,
+                            bool detached_writers);
 
 /// The `files` supervisor's flags: node.yaml's period, and a budget that
 /// holds every restart a write fault shared by all files can cause in one

@@ -1,9 +1,14 @@
 // The writer on a real file system (a temp dir), with simulated time: real
-// faults made without privileges, modes, symlinks, leftovers.
+// faults made without privileges, modes, symlinks, leftovers. And, on CAF's
+// real scheduler with one thread, what running a writer detached changes
+// when its disk hangs.
 #include <doctest/doctest.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
 
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -169,4 +174,156 @@ TEST_CASE_FIXTURE(posix_writer_fixture,
   CHECK_FALSE(std::filesystem::exists(tmp_path));
   CHECK(read_file(path) == "cfg/a=1\n");
   CHECK(logs.contains("removed leftover temp file " + tmp_path));
+}
+
+namespace {
+
+/// The POSIX port, except that writing the temp file `gated` waits, while
+/// the gate is closed, as a write or fsync on a stuck disk does.
+class gated_port : public file_port {
+public:
+  explicit gated_port(std::string gated) : gated_(std::move(gated)) {
+  }
+  void close_gate() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    open_ = false;
+  }
+  void open_gate() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  /// Whether a write is waiting at the closed gate, within `timeout`.
+  bool held_within(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    return cv_.wait_for(guard, timeout, [this] { return waiting_; });
+  }
+  std::error_code make_directories(const std::string& dir) override {
+    return real_->make_directories(dir);
+  }
+  std::error_code write_file(const std::string& path, std::string_view bytes,
+                             mode_t mode, bool durable) override {
+    if (path == gated_) {
+      std::unique_lock<std::mutex> guard{mtx_};
+      waiting_ = !open_;
+      cv_.notify_all();
+      cv_.wait(guard, [this] { return open_; });
+      waiting_ = false;
+    }
+    return real_->write_file(path, bytes, mode, durable);
+  }
+  std::error_code rename(const std::string& from,
+                         const std::string& to) override {
+    return real_->rename(from, to);
+  }
+  std::error_code sync_directory(const std::string& dir) override {
+    return real_->sync_directory(dir);
+  }
+  std::error_code remove(const std::string& path) override {
+    return real_->remove(path);
+  }
+  bool exists(const std::string& path) override {
+    return real_->exists(path);
+  }
+
+private:
+  std::shared_ptr<file_port> real_ = make_posix_file_port();
+  std::string gated_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  bool waiting_ = false;
+};
+
+/// Two writers on CAF's real scheduler with one worker thread: `stuck`
+/// (its disk hangs when asked to), spawned detached or not, and `other`.
+struct one_worker_fixture {
+  temp_dir dir;
+  std::string stuck_path = dir / "stuck";
+  std::string other_path = dir / "other";
+  std::shared_ptr<gated_port> port
+    = std::make_shared<gated_port>(stuck_path + ".tmp");
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  memcached_cfg_actor stuck;
+  memcached_cfg_actor other;
+
+  explicit one_worker_fixture(bool stuck_detached) {
+    add_message_types(cfg);
+    cfg.set("scheduler.max-threads", 1);
+    cfg.set("logger.console-verbosity", caf::atom("quiet"));
+    sys = std::make_unique<caf::actor_system>(cfg);
+    stuck = spawn(stuck_path, stuck_detached);
+    other = spawn(other_path, false);
+    REQUIRE(synced(stuck, 10s));
+    REQUIRE(synced(other, 10s));
+  }
+  ~one_worker_fixture() {
+    port->open_gate();
+    caf::anon_send_exit(stuck, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(other, caf::exit_reason::user_shutdown);
+  }
+
+  memcached_cfg_actor spawn(const std::string& path, bool detached) {
+    writer_spec spec;
+    spec.settings.path = path;
+    spec.make_module = [] { return std::make_unique<kv_module>(); };
+    spec.read_snapshot = [] {
+      return versioned_snapshot{1, {{"cfg/a", config_value{int64_t{1}}}}};
+    };
+    spec.files = port;
+    spec.detached = detached;
+    return spawn_memcached_cfg(*sys, std::move(spec));
+  }
+
+  static void change(const memcached_cfg_actor& writer, int64_t value) {
+    caf::anon_send(writer, change_atom::value,
+                   config_update{static_cast<uint64_t>(value),
+                                 {{"cfg/a", config_value{value}, false}}});
+  }
+
+  /// Whether `writer` answers sync, i.e. has written, within `timeout`.
+  bool synced(const memcached_cfg_actor& writer, caf::timespan timeout) {
+    caf::scoped_actor self{*sys};
+    bool ok = false;
+    self->request(writer, timeout, sync_atom::value)
+      .receive([&](caf::ok_atom) { ok = true; }, [](caf::error&) {});
+    return ok;
+  }
+};
+
+} // namespace
+
+TEST_CASE("a detached writer stuck in its write holds up no other actor: "
+          "with one scheduler thread, another writer still writes") {
+  one_worker_fixture f{/*stuck_detached=*/true};
+  f.port->close_gate();
+  f.change(f.stuck, 2);
+  REQUIRE(f.port->held_within(10s));
+  f.change(f.other, 2);
+  CHECK(f.synced(f.other, 10s));
+  CHECK(read_file(f.other_path) == "cfg/a=2\n");
+  CHECK(read_file(f.stuck_path) == "cfg/a=1\n");
+  f.port->open_gate();
+  CHECK(f.synced(f.stuck, 10s));
+  CHECK(read_file(f.stuck_path) == "cfg/a=2\n");
+}
+
+TEST_CASE("a writer on the scheduler stuck in its write holds up the only "
+          "scheduler thread: the other writer waits for it") {
+  one_worker_fixture f{/*stuck_detached=*/false};
+  f.port->close_gate();
+  f.change(f.stuck, 2);
+  REQUIRE(f.port->held_within(10s));
+  f.change(f.other, 2);
+  // Nothing can run it while the stuck write holds the thread; this bounded
+  // wait shows that (why mcfgd detaches its writers), it times nothing.
+  CHECK_FALSE(f.synced(f.other, std::chrono::milliseconds(300)));
+  CHECK(read_file(f.other_path) == "cfg/a=1\n");
+  f.port->open_gate();
+  CHECK(f.synced(f.other, 10s));
+  CHECK(read_file(f.other_path) == "cfg/a=2\n");
+  CHECK(f.synced(f.stuck, 10s));
 }

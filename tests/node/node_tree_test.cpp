@@ -41,7 +41,8 @@ struct files_fixture : coordinator_fixture {
       cfg.files.push_back(file);
     }
     root = sup::spawn_supervisor(sys, root_flags(cfg),
-                                 {files_child(cfg, truth, port)});
+                                 {files_child(cfg, truth, port,
+                                              /*detached_writers=*/false)});
     root_exits = watch(sys, root);
     run();
   }
