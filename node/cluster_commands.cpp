@@ -210,7 +210,8 @@ int cluster_status(const cluster_target& t, std::ostream& out,
 
 int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
                  std::chrono::milliseconds timeout, std::ostream& out,
-                 std::ostream& err) {
+                 std::ostream& err,
+                 const std::function<void(const awaited_nodes&)>& on_round) {
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + timeout;
   try {
@@ -238,7 +239,7 @@ int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
       names.insert(name);
     if (names.empty())
       return fail(err, "no node is registered under " + t.prefix + "nodes/");
-    std::map<std::string, std::string> missing;
+    awaited_nodes missing;
     for (;;) {
       auto nodes = registered_nodes(c, t);
       missing.clear();
@@ -257,6 +258,8 @@ int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
         out << names.size() << " nodes hold revision " << target << '\n';
         return 0;
       }
+      if (on_round)
+        on_round(missing);
       if (clock::now() >= deadline)
         break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -7,6 +7,8 @@
 // either unless `export --show-secrets` asks for them.
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -43,13 +45,19 @@ int cluster_export(const cluster_target& t, bool show_secrets,
 int cluster_status(const cluster_target& t, std::ostream& out,
                    std::ostream& err);
 
+/// The nodes a sync still waits for, each with why ("holds revision 41").
+using awaited_nodes = std::map<std::string, std::string>;
+
 /// Waits until every node registered when it starts (and any that registers
 /// meanwhile) holds `revision` (default: the newest) or a later one with
 /// its refreshes through; names the nodes that did not within `timeout`
-/// and returns 1.
+/// and returns 1. It looks again every 100 ms; `on_round`, when set, hears
+/// after each look that found nodes missing which they are (progress).
 int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
                  std::chrono::milliseconds timeout, std::ostream& out,
-                 std::ostream& err);
+                 std::ostream& err,
+                 const std::function<void(const awaited_nodes&)>& on_round
+                 = {});
 
 /// Where mcfgctl finds etcd: node.yaml's source.etcd (`config`), or the
 /// flags that say the same (`endpoints` and the rest).

@@ -239,12 +239,17 @@ uint64_t etcd_registration::writes() const {
   return writes_;
 }
 
+uint64_t etcd_registration::renewals() const {
+  return renewals_;
+}
+
 void etcd_registration::run() {
   using clock = std::chrono::steady_clock;
   backoff waits{opts_.backoff_initial, opts_.backoff_max};
   // Renewed three times per TTL: one lost renewal does not lose the lease.
   auto renew_every = std::max<std::chrono::milliseconds>(
-    std::chrono::milliseconds(100), ttl_ / 3);
+    std::chrono::milliseconds(100),
+    std::chrono::duration_cast<std::chrono::milliseconds>(ttl_) / 3);
   auto next_renewal = clock::now();
   std::optional<std::string> written;
   std::chrono::milliseconds pause{0};
@@ -266,21 +271,25 @@ void etcd_registration::run() {
       if (lease_ == 0) {
         lease_ = client_.lease_grant(ttl_.count());
         fresh_lease = true;
+        next_renewal = clock::now() + renew_every;
       } else if (clock::now() >= next_renewal) {
         if (client_.lease_keepalive(lease_) == 0) {
           log::warning(log_name, "registration lease expired: registering "
                                  "again");
           lease_ = client_.lease_grant(ttl_.count());
           fresh_lease = true;
+        } else {
+          ++renewals_;
         }
         next_renewal = clock::now() + renew_every;
       }
       auto text = describe_();
       if (fresh_lease || text != written) {
+        // A put does not extend the lease: renewals keep their own pace,
+        // however often what the node says changes.
         client_.put(key_, text, lease_);
         written = std::move(text);
         ++writes_;
-        next_renewal = clock::now() + renew_every;
       }
       reach_->succeeded();
       waits.reset();

@@ -130,6 +130,9 @@ public:
   /// How many times the key was written.
   uint64_t writes() const;
 
+  /// How many times the lease was renewed (kept alive).
+  uint64_t renewals() const;
+
 private:
   void run();
 
@@ -145,6 +148,7 @@ private:
   bool stopping_ = false;
   bool poked_ = false;
   std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> renewals_{0};
   int64_t lease_ = 0;
   std::thread thread_;
 };

@@ -162,27 +162,36 @@ TEST_CASE("cluster status and sync --cluster over the nodes' registrations") {
   // A node arriving while sync waits.
   REQUIRE(f.import("users:\n  alice: {password: Pw-alice-2}\n") == 0);
   auto v2 = etcd::read_users(c, "/cc/");
-  std::thread late{[&] {
-    std::this_thread::sleep_for(300ms);
-    f.register_node("n1", v2.revision, v2.digest);
-    f.register_node("n2", v2.revision, v2.digest);
-  }};
+  std::vector<awaited_nodes> rounds;
+  auto arrive = [&](const awaited_nodes& missing) {
+    rounds.push_back(missing);
+    if (rounds.size() == 1) {
+      f.register_node("n1", v2.revision, v2.digest);
+      f.register_node("n2", v2.revision, v2.digest);
+    }
+  };
   std::ostringstream later;
-  CHECK(cluster_sync(f.target, v2.revision, 10s, later, err) == 0);
-  late.join();
+  CHECK(cluster_sync(f.target, v2.revision, 10s, later, err, arrive) == 0);
+  REQUIRE(rounds.size() == 1); // it waited once, then both had arrived
+  CHECK(rounds[0].size() == 2);
+  CHECK(rounds[0].at("n1") == "holds revision " + std::to_string(v1.revision));
 
   // A node that goes away while sync waits has not arrived.
   REQUIRE(f.import("users:\n  alice: {password: Pw-alice-3}\n") == 0);
   auto v3 = etcd::read_users(c, "/cc/");
-  std::thread leave{[&] {
-    std::this_thread::sleep_for(200ms);
-    f.register_node("n1", v3.revision, v3.digest);
-    c.delete_prefix("/cc/nodes/n2");
-  }};
+  bool left = false;
+  auto leave = [&](const awaited_nodes&) {
+    if (!left) {
+      f.register_node("n1", v3.revision, v3.digest);
+      c.delete_prefix("/cc/nodes/n2");
+      left = true;
+    }
+  };
   std::ostringstream gone_out;
   std::ostringstream gone_err;
-  CHECK(cluster_sync(f.target, v3.revision, 1s, gone_out, gone_err) == 1);
-  leave.join();
+  CHECK(cluster_sync(f.target, v3.revision, 1s, gone_out, gone_err, leave)
+        == 1);
+  CHECK(left);
   CHECK(contains(gone_err.str(), "node n2 did not reach revision "
                                    + std::to_string(v3.revision)
                                    + ": no longer registered"));

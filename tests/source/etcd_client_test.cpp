@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -22,6 +24,17 @@ namespace {
 using test::error_of;
 using test::options_for;
 using test::shared_cluster;
+
+/// Fulfils `created` when the watch is first created (a watch resumed on
+/// another member is created again).
+std::function<void()> first_creation(std::promise<void>& created) {
+  return [&created, first = true]() mutable {
+    if (first) {
+      first = false;
+      created.set_value();
+    }
+  };
+}
 
 } // namespace
 
@@ -211,20 +224,21 @@ TEST_CASE("client: cancel ends a watch that waits for changes, promptly") {
   auto& cluster = shared_cluster();
   client c{options_for(cluster)};
   auto rev = c.put("/cancel/k", "1");
-  std::atomic<bool> created{false};
+  std::promise<void> created;
   std::optional<etcd_errc> code;
   std::thread watcher{[&] {
     try {
       c.watch_prefix("/cancel/", rev + 1, [](watch_revision) { return true; },
-                     [&] { created = true; });
+                     first_creation(created));
     } catch (const etcd_error& e) {
       code = e.code();
     }
   }};
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!created && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
-  REQUIRE(created);
+  if (created.get_future().wait_for(5s) != std::future_status::ready) {
+    c.cancel();
+    watcher.join();
+    FAIL("the watch was not created within 5 s");
+  }
   auto t0 = std::chrono::steady_clock::now();
   c.cancel();
   watcher.join();
@@ -263,17 +277,20 @@ TEST_CASE("client: one member killed, requests and a watch fail over") {
   auto start = c.put("/fo/k", "0");
   REQUIRE(c.current_endpoint() == cluster.endpoint(0));
   std::vector<int64_t> seen;
-  std::atomic<bool> created{false};
+  std::promise<void> created;
   std::thread watcher{[&] {
     c.watch_prefix("/fo/", start + 1,
                    [&](watch_revision r) {
                      seen.push_back(r.revision);
                      return seen.size() < 3;
                    },
-                   [&] { created = true; });
+                   first_creation(created));
   }};
-  while (!created)
-    std::this_thread::sleep_for(10ms);
+  if (created.get_future().wait_for(10s) != std::future_status::ready) {
+    c.cancel();
+    watcher.join();
+    FAIL("the watch was not created within 10 s");
+  }
   client writer{opts};
   auto r1 = writer.put("/fo/k", "1");
   cluster.kill_member(0);

@@ -150,9 +150,10 @@ TEST_CASE("registration: the node's key under a lease, rewritten when what "
     REQUIRE(eventually([&] { return value_of() == R"({"revision":7})"; }));
     auto lease = c.range_prefix("/reg/nodes/").kvs.at(0).lease;
     CHECK(lease != 0);
-    // Kept alive well past its TTL.
-    std::this_thread::sleep_for(3s);
+    // Kept alive past its TTL: four renewals, a third of the TTL apart.
+    REQUIRE(eventually([&] { return reg.renewals() >= 4; }, 10s));
     CHECK(value_of() == R"({"revision":7})");
+    CHECK(c.range_prefix("/reg/nodes/").kvs.at(0).lease == lease);
     revision = 8;
     CHECK(eventually([&] { return value_of() == R"({"revision":8})"; }));
     // Lost (as after an outage longer than the TTL): registered anew.
@@ -163,6 +164,29 @@ TEST_CASE("registration: the node's key under a lease, rewritten when what "
     CHECK(reg.writes() == 3);
   }
   CHECK_FALSE(value_of());
+  CHECK_FALSE(reach->unreachable());
+}
+
+TEST_CASE("registration: a node whose description changes at every look "
+          "still renews its lease, and keeps its key past the TTL") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto reach = std::make_shared<etcd_reachability>();
+  std::atomic<int> looks{0};
+  // A put does not extend a lease: writing every 100 ms must not stand in
+  // for the renewals.
+  auto describe = [&] {
+    return nlohmann::json{{"look", ++looks}}.dump();
+  };
+  etcd_registration reg{options_for(cluster), "/busy/nodes/n1", 2s, reach,
+                        describe};
+  REQUIRE(eventually([&] { return !c.range_prefix("/busy/nodes/").kvs.empty(); }));
+  auto lease = c.range_prefix("/busy/nodes/").kvs.at(0).lease;
+  REQUIRE(eventually([&] { return reg.renewals() >= 4; }, 10s));
+  auto kvs = c.range_prefix("/busy/nodes/").kvs;
+  REQUIRE(kvs.size() == 1);
+  CHECK(kvs.at(0).lease == lease);
+  CHECK(reg.writes() > 4);
   CHECK_FALSE(reach->unreachable());
 }
 
