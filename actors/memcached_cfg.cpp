@@ -1,4 +1,4 @@
-#include "actors/memcached_cfg.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
 
 #include <optional>
 #include <stdexcept>
@@ -8,10 +8,10 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/detail/writer_atoms.hpp"
-#include "messages/duration.hpp"
-#include "messages/errors.hpp"
-#include "messages/log.hpp"
+#include "memcached_cfg/actors/detail/writer_atoms.hpp"
+#include "memcached_cfg/messages/duration.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/messages/log.hpp"
 
 namespace mcfg {
 

@@ -18,11 +18,11 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/file_port.hpp"
-#include "actors/writer_module.hpp"
-#include "messages/atoms.hpp"
-#include "messages/config_change.hpp"
-#include "messages/writer_status.hpp"
+#include "memcached_cfg/actors/file_port.hpp"
+#include "memcached_cfg/actors/writer_module.hpp"
+#include "memcached_cfg/messages/atoms.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
+#include "memcached_cfg/messages/writer_status.hpp"
 
 namespace mcfg {
 

@@ -1,4 +1,4 @@
-#include "actors/file_port.hpp"
+#include "memcached_cfg/actors/file_port.hpp"
 
 #include <cerrno>
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-#include "messages/config_change.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
 
 namespace mcfg {
 

@@ -47,12 +47,12 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
-#include "actors/memcached_cfg.hpp"
-#include "actors/writer_module.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
+#include "memcached_cfg/actors/writer_module.hpp"
 #include "bench/scenarios.hpp"
-#include "messages/config_change.hpp"
-#include "messages/message_types.hpp"
-#include "supervision/supervisor.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
+#include "memcached_cfg/messages/message_types.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 
 namespace mcfg::bench {
 

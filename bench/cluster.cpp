@@ -15,7 +15,7 @@
 #include <memory>
 
 #include "bench/bench_support.hpp"
-#include "source/etcd_client.hpp"
+#include "memcached_cfg/etcd/client.hpp"
 #include "support/etcd_cluster.hpp"
 #include "support/process_helpers.hpp"
 

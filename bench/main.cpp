@@ -23,8 +23,8 @@
 
 #include "bench/scenarios.hpp"
 #include "bench/table.hpp"
-#include "messages/log.hpp"
-#include "supervision/log.hpp"
+#include "memcached_cfg/messages/log.hpp"
+#include "memcached_cfg/supervision/log.hpp"
 
 namespace fs = std::filesystem;
 

@@ -13,14 +13,26 @@ get_filename_component(MCFG_SOURCE_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
 set(MCFG_INSTALL_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}/memcached_cfg")
 set(MCFG_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/memcached_cfg")
 
-# The project's headers include each other as "<folder>/<name>.hpp": the
-# build finds them from the source root, an installed package from
-# include/memcached_cfg. include/ is on the path too, so that a consumer can
-# spell its includes <memcached_cfg/actors/memcached_cfg.hpp>.
+# Every header is included with the package prefix, as CAF's are with caf/:
+# "memcached_cfg/<folder>/<name>.hpp", inside the tree and by a consumer. An
+# installed package has them under include/memcached_cfg/<folder>/. In the
+# build, <build>/include/memcached_cfg/<folder> is a symbolic link to the
+# checkout's <folder>, so the same spelling finds the sources themselves.
+set(MCFG_BUILD_INCLUDEDIR "${CMAKE_BINARY_DIR}/include")
+
+# mcfg_include_root(TARGET): TARGET's folder is reachable as
+# memcached_cfg/<folder>/, and TARGET (and what links it) finds every header
+# of the project that way. Every folder's library calls it.
 function(mcfg_include_root target)
+  file(RELATIVE_PATH folder "${MCFG_SOURCE_ROOT}" "${CMAKE_CURRENT_SOURCE_DIR}")
+  set(link "${MCFG_BUILD_INCLUDEDIR}/memcached_cfg/${folder}")
+  # Made anew at each configure: the build folder may have served another
+  # checkout.
+  file(MAKE_DIRECTORY "${MCFG_BUILD_INCLUDEDIR}/memcached_cfg")
+  file(REMOVE "${link}")
+  file(CREATE_LINK "${CMAKE_CURRENT_SOURCE_DIR}" "${link}" SYMBOLIC)
   target_include_directories(${target} PUBLIC
-    $<BUILD_INTERFACE:${MCFG_SOURCE_ROOT}>
-    $<INSTALL_INTERFACE:${MCFG_INSTALL_INCLUDEDIR}>
+    $<BUILD_INTERFACE:${MCFG_BUILD_INCLUDEDIR}>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 endfunction()
 

@@ -7,9 +7,9 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/memcached_cfg.hpp"
-#include "messages/errors.hpp"
-#include "messages/message_types.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/messages/message_types.hpp"
 
 namespace {
 

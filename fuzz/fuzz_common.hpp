@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "source/source_document.hpp"
-#include "messages/config_change.hpp"
+#include "memcached_cfg/source/source_document.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
 
 namespace mcfg_fuzz {
 

@@ -22,7 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz/fuzz_common.hpp"
-#include "node/control_api.hpp"
+#include "memcached_cfg/control/api.hpp"
 #include "tests/support/prometheus_text.hpp"
 
 namespace {

@@ -18,7 +18,7 @@
 #include <variant>
 
 #include "fuzz/fuzz_common.hpp"
-#include "node/node_config.hpp"
+#include "memcached_cfg/node/node_config.hpp"
 
 namespace {
 

@@ -28,7 +28,7 @@
 #include <string_view>
 
 #include "fuzz/fuzz_common.hpp"
-#include "modules/memcached_passwords.hpp"
+#include "memcached_cfg/modules/memcached_passwords.hpp"
 
 namespace {
 

@@ -29,7 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz/fuzz_common.hpp"
-#include "modules/memcached_permissions.hpp"
+#include "memcached_cfg/modules/memcached_permissions.hpp"
 
 namespace {
 

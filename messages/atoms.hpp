@@ -20,7 +20,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 
 /// refresh(path): tell the consumer of `path` to re-read it.
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
-/// file_event(kind, seen): the watcher saw the source change (config_store).
+/// file_event(kind, seen): the watcher saw the source change (file_store).
 using file_event_atom = caf::atom_constant<caf::atom("file_event")>;
 
 } // namespace mcfg

@@ -1,4 +1,4 @@
-#include "messages/duration.hpp"
+#include "memcached_cfg/messages/duration.hpp"
 
 namespace mcfg {
 

@@ -1,4 +1,4 @@
-#include "messages/errors.hpp"
+#include "memcached_cfg/messages/errors.hpp"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "messages/log.hpp"
+#include "memcached_cfg/messages/log.hpp"
 
 #include <atomic>
 #include <cinttypes>

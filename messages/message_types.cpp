@@ -1,11 +1,11 @@
-#include "messages/message_types.hpp"
+#include "memcached_cfg/messages/message_types.hpp"
 
 #include <caf/actor_system_config.hpp>
 
-#include "messages/config_change.hpp"
-#include "messages/errors.hpp"
-#include "messages/node_status.hpp"
-#include "messages/writer_status.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/messages/node_status.hpp"
+#include "memcached_cfg/messages/writer_status.hpp"
 
 namespace mcfg {
 

@@ -8,7 +8,7 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/timestamp.hpp>
 
-#include "messages/writer_status.hpp"
+#include "memcached_cfg/messages/writer_status.hpp"
 
 namespace mcfg {
 

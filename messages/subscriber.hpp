@@ -5,8 +5,8 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/atoms.hpp"
-#include "messages/config_change.hpp"
+#include "memcached_cfg/messages/atoms.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
 
 namespace mcfg {
 

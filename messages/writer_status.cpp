@@ -1,4 +1,4 @@
-#include "messages/writer_status.hpp"
+#include "memcached_cfg/messages/writer_status.hpp"
 
 namespace mcfg {
 

@@ -1,5 +1,5 @@
-#include "modules/memcached_passwords.hpp"
-#include "modules/user_map.hpp"
+#include "memcached_cfg/modules/memcached_passwords.hpp"
+#include "memcached_cfg/modules/user_map.hpp"
 
 #include <sstream>
 #include <string_view>

@@ -15,9 +15,9 @@
 #include <optional>
 #include <string>
 
-#include "actors/writer_module.hpp"
-#include "messages/config_change.hpp"
-#include "modules/key_problem.hpp"
+#include "memcached_cfg/actors/writer_module.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
+#include "memcached_cfg/modules/key_problem.hpp"
 
 namespace mcfg {
 

@@ -1,5 +1,5 @@
-#include "modules/memcached_permissions.hpp"
-#include "modules/user_map.hpp"
+#include "memcached_cfg/modules/memcached_permissions.hpp"
+#include "memcached_cfg/modules/user_map.hpp"
 
 #include <algorithm>
 #include <string_view>

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "actors/writer_module.hpp"
-#include "messages/config_change.hpp"
-#include "modules/key_problem.hpp"
+#include "memcached_cfg/actors/writer_module.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
+#include "memcached_cfg/modules/key_problem.hpp"
 
 namespace mcfg {
 

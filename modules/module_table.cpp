@@ -1,7 +1,7 @@
-#include "modules/module_table.hpp"
+#include "memcached_cfg/modules/module_table.hpp"
 
-#include "modules/memcached_passwords.hpp"
-#include "modules/memcached_permissions.hpp"
+#include "memcached_cfg/modules/memcached_passwords.hpp"
+#include "memcached_cfg/modules/memcached_permissions.hpp"
 
 namespace mcfg {
 

@@ -1,11 +1,11 @@
-#include "node/cluster_member.hpp"
+#include "memcached_cfg/node/cluster_member.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include <nlohmann/json.hpp>
 
-#include "node/refresher.hpp"
+#include "memcached_cfg/node/refresher.hpp"
 
 namespace mcfg {
 

@@ -17,8 +17,9 @@
 
 #include <caf/fwd.hpp>
 
-#include "node/node_config.hpp"
-#include "node/node_tree.hpp"
+#include "memcached_cfg/node/node_config.hpp"
+#include "memcached_cfg/node/etcd_registration.hpp"
+#include "memcached_cfg/node/node_tree.hpp"
 
 namespace mcfg {
 
@@ -40,7 +41,7 @@ private:
 
   caf::actor_system& sys_;
   node_config cfg_;
-  std::shared_ptr<etcd_node> etcd_;
+  std::shared_ptr<etcd_source> etcd_;
   std::shared_ptr<source_of_truth> truth_;
   std::string key_;
   /// The revision and digest last known to be in every file.

@@ -1,4 +1,4 @@
-#include "node/node_config.hpp"
+#include "memcached_cfg/node/node_config.hpp"
 
 #include <arpa/inet.h>
 #include <grp.h>
@@ -18,7 +18,7 @@
 #include <tuple>
 #include <utility>
 
-#include "source/yaml_reader.hpp"
+#include "memcached_cfg/source/yaml_reader.hpp"
 
 namespace fs = std::filesystem;
 

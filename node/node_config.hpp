@@ -62,9 +62,9 @@
 
 #include <caf/timestamp.hpp>
 
-#include "source/located_error.hpp"
-#include "messages/log.hpp"
-#include "modules/module_table.hpp"
+#include "memcached_cfg/source/located_error.hpp"
+#include "memcached_cfg/messages/log.hpp"
+#include "memcached_cfg/modules/module_table.hpp"
 
 namespace mcfg {
 

@@ -1,15 +1,15 @@
-#include "node/node_tree.hpp"
+#include "memcached_cfg/node/node_tree.hpp"
 
 #include <algorithm>
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
-#include "source/config_store.hpp"
-#include "node/control_api.hpp"
-#include "node/refresher.hpp"
-#include "node/refresh_actions.hpp"
-#include "supervision/supervisor.hpp"
+#include "memcached_cfg/source/file_store.hpp"
+#include "memcached_cfg/control/api.hpp"
+#include "memcached_cfg/node/refresher.hpp"
+#include "memcached_cfg/node/refresh_actions.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 
 namespace mcfg {
 
@@ -38,7 +38,7 @@ load_result<node_source> load_node_source(const node_config& cfg) {
   auto opts = etcd_client_options(*cfg.etcd);
   if (opts.index() == 1)
     return where(std::get<1>(opts));
-  auto node = std::make_shared<etcd_node>();
+  auto node = std::make_shared<etcd_source>();
   node->client = std::move(std::get<0>(opts));
   node->prefix = cfg.etcd->prefix;
   node->versions = std::make_shared<etcd_versions>();
@@ -159,13 +159,13 @@ std::vector<sup::child_spec> node_children(
         return spawn_etcd_store(sys, store);
       })));
   } else {
-    config_store_spec store;
+    file_store_spec store;
     store.source_path = cfg.source;
     store.truth = truth;
     store.validate = validate;
     children.push_back(sup::worker_child(
       store_child_id, sup::make_start([store](caf::actor_system& sys) {
-        return spawn_config_store(sys, store);
+        return spawn_file_store(sys, store);
       })));
   }
 
@@ -186,7 +186,7 @@ std::vector<sup::child_spec> node_children(
 }
 
 void reload_all(caf::actor_system& sys, const node_config& cfg) {
-  if (auto store = sys.registry().get<config_store_actor>(store_child_id))
+  if (auto store = sys.registry().get<store_actor>(store_child_id))
     caf::anon_send(store, reload_atom::value);
   for (size_t i = 0; i < cfg.files.size(); ++i)
     if (auto writer

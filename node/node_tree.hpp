@@ -2,22 +2,22 @@
 // Wiring mcfgd's supervision tree (ARCHITECTURE.md §5) from a validated
 // node.yaml: which module each file uses, how the source is validated for
 // them, and the root supervisor's children in start order:
-//   config_store, refresher, files (a supervisor: one memcached_cfg writer
+//   file_store, refresher, files (a supervisor: one memcached_cfg writer
 //   per file).
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "actors/memcached_cfg.hpp"
-#include "source/etcd_client.hpp"
-#include "source/etcd_follower.hpp"
-#include "source/etcd_store.hpp"
-#include "source/source_document.hpp"
-#include "source/source_of_truth.hpp"
-#include "node/node_config.hpp"
-#include "node/source_settings.hpp"
-#include "supervision/child_spec.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
+#include "memcached_cfg/etcd/client.hpp"
+#include "memcached_cfg/source/etcd_follower.hpp"
+#include "memcached_cfg/source/etcd_store.hpp"
+#include "memcached_cfg/source/source_document.hpp"
+#include "memcached_cfg/source/source_of_truth.hpp"
+#include "memcached_cfg/node/node_config.hpp"
+#include "memcached_cfg/node/source_settings.hpp"
+#include "memcached_cfg/supervision/child_spec.hpp"
 
 namespace mcfg {
 
@@ -28,21 +28,11 @@ constexpr auto files_child_id = caf::atom("files");
 /// Writers are named file1, file2, ... in node.yaml order.
 sup::child_id writer_child_id(size_t index);
 
-/// An etcd source's parts the store, the registration and the node share.
-struct etcd_node {
-  etcd::client_options client;
-  std::string prefix;
-  std::shared_ptr<etcd_versions> versions;
-  std::shared_ptr<etcd::etcd_reachability> reach;
-  /// The revision read at start, and its digest.
-  etcd::users_version initial;
-};
-
 /// The source node.yaml names, read and validated once before the tree
 /// starts: the document, and for an etcd source its shared parts.
 struct node_source {
   source_document doc;
-  std::shared_ptr<etcd_node> etcd;
+  std::shared_ptr<etcd_source> etcd;
 };
 
 /// Reads the source: the file, or (etcd) every user at the newest revision,

@@ -42,8 +42,8 @@
 #include <string>
 #include <vector>
 
-#include "node/refresher.hpp" // refresh_action
-#include "node/node_config.hpp" // refresh_spec
+#include "memcached_cfg/node/refresher.hpp" // refresh_action
+#include "memcached_cfg/node/node_config.hpp" // refresh_spec
 
 namespace mcfg {
 

@@ -1,4 +1,4 @@
-#include "node/refresher.hpp"
+#include "memcached_cfg/node/refresher.hpp"
 
 #include <optional>
 
@@ -6,9 +6,9 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "messages/duration.hpp"
-#include "messages/errors.hpp"
-#include "messages/log.hpp"
+#include "memcached_cfg/messages/duration.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/messages/log.hpp"
 
 namespace mcfg {
 

@@ -20,8 +20,8 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/atoms.hpp"
-#include "messages/node_status.hpp"
+#include "memcached_cfg/messages/atoms.hpp"
+#include "memcached_cfg/messages/node_status.hpp"
 
 namespace mcfg {
 

@@ -1,8 +1,9 @@
-#include "node/source_settings.hpp"
+#include "memcached_cfg/node/source_settings.hpp"
+#include "memcached_cfg/node/private_file.hpp"
 
 #include <algorithm>
 
-#include "node/control_api.hpp"
+#include "memcached_cfg/control/api.hpp"
 
 namespace mcfg {
 

@@ -7,11 +7,11 @@
 #include <variant>
 #include <vector>
 
-#include "modules/module_table.hpp"
-#include "node/node_config.hpp"
-#include "source/etcd_client.hpp"
-#include "source/located_error.hpp"
-#include "source/source_document.hpp"
+#include "memcached_cfg/modules/module_table.hpp"
+#include "memcached_cfg/node/node_config.hpp"
+#include "memcached_cfg/etcd/client.hpp"
+#include "memcached_cfg/source/located_error.hpp"
+#include "memcached_cfg/source/source_document.hpp"
 
 namespace mcfg {
 

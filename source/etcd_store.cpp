@@ -1,4 +1,4 @@
-#include "source/etcd_store.hpp"
+#include "memcached_cfg/source/etcd_store.hpp"
 
 #include <mutex>
 
@@ -6,30 +6,14 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "messages/errors.hpp"
-#include "messages/log.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/messages/log.hpp"
 
 namespace mcfg {
 
-void etcd_versions::record(uint64_t version, entry e) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  entries_[version] = std::move(e);
-  while (entries_.size() > 1024)
-    entries_.erase(entries_.begin());
-}
-
-std::optional<etcd_versions::entry>
-etcd_versions::find(uint64_t version) const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto i = entries_.find(version);
-  if (i == entries_.end())
-    return std::nullopt;
-  return i->second;
-}
-
 source_load_result validate_users(
   const etcd::users_version& v,
-  const std::function<std::vector<located_error>(const source_document&)>&
+  const source_validator&
     validate) {
   return check_source(parse_source_users(v.users, "etcd revision "
                                                     + std::to_string(
@@ -93,7 +77,7 @@ struct store_state {
   std::unique_ptr<etcd::etcd_follower> follower;
 };
 
-using store_self = config_store_actor::stateful_pointer<store_state>;
+using store_self = store_actor::stateful_pointer<store_state>;
 
 source_status status_of(store_self self) {
   auto& st = self->state;
@@ -107,7 +91,7 @@ source_status status_of(store_self self) {
   return out;
 }
 
-config_store_actor::behavior_type etcd_store(store_self self,
+store_actor::behavior_type etcd_store(store_self self,
                                              etcd_store_spec spec) {
   auto& st = self->state;
   st.shared = std::make_shared<shared_state>();
@@ -148,7 +132,7 @@ config_store_actor::behavior_type etcd_store(store_self self,
 
 } // namespace
 
-config_store_actor spawn_etcd_store(caf::actor_system& sys,
+store_actor spawn_etcd_store(caf::actor_system& sys,
                                     etcd_store_spec spec) {
   // Detached: the follower's thread is its own, but joining it when the
   // store stops must not hold up a scheduler worker.

@@ -1,6 +1,6 @@
 #pragma once
 // etcd_store: the node's source of truth with the etcd backend
-// (ARCHITECTURE.md §6). The same store as config_store's file backend — the
+// (ARCHITECTURE.md §6). The same store as file_store's file backend — the
 // shared source_of_truth, one version per accepted source, the same
 // validation — with an etcd cluster where the file was: an etcd_follower
 // (on its own thread) hands over `<prefix>users/` whole at each revision;
@@ -20,37 +20,18 @@
 
 #include <caf/fwd.hpp>
 
-#include "source/config_store.hpp"
-#include "source/etcd_follower.hpp"
+#include "memcached_cfg/source/file_store.hpp"
+#include "memcached_cfg/source/etcd_follower.hpp"
+#include "memcached_cfg/source/etcd_source.hpp"
 
 namespace mcfg {
-
-/// What the node's files hold, for its registration: the etcd revision of
-/// a version and the digest of its users. Thread-safe; shared by the store
-/// (which records each version it publishes) and the node.
-class etcd_versions {
-public:
-  struct entry {
-    int64_t revision = 0;
-    std::string digest;
-  };
-  /// Records that source version `version` is etcd revision `e`.
-  void record(uint64_t version, entry e);
-  /// The revision and digest of `version`, if recorded (the last 1024
-  /// versions are kept).
-  std::optional<entry> find(uint64_t version) const;
-
-private:
-  mutable std::mutex mtx_;
-  std::map<uint64_t, entry> entries_;
-};
 
 struct etcd_store_spec {
   etcd::client_options client;
   std::string prefix;
   std::shared_ptr<source_of_truth> truth;
-  /// The same checks the file backend runs (see config_store_spec).
-  std::function<std::vector<located_error>(const source_document&)> validate;
+  /// The same checks the file backend runs (see file_store_spec).
+  source_validator validate;
   /// Where the store records each version's revision and digest.
   std::shared_ptr<etcd_versions> versions;
   /// Shared with the node's registration.
@@ -58,16 +39,16 @@ struct etcd_store_spec {
 };
 
 /// The store, answering reload (ok: there is nothing to re-read, the
-/// watch is live; the last refusal otherwise) and status as config_store
+/// watch is live; the last refusal otherwise) and status as file_store
 /// does.
-config_store_actor spawn_etcd_store(caf::actor_system& sys,
+store_actor spawn_etcd_store(caf::actor_system& sys,
                                     etcd_store_spec spec);
 
 /// Validates one whole revision of the users as the file backend validates
 /// a file: the schema (parse_source_users), then `validate`.
 source_load_result validate_users(
   const etcd::users_version& v,
-  const std::function<std::vector<located_error>(const source_document&)>&
+  const source_validator&
     validate);
 
 /// "etcd http://a:2379,http://b:2379 /memcached_cfg/": the source, in

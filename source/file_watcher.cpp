@@ -1,4 +1,4 @@
-#include "source/file_watcher.hpp"
+#include "memcached_cfg/source/file_watcher.hpp"
 
 #include <cerrno>
 #include <climits>

@@ -1,7 +1,7 @@
 #pragma once
 // file_watcher: tells when the source file may have changed, with inotify on
 // the directory that holds it (ARCHITECTURE.md §5), on a thread of its own so
-// no scheduler worker ever blocks. It only reports; config_store decides when
+// no scheduler worker ever blocks. It only reports; file_store decides when
 // the file has settled and reads it. Plain code, no actor.
 #include <atomic>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "source/located_error.hpp"
+#include "memcached_cfg/source/located_error.hpp"
 
 namespace mcfg {
 

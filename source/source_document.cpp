@@ -1,4 +1,4 @@
-#include "source/source_document.hpp"
+#include "memcached_cfg/source/source_document.hpp"
 
 #include <cerrno>
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "source/yaml_reader.hpp"
+#include "memcached_cfg/source/yaml_reader.hpp"
 
 namespace mcfg {
 
@@ -375,6 +375,19 @@ std::vector<config_change> diff(const snapshot& old, const snapshot& neu) {
     }
   }
   return out;
+}
+
+source_load_result check_source(
+  source_load_result result,
+  const source_validator& validate) {
+  if (result.ok() && validate) {
+    auto problems = validate(*result.value);
+    if (!problems.empty()) {
+      result.value.reset();
+      result.errors = std::move(problems);
+    }
+  }
+  return result;
 }
 
 } // namespace mcfg

@@ -1,6 +1,6 @@
 #pragma once
 // The source of truth as a document: loading the cluster YAML, validating its
-// schema and flattening it into the keys config_store hands out
+// schema and flattening it into the keys file_store hands out
 // (ARCHITECTURE.md §5). Plain code, no actor.
 //
 // The format:
@@ -14,6 +14,7 @@
 //
 // No message, error or rendering made here ever contains a password: errors
 // name keys and positions, never values.
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,8 +22,8 @@
 #include <variant>
 #include <vector>
 
-#include "messages/config_change.hpp"
-#include "source/located_error.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
+#include "memcached_cfg/source/located_error.hpp"
 
 namespace mcfg {
 
@@ -89,5 +90,16 @@ source_load_result parse_source_users(const std::vector<user_text>& users,
 /// whose value differs is a change carrying the new value; a key gone is
 /// `removed` (with an empty value). Equal snapshots give nothing.
 std::vector<config_change> diff(const snapshot& old, const snapshot& neu);
+
+/// Checks a backend runs on every version beyond the schema (what the
+/// files' modules refuse); returns the problems, located with
+/// source_document::locate.
+using source_validator
+  = std::function<std::vector<located_error>(const source_document&)>;
+
+/// `result` with `validate` applied when it loaded: the document, or the
+/// problems validate finds. Every backend runs this after its schema.
+source_load_result check_source(source_load_result result,
+                                const source_validator& validate);
 
 } // namespace mcfg

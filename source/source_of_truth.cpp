@@ -1,4 +1,4 @@
-#include "source/source_of_truth.hpp"
+#include "memcached_cfg/source/source_of_truth.hpp"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
-#include "source/source_document.hpp"
+#include "memcached_cfg/source/source_document.hpp"
 
 namespace mcfg {
 

@@ -1,7 +1,7 @@
 #pragma once
-// The current source of truth, shared by the config_store (which publishes
+// The current source of truth, shared by the file_store (which publishes
 // accepted versions) and the writers (which subscribe and read). It outlives
-// the actors, so a restarted config_store or writer finds it as it was.
+// the actors, so a restarted file_store or writer finds it as it was.
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -9,8 +9,8 @@
 
 #include <caf/actor_addr.hpp>
 
-#include "messages/config_change.hpp"
-#include "messages/subscriber.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
+#include "memcached_cfg/messages/subscriber.hpp"
 
 namespace mcfg {
 

@@ -1,4 +1,4 @@
-#include "source/yaml_reader.hpp"
+#include "memcached_cfg/source/yaml_reader.hpp"
 
 #include <cerrno>
 #include <cstdio>

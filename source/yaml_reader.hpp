@@ -13,7 +13,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "source/located_error.hpp"
+#include "memcached_cfg/source/located_error.hpp"
 
 namespace mcfg {
 

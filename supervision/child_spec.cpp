@@ -1,11 +1,11 @@
-#include "supervision/child_spec.hpp"
+#include "memcached_cfg/supervision/child_spec.hpp"
 
 #include <algorithm>
 
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
 
-#include "supervision/errors.hpp"
+#include "memcached_cfg/supervision/errors.hpp"
 
 namespace mcfg::sup {
 

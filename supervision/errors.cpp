@@ -1,4 +1,4 @@
-#include "supervision/errors.hpp"
+#include "memcached_cfg/supervision/errors.hpp"
 
 #include <functional>
 

@@ -12,7 +12,7 @@
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
 
-#include "supervision/child_spec.hpp"
+#include "memcached_cfg/supervision/child_spec.hpp"
 
 namespace mcfg::sup {
 

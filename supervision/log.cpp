@@ -1,4 +1,4 @@
-#include "supervision/log.hpp"
+#include "memcached_cfg/supervision/log.hpp"
 
 #include <iostream>
 #include <mutex>

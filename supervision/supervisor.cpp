@@ -1,4 +1,4 @@
-#include "supervision/supervisor.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -10,8 +10,8 @@
 #include <caf/exit_reason.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "supervision/detail/supervisor_state.hpp"
-#include "supervision/log.hpp"
+#include "memcached_cfg/supervision/detail/supervisor_state.hpp"
+#include "memcached_cfg/supervision/log.hpp"
 
 namespace mcfg::sup {
 

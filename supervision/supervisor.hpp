@@ -20,8 +20,8 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "supervision/child_spec.hpp"
-#include "supervision/errors.hpp"
+#include "memcached_cfg/supervision/child_spec.hpp"
+#include "memcached_cfg/supervision/errors.hpp"
 
 namespace mcfg::sup {
 

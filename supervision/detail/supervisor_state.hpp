@@ -18,8 +18,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "supervision/detail/restart_window.hpp"
-#include "supervision/supervisor.hpp"
+#include "memcached_cfg/supervision/detail/restart_window.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 
 namespace mcfg::sup::detail {
 

@@ -6,7 +6,7 @@
 
 #include <caf/all.hpp>
 
-#include "supervision/supervisor.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 
 using namespace mcfg;
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/file_port.hpp"
+#include "memcached_cfg/actors/file_port.hpp"
 
 namespace mcfg::test {
 

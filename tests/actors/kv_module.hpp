@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "actors/writer_module.hpp"
+#include "memcached_cfg/actors/writer_module.hpp"
 
 namespace mcfg::test {
 

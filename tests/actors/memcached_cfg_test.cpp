@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <random>
 
-#include "messages/errors.hpp"
+#include "memcached_cfg/messages/errors.hpp"
 #include "support/log_capture.hpp"
 #include "writer_fixture.hpp"
 

@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/memcached_cfg.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
 #include "kv_module.hpp"
-#include "messages/errors.hpp"
+#include "memcached_cfg/messages/errors.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "messages/log.hpp"
+#include "memcached_cfg/messages/log.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace mcfg;

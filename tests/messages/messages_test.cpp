@@ -5,9 +5,9 @@
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
 
-#include "messages/config_change.hpp"
-#include "messages/errors.hpp"
-#include "messages/writer_status.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/messages/writer_status.hpp"
 #include "support/coordinator_fixture.hpp"
 
 using namespace mcfg;

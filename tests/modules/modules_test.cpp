@@ -8,9 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "modules/memcached_passwords.hpp"
-#include "modules/memcached_permissions.hpp"
-#include "modules/module_table.hpp"
+#include "memcached_cfg/modules/memcached_passwords.hpp"
+#include "memcached_cfg/modules/memcached_permissions.hpp"
+#include "memcached_cfg/modules/module_table.hpp"
 #include "support/user_value.hpp"
 
 using namespace mcfg;

@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "node/node_config.hpp"
-#include "node/node_tree.hpp"
+#include "memcached_cfg/node/node_config.hpp"
+#include "memcached_cfg/node/node_tree.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace mcfg;

@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <string>
 
-#include "source/source_document.hpp"
-#include "modules/memcached_passwords.hpp"
-#include "modules/memcached_permissions.hpp"
-#include "node/node_config.hpp"
-#include "node/node_tree.hpp"
+#include "memcached_cfg/source/source_document.hpp"
+#include "memcached_cfg/modules/memcached_passwords.hpp"
+#include "memcached_cfg/modules/memcached_permissions.hpp"
+#include "memcached_cfg/node/node_config.hpp"
+#include "memcached_cfg/node/node_tree.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace mcfg;

@@ -8,13 +8,13 @@
 #include <caf/send.hpp>
 
 #include "actors/fake_file_port.hpp"
-#include "node/node_tree.hpp"
-#include "node/supervisor_log.hpp"
+#include "memcached_cfg/node/node_tree.hpp"
+#include "memcached_cfg/programs/supervisor_log.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
 #include "support/user_value.hpp"
-#include "supervision/supervisor.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 
 using namespace mcfg;
 using namespace mcfg::test;

@@ -10,12 +10,12 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/writer_fixture.hpp"
-#include "messages/errors.hpp"
-#include "node/refresher.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/node/refresher.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
-#include "supervision/supervisor.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 
 using namespace mcfg;
 using namespace mcfg::test;

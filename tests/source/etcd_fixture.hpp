@@ -7,7 +7,7 @@
 #include <chrono>
 #include <functional>
 
-#include "source/etcd_client.hpp"
+#include "memcached_cfg/etcd/client.hpp"
 #include "support/etcd_cluster.hpp"
 
 namespace mcfg::test {

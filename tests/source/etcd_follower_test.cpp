@@ -12,7 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "source/etcd_fixture.hpp"
-#include "source/etcd_follower.hpp"
+#include "memcached_cfg/node/etcd_registration.hpp"
+#include "memcached_cfg/source/etcd_follower.hpp"
 
 using namespace mcfg;
 using namespace mcfg::etcd;

@@ -13,7 +13,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "source/file_watcher.hpp"
+#include "memcached_cfg/source/file_watcher.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace mcfg;

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "source/source_document.hpp"
-#include "modules/memcached_passwords.hpp"
+#include "memcached_cfg/source/source_document.hpp"
+#include "memcached_cfg/modules/memcached_passwords.hpp"
 #include "support/temp_dir.hpp"
 #include "support/user_value.hpp"
 
@@ -90,7 +90,7 @@ TEST_CASE("source: marks locate users and fields") {
     CHECK(nowhere.line == 0);
     CHECK(nowhere.to_string() == "cluster.yaml: groups/x: y");
   }
-  SUBCASE("a memcached refusal located for config_store") {
+  SUBCASE("a memcached refusal located for file_store") {
     auto r2 = parse_source("users:\n"
                            "  alice: {password: \"two words\"}\n",
                            "cluster.yaml");

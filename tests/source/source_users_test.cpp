@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "source/source_document.hpp"
+#include "memcached_cfg/source/source_document.hpp"
 #include "support/user_value.hpp"
 
 using namespace mcfg;

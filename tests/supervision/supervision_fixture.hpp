@@ -12,11 +12,11 @@
 
 #include <caf/all.hpp>
 
-#include "messages/errors.hpp"
-#include "node/supervisor_log.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/programs/supervisor_log.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
-#include "supervision/supervisor.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 
 namespace mcfg::test {
 

@@ -10,14 +10,14 @@
 
 #include "actors/fake_file_port.hpp"
 #include "actors/kv_module.hpp"
-#include "actors/memcached_cfg.hpp"
-#include "source/source_of_truth.hpp"
-#include "messages/errors.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
+#include "memcached_cfg/source/source_of_truth.hpp"
+#include "memcached_cfg/messages/errors.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
-#include "supervision/errors.hpp"
-#include "supervision/supervisor.hpp"
+#include "memcached_cfg/supervision/errors.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 #include "supervision_fixture.hpp"
 
 using namespace mcfg;

@@ -5,7 +5,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 
-#include "messages/message_types.hpp"
+#include "memcached_cfg/messages/message_types.hpp"
 
 namespace mcfg::test {
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "messages/log.hpp"
+#include "memcached_cfg/messages/log.hpp"
 
 namespace mcfg::test {
 

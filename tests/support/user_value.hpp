@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "messages/config_change.hpp"
+#include "memcached_cfg/messages/config_change.hpp"
 
 namespace mcfg::test {
 

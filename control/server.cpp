@@ -1,4 +1,4 @@
-#include "node/control_server.hpp"
+#include "memcached_cfg/control/server.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -22,7 +22,7 @@
 
 #include <microhttpd.h>
 
-#include "messages/log.hpp"
+#include "memcached_cfg/messages/log.hpp"
 
 namespace mcfg {
 

@@ -13,10 +13,10 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/atoms.hpp"
-#include "messages/node_status.hpp"
-#include "node/control_api.hpp"
-#include "supervision/child_spec.hpp"
+#include "memcached_cfg/messages/atoms.hpp"
+#include "memcached_cfg/messages/node_status.hpp"
+#include "memcached_cfg/control/api.hpp"
+#include "memcached_cfg/supervision/child_spec.hpp"
 
 namespace mcfg {
 

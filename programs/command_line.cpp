@@ -1,11 +1,14 @@
-#include "node/command_line.hpp"
+#include "memcached_cfg/programs/command_line.hpp"
 
 #include <CLI/CLI.hpp>
+
+#include "git_revision.hpp"
 
 namespace mcfg::cli {
 
 std::string version_line(std::string_view program) {
-  // Both set by node/CMakeLists.txt when CMake configures the build.
+  // MCFG_VERSION from programs/CMakeLists.txt; MCFG_GIT_REVISION read at
+  // build time (cmake/GitRevision.cmake).
   return std::string{program} + " " + MCFG_VERSION + " (git "
          + MCFG_GIT_REVISION + ")";
 }

@@ -7,9 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "node/control_api.hpp"
-#include "node/control_server.hpp"
-#include "node/node_config.hpp"
+#include "memcached_cfg/control/api.hpp"
+#include "memcached_cfg/control/server.hpp"
+#include "memcached_cfg/node/private_file.hpp"
+#include "memcached_cfg/node/node_config.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/temp_dir.hpp"
 

@@ -1,4 +1,4 @@
-#include "node/control.hpp"
+#include "memcached_cfg/control/bridge.hpp"
 
 #include <memory>
 
@@ -7,11 +7,11 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "source/config_store.hpp"
-#include "actors/memcached_cfg.hpp"
-#include "node/refresher.hpp"
-#include "messages/errors.hpp"
-#include "supervision/errors.hpp"
+#include "memcached_cfg/source/file_store.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
+#include "memcached_cfg/node/refresher.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/supervision/errors.hpp"
 
 namespace mcfg {
 
@@ -109,9 +109,9 @@ caf::result<caf::ok_atom> sync(control_self self, const control_spec& spec,
   if (!files)
     return std::move(files.error());
   auto rp = self->make_response_promise<caf::ok_atom>();
-  auto store = lookup<config_store_actor>(self, spec.store);
+  auto store = lookup<store_actor>(self, spec.store);
   if (!store)
-    return caf::make_error(errc::writer_stopped, "config_store");
+    return caf::make_error(errc::writer_stopped, "file_store");
   // Step 1: the store looks at the source now, so an edit just saved counts,
   // and names the version the files must then hold.
   self->request(store, caf::infinite, sync_atom::value)
@@ -130,7 +130,7 @@ caf::result<node_status> status(control_self self, const control_spec& spec) {
   auto all = std::make_shared<join>(spec.files.size() + 2,
                                     [rp, out]() mutable { rp.deliver(*out); });
   auto skip = [all](caf::error&) { all->arrive(); };
-  if (auto store = lookup<config_store_actor>(self, spec.store))
+  if (auto store = lookup<store_actor>(self, spec.store))
     self->request(store, caf::infinite, status_atom::value)
       .then(
         [all, out](source_status& x) {
@@ -176,7 +176,7 @@ caf::result<caf::ok_atom> reload(control_self self, const control_spec& spec,
   if (!files)
     return std::move(files.error());
   // Fire and forget: the store's answer to reload has no one to go to.
-  if (auto store = lookup<config_store_actor>(self, spec.store))
+  if (auto store = lookup<store_actor>(self, spec.store))
     caf::anon_send(store, reload_atom::value);
   for (auto& [path, id] : *files)
     if (auto writer = lookup<memcached_cfg_actor>(self, id))

@@ -1,4 +1,4 @@
-#include "source/config_store.hpp"
+#include "memcached_cfg/source/file_store.hpp"
 
 #include <optional>
 #include <variant>
@@ -8,38 +8,22 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "messages/duration.hpp"
-#include "messages/errors.hpp"
-#include "messages/log.hpp"
-#include "source/file_watcher.hpp"
+#include "memcached_cfg/messages/duration.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/messages/log.hpp"
+#include "memcached_cfg/source/file_watcher.hpp"
 
 namespace mcfg {
 
-source_load_result check_source(
-  source_load_result result,
-  const std::function<std::vector<located_error>(const source_document&)>&
-    validate) {
-  if (result.ok() && validate) {
-    auto problems = validate(*result.value);
-    if (!problems.empty()) {
-      result.value.reset();
-      result.errors = std::move(problems);
-    }
-  }
-  return result;
-}
-
 source_load_result parse_and_validate(
   const std::string& bytes, const std::string& path,
-  const std::function<std::vector<located_error>(const source_document&)>&
-    validate) {
+  const source_validator& validate) {
   return check_source(parse_source(bytes, path), validate);
 }
 
 source_load_result load_and_validate(
   const std::string& path,
-  const std::function<std::vector<located_error>(const source_document&)>&
-    validate) {
+  const source_validator& validate) {
   auto bytes = read_source_bytes(path);
   if (auto err = std::get_if<located_error>(&bytes)) {
     source_load_result result;
@@ -56,7 +40,7 @@ using poll_atom = caf::atom_constant<caf::atom("poll")>;
 /// settle(timer_id): the source may have settled; look at it (self-sent).
 using settle_atom = caf::atom_constant<caf::atom("settle")>;
 
-using store_actor = config_store_watched_actor::extend<
+using file_store_impl = file_store_watched_actor::extend<
   caf::reacts_to<settle_atom, uint64_t>, caf::reacts_to<poll_atom>>;
 
 using clock_time = caf::actor_clock::time_point;
@@ -64,8 +48,8 @@ using clock_time = caf::actor_clock::time_point;
 using source_read = std::variant<std::string, located_error>;
 
 struct store_state {
-  static inline const char* name = "config_store";
-  config_store_spec spec;
+  static inline const char* name = "file_store";
+  file_store_spec spec;
   std::string log_name;
   source_status status;
   /// The bytes parsed last (published or refused), to skip unchanged files;
@@ -85,7 +69,7 @@ struct store_state {
   std::optional<std::string> poll_candidate;
 };
 
-using store_self = store_actor::stateful_pointer<store_state>;
+using store_self = file_store_impl::stateful_pointer<store_state>;
 
 std::optional<std::string> refuse(store_self self, std::string text) {
   auto& st = self->state;
@@ -219,7 +203,7 @@ std::string start_watching(store_self self) {
   st.watcher = file_watcher::start(
     st.spec.source_path,
     [addr](file_event_kind kind, uint64_t seen) {
-      if (auto me = caf::actor_cast<config_store_watched_actor>(addr))
+      if (auto me = caf::actor_cast<file_store_watched_actor>(addr))
         caf::anon_send(me, file_event_atom::value, static_cast<uint8_t>(kind),
                        seen);
     },
@@ -231,11 +215,11 @@ std::string start_watching(store_self self) {
   return how;
 }
 
-store_actor::behavior_type config_store(store_self self,
-                                        config_store_spec spec) {
+file_store_impl::behavior_type file_store(store_self self,
+                                        file_store_spec spec) {
   auto& st = self->state;
   st.spec = std::move(spec);
-  st.log_name = "config_store " + st.spec.source_path;
+  st.log_name = "file_store " + st.spec.source_path;
   st.status.path = st.spec.source_path;
   st.status.version = st.spec.truth->version();
   // Watch first, then read: an edit in between is reported, not lost.
@@ -263,9 +247,9 @@ store_actor::behavior_type config_store(store_self self,
 
 } // namespace
 
-config_store_actor spawn_config_store(caf::actor_system& sys,
-                                      config_store_spec spec) {
-  return sys.spawn(config_store, std::move(spec));
+store_actor spawn_file_store(caf::actor_system& sys,
+                                      file_store_spec spec) {
+  return sys.spawn(file_store, std::move(spec));
 }
 
 } // namespace mcfg

@@ -26,10 +26,11 @@
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
-#include "node/cluster_commands.hpp"
-#include "node/command_line.hpp"
-#include "node/control_api.hpp"
-#include "node/node_config.hpp"
+#include "memcached_cfg/node/private_file.hpp"
+#include "memcached_cfg/programs/cluster_commands.hpp"
+#include "memcached_cfg/programs/command_line.hpp"
+#include "memcached_cfg/control/api.hpp"
+#include "memcached_cfg/node/node_config.hpp"
 
 namespace {
 

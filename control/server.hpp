@@ -16,7 +16,7 @@
 #include <variant>
 #include <vector>
 
-#include "node/control_api.hpp"
+#include "memcached_cfg/control/api.hpp"
 
 namespace mcfg {
 

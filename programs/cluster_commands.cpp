@@ -1,4 +1,4 @@
-#include "node/cluster_commands.hpp"
+#include "memcached_cfg/programs/cluster_commands.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "node/source_settings.hpp"
-#include "source/config_store.hpp"
-#include "source/etcd_follower.hpp"
-#include "source/etcd_store.hpp"
+#include "memcached_cfg/node/source_settings.hpp"
+#include "memcached_cfg/source/file_store.hpp"
+#include "memcached_cfg/source/etcd_source.hpp"
+#include "memcached_cfg/source/etcd_store.hpp"
 
 namespace mcfg {
 

@@ -18,7 +18,7 @@
 #include <variant>
 #include <vector>
 
-#include "messages/node_status.hpp"
+#include "memcached_cfg/messages/node_status.hpp"
 
 namespace mcfg {
 
@@ -82,16 +82,6 @@ http_response error_response(int status, const std::string& message);
 /// (unsigned integer, sync only). The error names the field, never its value.
 std::variant<control_target, std::string>
 parse_target(const std::string& body, bool with_version);
-
-/// The content of a file only its owner may read (a regular file, no group
-/// or other bits), such as a token or a TLS key; `what` names it in errors
-/// ("token file"). The error names the path, never the content.
-std::variant<std::string, std::string>
-read_private_file(const std::string& path, const std::string& what);
-
-/// The bearer token in `path` (a private file): its content without
-/// surrounding whitespace, one word of visible ASCII.
-std::variant<std::string, std::string> read_token_file(const std::string& path);
 
 /// GET /v1/status's JSON.
 std::string status_json(const node_status& st);

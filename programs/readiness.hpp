@@ -10,7 +10,7 @@
 
 #include <caf/fwd.hpp>
 
-#include "supervision/child_spec.hpp"
+#include "memcached_cfg/supervision/child_spec.hpp"
 
 namespace mcfg {
 

@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "source/etcd_client.hpp"
+#include "memcached_cfg/etcd/client.hpp"
 #include "source/etcd_fixture.hpp"
 
 using namespace mcfg;

@@ -1,4 +1,4 @@
-#include "source/etcd_client.hpp"
+#include "memcached_cfg/etcd/client.hpp"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>

@@ -28,19 +28,20 @@
 
 #include <CLI/CLI.hpp>
 
-#include "source/config_store.hpp"
-#include "node/cluster_member.hpp"
-#include "messages/log.hpp"
-#include "messages/message_types.hpp"
-#include "node/command_line.hpp"
-#include "node/control.hpp"
-#include "node/control_server.hpp"
-#include "node/node_config.hpp"
-#include "node/node_tree.hpp"
-#include "node/readiness.hpp"
-#include "node/supervisor_log.hpp"
-#include "supervision/errors.hpp"
-#include "supervision/supervisor.hpp"
+#include "memcached_cfg/node/private_file.hpp"
+#include "memcached_cfg/source/file_store.hpp"
+#include "memcached_cfg/node/cluster_member.hpp"
+#include "memcached_cfg/messages/log.hpp"
+#include "memcached_cfg/messages/message_types.hpp"
+#include "memcached_cfg/programs/command_line.hpp"
+#include "memcached_cfg/control/bridge.hpp"
+#include "memcached_cfg/control/server.hpp"
+#include "memcached_cfg/node/node_config.hpp"
+#include "memcached_cfg/node/node_tree.hpp"
+#include "memcached_cfg/programs/readiness.hpp"
+#include "memcached_cfg/programs/supervisor_log.hpp"
+#include "memcached_cfg/supervision/errors.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 
 namespace {
 

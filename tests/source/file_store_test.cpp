@@ -1,4 +1,4 @@
-// The source actors under the test_coordinator: the config_store reading a
+// The source actors under the test_coordinator: the file_store reading a
 // real source file in temp dirs, driven by watcher events (or polls) in
 // simulated time, and the shared source of truth.
 #include <doctest/doctest.h>
@@ -9,12 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/memcached_cfg.hpp"
-#include "messages/errors.hpp"
-#include "modules/memcached_passwords.hpp"
-#include "source/config_store.hpp"
-#include "source/file_watcher.hpp"
-#include "source/source_of_truth.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
+#include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/modules/memcached_passwords.hpp"
+#include "memcached_cfg/source/file_store.hpp"
+#include "memcached_cfg/source/file_watcher.hpp"
+#include "memcached_cfg/source/source_of_truth.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
@@ -64,19 +64,19 @@ struct store_fixture : coordinator_fixture {
   std::string source = dir / "source.yaml";
   std::string auth = dir / "auth";
   std::shared_ptr<source_of_truth> truth = source_of_truth::make();
-  config_store_watched_actor store;
+  file_store_watched_actor store;
   memcached_cfg_actor writer;
   log_capture logs;
 
   void start(const std::string& yaml, watch_mode mode = watch_mode::events) {
     write_text(source, yaml);
-    config_store_spec spec;
+    file_store_spec spec;
     spec.source_path = source;
     spec.truth = truth;
     spec.validate = validate_passwords;
     spec.watch = mode;
-    store = caf::actor_cast<config_store_watched_actor>(
-      spawn_config_store(sys, spec));
+    store = caf::actor_cast<file_store_watched_actor>(
+      spawn_file_store(sys, spec));
     run();
     writer_spec ws;
     ws.settings.path = auth;
@@ -261,14 +261,14 @@ TEST_CASE_FIXTURE(store_fixture,
 TEST_CASE_FIXTURE(store_fixture,
                   "with a settle time after a close, a modification reported "
                   "meanwhile makes it wait the quiet period") {
-  config_store_spec spec;
+  file_store_spec spec;
   spec.source_path = source;
   spec.truth = truth;
   spec.watch = watch_mode::events;
   spec.settle_complete = 5ms;
   write_text(source, users_yaml(1, 1));
-  store = caf::actor_cast<config_store_watched_actor>(
-    spawn_config_store(sys, spec));
+  store = caf::actor_cast<file_store_watched_actor>(
+    spawn_file_store(sys, spec));
   run();
   REQUIRE(truth->version() == 1);
   write_text(source, users_yaml(1, 2));

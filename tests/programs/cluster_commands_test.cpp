@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "node/cluster_commands.hpp"
-#include "source/etcd_follower.hpp"
+#include "memcached_cfg/programs/cluster_commands.hpp"
+#include "memcached_cfg/source/etcd_follower.hpp"
 #include "support/etcd_cluster.hpp"
 #include "support/temp_dir.hpp"
 

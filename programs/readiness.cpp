@@ -1,4 +1,4 @@
-#include "node/readiness.hpp"
+#include "memcached_cfg/programs/readiness.hpp"
 
 #include <string>
 
@@ -7,8 +7,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/memcached_cfg.hpp"
-#include "messages/log.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
+#include "memcached_cfg/messages/log.hpp"
 
 namespace mcfg {
 

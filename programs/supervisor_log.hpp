@@ -5,8 +5,8 @@
 // filters (--log-level) like every other line of the daemon.
 #include <string_view>
 
-#include "messages/log.hpp"
-#include "supervision/log.hpp"
+#include "memcached_cfg/messages/log.hpp"
+#include "memcached_cfg/supervision/log.hpp"
 
 namespace mcfg {
 

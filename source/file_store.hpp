@@ -1,5 +1,5 @@
 #pragma once
-// config_store: the node's source of truth with the file backend
+// file_store: the node's source of truth with the file backend
 // (ARCHITECTURE.md §5). Loads the source YAML, watches it, and publishes each
 // accepted edit as one version to the shared source_of_truth, which sends it
 // to the writers. An edit that cannot be read, parsed or validated is refused
@@ -27,26 +27,19 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "messages/atoms.hpp"
-#include "messages/node_status.hpp"
-#include "source/source_document.hpp"
-#include "source/source_of_truth.hpp"
+#include "memcached_cfg/messages/atoms.hpp"
+#include "memcached_cfg/messages/node_status.hpp"
+#include "memcached_cfg/source/source_document.hpp"
+#include "memcached_cfg/source/source_of_truth.hpp"
+#include "memcached_cfg/source/store.hpp"
 
 namespace mcfg {
 
-using config_store_actor = caf::typed_actor<
-  // Look at the source file now; ok once it is loaded (or unchanged), an
-  // error naming file, line and column when the edit is refused.
-  caf::replies_to<reload_atom>::with<caf::ok_atom>,
-  // The same, answered with the version published once the file is looked
-  // at: what a caller then syncs the writers to.
-  caf::replies_to<sync_atom>::with<uint64_t>,
-  caf::replies_to<status_atom>::with<source_status>>;
 
 /// The store as its watcher sees it: file_event(kind, seen) reports a batch
 /// of events about the source (kind: a file_event_kind; seen: the watcher's
 /// event count). Tests send these under the test_coordinator.
-using config_store_watched_actor = config_store_actor::extend<
+using file_store_watched_actor = store_actor::extend<
   caf::reacts_to<file_event_atom, uint8_t, uint64_t>>;
 
 /// How the store learns about edits.
@@ -59,12 +52,12 @@ enum class watch_mode {
   events,
 };
 
-struct config_store_spec {
+struct file_store_spec {
   std::string source_path;
   std::shared_ptr<source_of_truth> truth;
   /// Checks beyond the schema (e.g. what memcached would misread); returns
   /// the problems, located with source_document::locate.
-  std::function<std::vector<located_error>(const source_document&)> validate;
+  source_validator validate;
   watch_mode watch = watch_mode::automatic;
   /// After a change that may be part of a save under way.
   caf::timespan quiet_period = std::chrono::milliseconds(50);
@@ -77,27 +70,17 @@ struct config_store_spec {
   caf::timespan poll_interval = std::chrono::milliseconds(100);
 };
 
-config_store_actor spawn_config_store(caf::actor_system& sys,
-                                      config_store_spec spec);
-
-/// `result` with `validate` applied when it loaded: the document, or the
-/// problems validate finds. Every backend runs this after its schema.
-source_load_result check_source(
-  source_load_result result,
-  const std::function<std::vector<located_error>(const source_document&)>&
-    validate);
+store_actor spawn_file_store(caf::actor_system& sys, file_store_spec spec);
 
 /// Validates `bytes` (the source file's, read by read_source_bytes) as the
 /// source at `path` and applies `validate`: the document, or its errors.
 source_load_result parse_and_validate(
   const std::string& bytes, const std::string& path,
-  const std::function<std::vector<located_error>(const source_document&)>&
-    validate);
+  const source_validator& validate);
 
 /// Loads `path` and applies `validate`: the document, or its errors.
 source_load_result load_and_validate(
   const std::string& path,
-  const std::function<std::vector<located_error>(const source_document&)>&
-    validate);
+  const source_validator& validate);
 
 } // namespace mcfg

@@ -15,8 +15,8 @@
 #include <variant>
 #include <vector>
 
-#include "node/node_config.hpp"
-#include "source/etcd_client.hpp"
+#include "memcached_cfg/node/node_config.hpp"
+#include "memcached_cfg/etcd/client.hpp"
 
 namespace mcfg {
 

@@ -1,0 +1,21 @@
+# cmake -DSOURCE_DIR=... -DOUTPUT=.../git_revision.hpp -P GitRevision.cmake
+# Writes the checkout's `git describe --always --dirty` (or "unknown") as
+# MCFG_GIT_REVISION into OUTPUT, touching OUTPUT only when it changed, so
+# that a build recompiles what includes it only then.
+execute_process(COMMAND git describe --always --dirty
+                WORKING_DIRECTORY "${SOURCE_DIR}"
+                OUTPUT_VARIABLE revision
+                OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET
+                RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 OR revision STREQUAL "")
+  set(revision unknown)
+endif()
+set(text "#pragma once\n// Written by cmake/GitRevision.cmake at build time.\n#define MCFG_GIT_REVISION \"${revision}\"\n")
+if(EXISTS "${OUTPUT}")
+  file(READ "${OUTPUT}" old)
+else()
+  set(old "")
+endif()
+if(NOT old STREQUAL text)
+  file(WRITE "${OUTPUT}" "${text}")
+endif()

@@ -1,0 +1,20 @@
+# What the daemon's folders need beyond the library's CAF (the main build
+# and fuzz/ both include this; MCFG_LIBRARY_ONLY builds leave it out):
+#   yaml-cpp         the source and node.yaml (source/, node/)
+#   libcurl, OpenSSL the etcd client's HTTP, base64 and SHA-256 (etcd/), and
+#                    mcfgctl's client of the control API (programs/)
+#   libmicrohttpd    the control API's HTTP server (control/)
+#   CLI11            both programs' command lines (programs/)
+#   libsystemd       mcfgd's sd_notify (programs/)
+#   doctest          the tests (tests/)
+find_package(Threads REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(microhttpd REQUIRED IMPORTED_TARGET libmicrohttpd)
+pkg_check_modules(curl REQUIRED IMPORTED_TARGET libcurl)
+pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+find_package(CLI11 REQUIRED)
+if(NOT MCFG_NO_TESTS)
+  find_package(doctest REQUIRED)
+endif()

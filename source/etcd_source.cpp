@@ -1,0 +1,136 @@
+#include "memcached_cfg/source/etcd_source.hpp"
+
+#include <openssl/evp.h>
+
+#include <ctime>
+#include <mutex>
+
+#include "memcached_cfg/messages/config_change.hpp"
+#include "memcached_cfg/messages/log.hpp"
+
+namespace mcfg::etcd {
+
+namespace {
+
+constexpr const char* log_name = "etcd";
+
+} // namespace
+
+std::string users_key_prefix(const std::string& prefix) {
+  return prefix + std::string{users_prefix};
+}
+
+std::string users_digest(const std::map<std::string, int64_t>& mod_revisions) {
+  std::string text;
+  for (auto& [key, rev] : mod_revisions) {
+    text += key;
+    text += '\0';
+    text += std::to_string(rev);
+    text += '\n';
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 0xf];
+  }
+  return out;
+}
+
+// -- etcd_reachability --------------------------------------------------------
+
+void etcd_reachability::succeeded() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (since_)
+    log::info(log_name, "source reachable again");
+  since_.reset();
+  why_.clear();
+}
+
+void etcd_reachability::failed(const std::string& why) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (!since_) {
+    since_ = clock::now();
+    log::warning(log_name, "source unreachable, keeping the last good "
+                           "version: "
+                             + why);
+  }
+  why_ = why;
+}
+
+std::optional<std::pair<etcd_reachability::clock::time_point, std::string>>
+etcd_reachability::unreachable() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (!since_)
+    return std::nullopt;
+  return std::make_pair(*since_, why_);
+}
+
+std::string describe_unreachable(etcd_reachability::clock::time_point since,
+                                 const std::string& why) {
+  auto t = etcd_reachability::clock::to_time_t(since);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string{"source unreachable since "} + buf + ": " + why;
+}
+
+// -- reading ------------------------------------------------------------------
+
+users_version to_users_version(const std::map<std::string, key_value>& kvs,
+                         const std::string& prefix, int64_t revision) {
+  users_version v;
+  v.revision = revision;
+  std::map<std::string, int64_t> mods;
+  auto users = users_key_prefix(prefix);
+  for (auto& [key, kv] : kvs) {
+    mods.emplace(key, kv.mod_revision);
+    v.users.push_back({key.substr(users.size()), kv.value,
+                       "etcd " + key + " at revision "
+                         + std::to_string(kv.mod_revision)});
+  }
+  v.digest = users_digest(mods);
+  return v;
+}
+
+std::map<std::string, key_value> by_key(std::vector<key_value> kvs) {
+  std::map<std::string, key_value> out;
+  for (auto& kv : kvs) {
+    auto key = kv.key;
+    out.emplace(std::move(key), std::move(kv));
+  }
+  return out;
+}
+
+users_version read_users(client& c, const std::string& prefix,
+                         int64_t revision) {
+  auto r = c.range_prefix(users_key_prefix(prefix), revision);
+  auto at = revision > 0 ? revision : r.revision;
+  return to_users_version(by_key(std::move(r.kvs)), prefix, at);
+}
+
+} // namespace mcfg::etcd
+
+namespace mcfg {
+
+void etcd_versions::record(uint64_t version, entry e) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  entries_[version] = std::move(e);
+  while (entries_.size() > 1024)
+    entries_.erase(entries_.begin());
+}
+
+std::optional<etcd_versions::entry>
+etcd_versions::find(uint64_t version) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = entries_.find(version);
+  if (i == entries_.end())
+    return std::nullopt;
+  return i->second;
+}
+
+} // namespace mcfg
