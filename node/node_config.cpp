@@ -500,7 +500,7 @@ private:
   }
 
   void tls(const YAML::Node& key, const YAML::Node& node) {
-    tls_files out;
+    server_tls_files out;
     auto is_map = walk(key, node, "control.tls", {"cert", "key"},
                        [&](const YAML::Node& k, const YAML::Node& v) {
                          auto path = "control.tls." + k.Scalar();
@@ -828,7 +828,7 @@ private:
                 etcd_source_config& out) {
     bool have_cert = false;
     bool have_key = false;
-    etcd_source_config::tls_files files;
+    etcd::tls_files files;
     auto is_map = walk(key, node, "source.etcd.tls", {"ca", "cert", "key"},
                        [&](const YAML::Node& k, const YAML::Node& v) {
                          const auto& name = k.Scalar();

@@ -62,9 +62,10 @@
 
 #include <caf/timestamp.hpp>
 
-#include "memcached_cfg/source/located_error.hpp"
+#include "memcached_cfg/etcd/client.hpp"
 #include "memcached_cfg/messages/log.hpp"
 #include "memcached_cfg/modules/module_table.hpp"
+#include "memcached_cfg/source/located_error.hpp"
 
 namespace mcfg {
 
@@ -113,12 +114,7 @@ struct etcd_source_config {
   std::string password_file;
   /// Set with `tls`: absolute paths; `ca` empty: the system's CAs; `cert`
   /// and `key` both or neither.
-  struct tls_files {
-    std::string ca;
-    std::string cert;
-    std::string key;
-  };
-  std::optional<tls_files> tls;
+  std::optional<etcd::tls_files> tls;
 };
 
 /// Where the control API listens over TCP.
@@ -127,8 +123,9 @@ struct listen_address {
   uint16_t port = 0;
 };
 
-/// HTTPS for control.listen: PEM files, absolute.
-struct tls_files {
+/// HTTPS for control.listen: the server's certificate and key, PEM files,
+/// absolute.
+struct server_tls_files {
   std::string cert;
   std::string key;
 };
@@ -144,7 +141,7 @@ struct control_config {
   /// The bearer token's file, absolute; set exactly when `listen` is.
   std::string token_file;
   /// Set whenever `listen` is not a loopback address.
-  std::optional<tls_files> tls;
+  std::optional<server_tls_files> tls;
 };
 
 /// Everything in node.yaml, resolved: absolute paths, durations as

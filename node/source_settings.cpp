@@ -67,8 +67,7 @@ etcd_client_options(const etcd_source_config& cfg) {
              + ": expected one line holding the password";
     opts.password = std::move(text);
   }
-  if (cfg.tls)
-    opts.tls = etcd::tls_files{cfg.tls->ca, cfg.tls->cert, cfg.tls->key};
+  opts.tls = cfg.tls;
   return opts;
 }
 

@@ -310,7 +310,7 @@ cluster_target_of(const cluster_flags& o) {
   if (o.cert.empty() != o.key.empty())
     return std::string{"--cert and --key go together"};
   if (!o.cacert.empty() || !o.cert.empty())
-    cfg.tls = etcd_source_config::tls_files{o.cacert, o.cert, o.key};
+    cfg.tls = etcd::tls_files{o.cacert, o.cert, o.key};
   auto client = etcd_client_options(cfg);
   if (client.index() == 1)
     return std::get<1>(client);

@@ -1,6 +1,6 @@
 #pragma once
 // etcd_store: the node's source of truth with the etcd backend
-// (ARCHITECTURE.md §6). The same store as file_store's file backend — the
+// (ARCHITECTURE.md §6). The same store as the file store — the
 // shared source_of_truth, one version per accepted source, the same
 // validation — with an etcd cluster where the file was: an etcd_follower
 // (on its own thread) hands over `<prefix>users/` whole at each revision;
@@ -20,9 +20,11 @@
 
 #include <caf/fwd.hpp>
 
-#include "memcached_cfg/source/file_store.hpp"
 #include "memcached_cfg/source/etcd_follower.hpp"
 #include "memcached_cfg/source/etcd_source.hpp"
+#include "memcached_cfg/source/source_document.hpp"
+#include "memcached_cfg/source/source_of_truth.hpp"
+#include "memcached_cfg/source/store.hpp"
 
 namespace mcfg {
 
