@@ -1,18 +1,24 @@
 #include "memcached_cfg/etcd/client.hpp"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <string_view>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
+#include "memcached_cfg/etcd/detail/watch_stream.hpp"
+#include "memcached_cfg/etcd/detail/wire.hpp"
+
 namespace mcfg::etcd {
 
-using json = nlohmann::json;
+using detail::base64;
+using detail::int_field;
+using detail::json;
+using detail::to_key_value;
 using namespace std::chrono_literals;
 
 namespace {
@@ -23,60 +29,6 @@ constexpr int grpc_permission_denied = 7;
 constexpr int grpc_out_of_range = 11;
 constexpr int grpc_unavailable = 14;
 constexpr int grpc_unauthenticated = 16;
-
-std::string base64(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3), '\0');
-  auto n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                           reinterpret_cast<const unsigned char*>(raw.data()),
-                           static_cast<int>(raw.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::string unbase64(std::string_view text) {
-  if (text.empty())
-    return {};
-  if (text.size() % 4 != 0)
-    throw etcd_error(etcd_errc::rejected, "etcd sent malformed base64");
-  std::string out(3 * text.size() / 4, '\0');
-  auto n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                           reinterpret_cast<const unsigned char*>(text.data()),
-                           static_cast<int>(text.size()));
-  if (n < 0)
-    throw etcd_error(etcd_errc::rejected, "etcd sent malformed base64");
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  auto padding = static_cast<size_t>(std::count(text.end() - 2, text.end(),
-                                                '='));
-  out.resize(static_cast<size_t>(n) - padding);
-  return out;
-}
-
-/// The gateway writes 64-bit integers as strings; accepts numbers too.
-int64_t int_field(const json& j, const char* name) {
-  auto i = j.find(name);
-  if (i == j.end() || i->is_null())
-    return 0;
-  if (i->is_string())
-    return std::stoll(i->get<std::string>());
-  return i->get<int64_t>();
-}
-
-std::string bytes_field(const json& j, const char* name) {
-  auto i = j.find(name);
-  return i == j.end() || !i->is_string() ? std::string{}
-                                         : unbase64(i->get<std::string>());
-}
-
-key_value to_key_value(const json& j) {
-  key_value kv;
-  kv.key = bytes_field(j, "key");
-  kv.value = bytes_field(j, "value");
-  kv.create_revision = int_field(j, "create_revision");
-  kv.mod_revision = int_field(j, "mod_revision");
-  kv.version = int_field(j, "version");
-  kv.lease = int_field(j, "lease");
-  return kv;
-}
 
 int64_t header_revision(const json& j) {
   auto h = j.find("header");
@@ -107,34 +59,107 @@ json parse_reply(const std::string& body, long status) {
                             + (text.empty() ? "" : ": " + text)}};
 }
 
-/// Where curl's write callback collects a reply; `on_line` set: a stream
-/// of one JSON object per line, handed over line by line.
+/// Where curl's write callback puts a reply: in `body`, or, with
+/// `on_stream` set and once the status says the stream is served (200),
+/// into `on_stream` piece by piece (false from it ends the transfer).
 struct reply_sink {
   std::string body;
-  std::function<bool(const std::string&)> on_line;
+  std::function<bool(std::string_view)> on_stream;
+  CURL* easy = nullptr;
   bool stopped_by_reader = false;
 };
 
 size_t on_curl_data(char* data, size_t size, size_t count, void* user) {
   auto* sink = static_cast<reply_sink*>(user);
   auto n = size * count;
-  sink->body.append(data, n);
-  if (!sink->on_line)
+  long status = 0;
+  if (sink->on_stream)
+    curl_easy_getinfo(sink->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) {
+    // A unary reply, or a stream's error reply: read whole.
+    sink->body.append(data, n);
     return n;
-  size_t start = 0;
-  for (auto nl = sink->body.find('\n'); nl != std::string::npos;
-       nl = sink->body.find('\n', start)) {
-    auto line = sink->body.substr(start, nl - start);
-    start = nl + 1;
-    if (line.find_first_not_of(" \r\t") == std::string::npos)
-      continue;
-    if (!sink->on_line(line)) {
-      sink->stopped_by_reader = true;
-      return 0; // makes curl end the transfer
+  }
+  if (!sink->on_stream(std::string_view{data, n})) {
+    sink->stopped_by_reader = true;
+    return 0; // makes curl end the transfer
+  }
+  return n;
+}
+
+/// Why one endpoint gave no answer: worth trying the next one.
+struct refusal {
+  std::string failure;
+  /// The token was refused: fetch a fresh one and try once more.
+  bool token_refused = false;
+};
+
+/// What one attempt at one endpoint came to: its answer, or why none.
+template <class T>
+using attempt_result = std::variant<T, refusal>;
+
+/// A watch as it goes, across the streams it takes: what it covers, where
+/// the next stream starts, whom it tells.
+struct watch_request {
+  const std::string& prefix;
+  /// The revision after the last one delivered.
+  int64_t next;
+  const std::function<bool(watch_revision)>& on_revision;
+  const std::function<void()>& on_created;
+};
+
+/// How a watch stream that etcd served ended.
+struct stream_outcome {
+  enum kind_t {
+    /// Stopped by the callback, or compacted (`end` says which): done.
+    over,
+    /// Established, then broken (member gone): resume on another endpoint.
+    broke,
+  };
+  kind_t kind = over;
+  watch_end end;
+};
+
+/// What one stream's items have come to so far.
+struct stream_state {
+  bool created = false;
+  /// The watch is over: stopped by the callback, or compacted.
+  std::optional<watch_end> over;
+  /// etcd cancelled it, the gateway ended it, or it was unreadable: why.
+  std::optional<std::string> refused;
+};
+
+/// Hands the items parsed so far to the callbacks, as curl delivers the
+/// bytes (so a revision reaches the caller as soon as it arrives); false
+/// once the stream is to end.
+bool deliver(detail::watch_stream& stream, watch_request& w,
+             stream_state& seen) {
+  using item = detail::watch_item;
+  while (auto x = stream.next()) {
+    switch (x->kind) {
+      case item::created:
+        seen.created = true;
+        if (w.on_created)
+          w.on_created();
+        break;
+      case item::revision:
+        w.next = x->batch.revision + 1;
+        if (!w.on_revision(std::move(x->batch))) {
+          seen.over = watch_end{};
+          return false;
+        }
+        break;
+      case item::compacted:
+        seen.over = watch_end{watch_end::compacted, x->compact_revision};
+        return false;
+      case item::canceled:
+      case item::error:
+      case item::malformed:
+        seen.refused = std::move(x->message);
+        return false;
     }
   }
-  sink->body.erase(0, start);
-  return n;
+  return !stream.ended();
 }
 
 /// curl's shared connection cache is used from several threads (a watch and
@@ -158,28 +183,6 @@ struct curl_global {
 };
 
 } // namespace
-
-// -- backoff ------------------------------------------------------------------
-
-backoff::backoff(std::chrono::milliseconds initial,
-                 std::chrono::milliseconds max)
-  : initial_(std::max(initial, 1ms)),
-    max_(std::max(max, initial_)),
-    ceiling_(initial_),
-    rng_(std::random_device{}()) {
-}
-
-std::chrono::milliseconds backoff::next() {
-  auto ceiling = ceiling_.count();
-  std::uniform_int_distribution<long> pick{ceiling / 2, ceiling};
-  auto wait = std::chrono::milliseconds{pick(rng_)};
-  ceiling_ = std::min(ceiling_ * 2, max_);
-  return wait;
-}
-
-void backoff::reset() {
-  ceiling_ = initial_;
-}
 
 txn_op put_op(std::string key, std::string value, int64_t lease) {
   txn_op op;
@@ -302,6 +305,7 @@ struct client::impl {
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_curl_data);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &sink);
+    sink.easy = easy;
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
@@ -395,9 +399,9 @@ struct client::impl {
       transport_error = message;
       return {};
     }
-    throw etcd_error(etcd_errc::auth_failed,
-                     "etcd refused user '" + opts.username + "' at "
-                       + endpoint + ": " + message);
+    throw etcd_error(etcd_errc::auth_failed, "etcd refused user '"
+                                               + opts.username + "' at "
+                                               + endpoint + ": " + message);
   }
 
   static std::string error_message(const json& j, long status) {
@@ -444,13 +448,12 @@ struct client::impl {
                 != std::string::npos;
   }
 
-  /// Runs `attempt(endpoint, token)` against the endpoints in turn until
-  /// one gives an answer (attempt returns true), with failover, backoff
-  /// and re-authentication as the header describes. `attempt` sets
-  /// `failure` and returns false when the endpoint could not serve it; it
-  /// sets `token_refused` when the token was refused.
+  /// Runs `attempt(endpoint, token)`, which returns an attempt_result,
+  /// against the endpoints in turn until one answers, with failover,
+  /// backoff and re-authentication as the header describes; returns the
+  /// answer.
   template <class Attempt>
-  void with_failover(Attempt attempt) {
+  auto with_failover(Attempt attempt) {
     auto deadline = std::chrono::steady_clock::now() + opts.retry_for;
     backoff waits{opts.backoff_initial, opts.backoff_max};
     std::string last_failure;
@@ -468,68 +471,124 @@ struct client::impl {
             continue;
           }
         }
-        std::string failure;
-        bool token_refused = false;
-        if (attempt(ep, tok, failure, token_refused))
-          return;
-        if (token_refused && !opts.username.empty()) {
-          // Expired or unknown to this member: a new token, same endpoint.
-          std::string auth_failure;
-          if (!authenticate(ep, auth_failure).empty()
-              && attempt(ep, current_token(), failure, token_refused))
-            return;
-          if (token_refused)
-            throw etcd_error(etcd_errc::auth_failed,
-                             "etcd at " + ep + " refused a fresh token");
-          if (!auth_failure.empty())
-            failure = auth_failure;
-        } else if (token_refused) {
-          throw etcd_error(etcd_errc::auth_failed,
-                           "etcd at " + ep
-                             + " requires authentication (no username set)");
-        }
-        last_failure = ep + ": " + failure;
+        auto result = attempt(ep, tok);
+        if (auto no = std::get_if<refusal>(&result); no && no->token_refused)
+          result = with_fresh_token(ep, attempt);
+        if (result.index() == 0)
+          return std::get<0>(std::move(result));
+        last_failure = ep + ": " + std::get<refusal>(result).failure;
         fail_over(ep);
       }
-      throw_if_cancelled();
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline)
-        throw etcd_error(etcd_errc::unavailable,
-                         "no etcd endpoint answered (last: " + last_failure
-                           + ")");
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - now);
-      pause(std::min(waits.next(), left));
+      next_round(deadline, waits, last_failure);
     }
+  }
+
+  /// `attempt` again at `ep` with a fresh token, after `ep` refused the one
+  /// it had (expired, or unknown to this member).
+  template <class Attempt>
+  auto with_fresh_token(const std::string& ep, Attempt& attempt) {
+    if (opts.username.empty())
+      throw etcd_error(etcd_errc::auth_failed,
+                       "etcd at " + ep
+                         + " requires authentication (no username set)");
+    std::string auth_failure;
+    if (!authenticate(ep, auth_failure).empty()) {
+      auto result = attempt(ep, current_token());
+      auto no = std::get_if<refusal>(&result);
+      if (!no || !no->token_refused)
+        return result;
+    }
+    // A member that cannot hand out a token just now counts as refusing
+    // it, too.
+    throw etcd_error(etcd_errc::auth_failed,
+                     "etcd at " + ep + " refused a fresh token");
+  }
+
+  /// After a round in which no endpoint answered: waits the backoff, or
+  /// throws `unavailable` once `deadline` has passed.
+  void next_round(std::chrono::steady_clock::time_point deadline,
+                  backoff& waits, const std::string& last_failure) {
+    throw_if_cancelled();
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline)
+      throw etcd_error(etcd_errc::unavailable,
+                       "no etcd endpoint answered (last: " + last_failure
+                         + ")");
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline
+                                                                      - now);
+    pause(std::min(waits.next(), left));
+  }
+
+  /// Why an error reply is no answer; throws the etcd_error it means when
+  /// no other endpoint would do better.
+  static refusal refused_reply(const json& j, long status,
+                               const std::string& ep) {
+    if (invalid_token(j, status))
+      return refusal{error_message(j, status), true};
+    classify(j, status, ep);
+    return refusal{error_message(j, status)};
   }
 
   /// A unary call: the reply's JSON.
   json call(const std::string& path, const json& body) {
-    json result;
     auto text = body.dump();
-    with_failover([&](const std::string& ep, const std::string& tok,
-                      std::string& failure, bool& token_refused) {
+    return with_failover([&](const std::string& ep,
+                             const std::string& tok) -> attempt_result<json> {
       reply_sink sink;
       auto reply = post(ep, path, text, tok, opts.request_timeout, sink);
-      if (!reply.transport_error.empty()) {
-        failure = reply.transport_error;
-        return false;
-      }
+      if (!reply.transport_error.empty())
+        return refusal{reply.transport_error};
       auto j = parse_reply(sink.body, reply.status);
-      if (reply.status == 200 && j.is_object()) {
-        result = std::move(j);
-        return true;
-      }
-      if (invalid_token(j, reply.status)) {
-        token_refused = true;
-        failure = error_message(j, reply.status);
-        return false;
-      }
-      classify(j, reply.status, ep);
-      failure = error_message(j, reply.status);
-      return false;
+      if (reply.status == 200 && j.is_object())
+        return j;
+      return refused_reply(j, reply.status, ep);
     });
-    return result;
+  }
+
+  /// One watch stream at `ep`, from `w.next` on.
+  attempt_result<stream_outcome>
+  watch_once(const std::string& ep, const std::string& tok, watch_request& w) {
+    json create{{"key", base64(w.prefix)},
+                {"range_end", base64(prefix_end(w.prefix))},
+                {"start_revision", std::to_string(w.next)}};
+    auto body = json{{"create_request", create}}.dump();
+    detail::watch_stream stream;
+    stream_state seen;
+    reply_sink sink;
+    sink.on_stream = [&](std::string_view bytes) {
+      stream.feed(bytes);
+      return deliver(stream, w, seen);
+    };
+    auto reply = post(ep, "/v3/watch", body, tok, 0ms, sink);
+    if (seen.over)
+      return stream_outcome{stream_outcome::over, *seen.over};
+    if (seen.refused)
+      return watch_refused(*seen.refused, ep);
+    if (seen.created) {
+      fail_over(ep);
+      return stream_outcome{stream_outcome::broke, {}};
+    }
+    if (!reply.transport_error.empty())
+      return refusal{reply.transport_error};
+    if (reply.status != 200)
+      return refused_reply(parse_reply(sink.body, reply.status), reply.status,
+                           ep);
+    return refusal{"watch stream ended"};
+  }
+
+  /// Why a watch that etcd cancelled, that the gateway ended or that could
+  /// not be read is no answer; throws when no other endpoint would do
+  /// better.
+  static refusal watch_refused(const std::string& reason,
+                               const std::string& ep) {
+    if (reason.find("auth token") != std::string::npos
+        || reason.find("auth store is old") != std::string::npos
+        || reason.find("user name is empty") != std::string::npos)
+      return refusal{reason, true};
+    if (reason.find("permission denied") != std::string::npos)
+      throw etcd_error(etcd_errc::permission_denied,
+                       "etcd at " + ep + ": " + reason);
+    return refusal{reason};
   }
 };
 
@@ -539,8 +598,7 @@ client::client(client_options opts)
 
 client::~client() = default;
 
-range_result client::range_prefix(const std::string& prefix,
-                                   int64_t revision) {
+range_result client::range_prefix(const std::string& prefix, int64_t revision) {
   json body{{"key", base64(prefix)}, {"range_end", base64(prefix_end(prefix))}};
   if (revision > 0)
     body["revision"] = std::to_string(revision);
@@ -599,8 +657,7 @@ int64_t client::lease_grant(int64_t ttl) {
 
 int64_t client::lease_keepalive(int64_t id) {
   // The gateway maps this stream to one request and its one answer.
-  auto j = impl_->call("/v3/lease/keepalive",
-                       json{{"ID", std::to_string(id)}});
+  auto j = impl_->call("/v3/lease/keepalive", json{{"ID", std::to_string(id)}});
   auto result = j.find("result");
   return result == j.end() ? 0 : int_field(*result, "TTL");
 }
@@ -614,127 +671,20 @@ void client::compact(int64_t revision) {
               json{{"revision", std::to_string(revision)}});
 }
 
-watch_end client::watch_prefix(
-  const std::string& prefix, int64_t start_revision,
-  const std::function<bool(watch_revision)>& on_revision,
-  const std::function<void()>& on_created) {
-  auto next = start_revision;
-  watch_end end;
-  // Each pass of with_failover's attempt is one stream; it returns true
-  // once the watch is over for good (stopped or compacted).
+watch_end
+client::watch_prefix(const std::string& prefix, int64_t start_revision,
+                     const std::function<bool(watch_revision)>& on_revision,
+                     const std::function<void()>& on_created) {
+  watch_request w{prefix, start_revision, on_revision, on_created};
   for (;;) {
+    auto outcome = impl_->with_failover(
+      [&](const std::string& ep, const std::string& tok) {
+        return impl_->watch_once(ep, tok, w);
+      });
+    if (outcome.kind == stream_outcome::over)
+      return outcome.end;
     // A stream that was established and then broke counts as progress: the
     // next round of endpoints gets a fresh `retry_for`.
-    bool resume = false;
-    impl_->with_failover([&](const std::string& ep, const std::string& tok,
-                             std::string& failure, bool& token_refused) {
-      json create{{"key", base64(prefix)},
-                  {"range_end", base64(prefix_end(prefix))},
-                  {"start_revision", std::to_string(next)}};
-      auto body = json{{"create_request", create}}.dump();
-      bool over = false;
-      bool created = false;
-      std::string cancel_reason;
-      reply_sink sink;
-      sink.on_line = [&](const std::string& line) {
-        auto j = json::parse(line, nullptr, false);
-        if (!j.is_object())
-          return true;
-        if (auto err = j.find("error"); err != j.end()) {
-          // The gateway's own error for the stream (e.g. no leader).
-          cancel_reason = err->is_object() ? err->value("message", "")
-                                           : err->dump();
-          return false;
-        }
-        auto r = j.find("result");
-        if (r == j.end())
-          return true;
-        if (r->value("canceled", false)) {
-          if (auto compact = int_field(*r, "compact_revision"); compact > 0) {
-            end.reason = watch_end::compacted;
-            end.compact_revision = compact;
-            over = true;
-          } else {
-            cancel_reason = r->value("cancel_reason", "watch cancelled");
-          }
-          return false;
-        }
-        if (r->value("created", false)) {
-          created = true;
-          if (on_created)
-            on_created();
-        }
-        auto events = r->find("events");
-        if (events == r->end())
-          return true;
-        watch_revision batch;
-        for (auto& e : *events) {
-          watch_event ev;
-          ev.kind = e.value("type", "PUT") == "DELETE" ? watch_event::del
-                                                       : watch_event::put;
-          ev.kv = to_key_value(e.value("kv", json::object()));
-          if (ev.kv.mod_revision != batch.revision && !batch.events.empty()) {
-            next = batch.revision + 1;
-            if (!on_revision(std::move(batch))) {
-              over = true;
-              return false;
-            }
-            batch = {};
-          }
-          batch.revision = ev.kv.mod_revision;
-          batch.events.push_back(std::move(ev));
-        }
-        if (!batch.events.empty()) {
-          next = batch.revision + 1;
-          if (!on_revision(std::move(batch))) {
-            over = true;
-            return false;
-          }
-        }
-        return true;
-      };
-      auto reply = impl_->post(ep, "/v3/watch", body, tok, 0ms, sink);
-      if (over)
-        return true;
-      if (!cancel_reason.empty()) {
-        if (cancel_reason.find("auth token") != std::string::npos
-            || cancel_reason.find("auth store is old") != std::string::npos
-            || cancel_reason.find("user name is empty") != std::string::npos) {
-          token_refused = true;
-          failure = cancel_reason;
-          return false;
-        }
-        if (cancel_reason.find("permission denied") != std::string::npos)
-          throw etcd_error(etcd_errc::permission_denied,
-                           "etcd at " + ep + ": " + cancel_reason);
-        failure = cancel_reason;
-        return false;
-      }
-      if (created) {
-        impl_->fail_over(ep);
-        resume = true;
-        return true;
-      }
-      if (!reply.transport_error.empty()) {
-        failure = reply.transport_error;
-        return false;
-      }
-      if (reply.status != 200) {
-        auto j = parse_reply(sink.body, reply.status);
-        if (impl::invalid_token(j, reply.status)) {
-          token_refused = true;
-          failure = impl::error_message(j, reply.status);
-          return false;
-        }
-        impl::classify(j, reply.status, ep);
-        failure = impl::error_message(j, reply.status);
-        return false;
-      }
-      failure = "watch stream ended";
-      return false;
-    });
-    if (!resume)
-      return end;
   }
 }
 

@@ -31,10 +31,11 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "memcached_cfg/etcd/backoff.hpp"
 
 namespace mcfg::etcd {
 
@@ -74,22 +75,6 @@ struct tls_files {
   /// client certificates; both empty for none.
   std::string cert;
   std::string key;
-};
-
-/// Capped exponential backoff with full jitter: the n-th wait (from 0) is
-/// uniform in [initial * 2^n / 2, initial * 2^n], never above `max`.
-class backoff {
-public:
-  backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max);
-  /// The next wait; each call doubles the ceiling up to the cap.
-  std::chrono::milliseconds next();
-  void reset();
-
-private:
-  std::chrono::milliseconds initial_;
-  std::chrono::milliseconds max_;
-  std::chrono::milliseconds ceiling_;
-  std::minstd_rand rng_;
 };
 
 struct client_options {
@@ -220,7 +205,10 @@ public:
   /// revision at a time, to `on_revision` (which returns false to stop),
   /// after calling `on_created` once the watch is established. Blocks. A
   /// stream that breaks (member gone) is resumed, on the next endpoint, from
-  /// the revision after the last delivered: nothing is lost or repeated.
+  /// the revision after the last delivered: nothing is lost or repeated. A
+  /// message of the stream this client cannot read counts as a failure of
+  /// that endpoint: none of it is delivered, and the watch goes on at the
+  /// next endpoint from the same revision.
   /// Throws etcd_error when no endpoint answers within `retry_for`.
   watch_end watch_prefix(const std::string& prefix, int64_t start_revision,
                          const std::function<bool(watch_revision)>& on_revision,

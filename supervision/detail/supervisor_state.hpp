@@ -1,8 +1,9 @@
 #pragma once
-// The supervisor's insides (supervisor.cpp), declared apart so that the
-// moving parts can be read before the code: the records it keeps, the events
-// it queues, the plans of stops and starts it runs, and the state class whose
-// handlers drive them. Not part of the API.
+// The supervisor's insides (supervisor_state.cpp; supervisor.cpp hands it
+// the messages), declared apart so that the moving parts can be read before
+// the code: the records it keeps, the events it queues, the plans of stops
+// and starts it runs, and the state class whose handlers drive them. The
+// restart rules it applies are restart_policy's. Not part of the API.
 #include <deque>
 #include <functional>
 #include <memory>
@@ -18,7 +19,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "memcached_cfg/supervision/detail/restart_window.hpp"
+#include "memcached_cfg/supervision/detail/restart_policy.hpp"
 #include "memcached_cfg/supervision/supervisor.hpp"
 
 namespace mcfg::sup::detail {
@@ -160,9 +161,9 @@ public:
   template <class T, class F>
   caf::typed_response_promise<T> serve(F op) {
     auto rp = self_->make_response_promise<T>();
-    backlog_.emplace_back(client_request{
-      [op, rp]() mutable { op(rp); },
-      [rp](const caf::error& err) mutable { rp.deliver(err); }});
+    backlog_.emplace_back(
+      client_request{[op, rp]() mutable { op(rp); },
+                     [rp](const caf::error& err) mutable { rp.deliver(err); }});
     pump();
     return rp;
   }
@@ -206,11 +207,9 @@ private:
   void restart(child_record& child, const caf::error& reason);
   void retry_later(child_record& child, const caf::error& reason);
   bool within_limit(child_record& child, const caf::error& reason);
-  caf::timespan backoff_delay(child_record& child);
   void schedule_restart(child_record& child, caf::timespan delay);
   void run_restart(child_id id);
   void restart_failed(const start_failure& failure);
-  std::vector<child_id> restart_group(child_id id) const;
   void give_up(child_id id, const caf::error& reason);
 
   // -- stopping ---------------------------------------------------------------
@@ -237,7 +236,7 @@ private:
   std::string component_;
   /// In start order.
   std::vector<child_record> children_;
-  restart_window restarts_;
+  restart_policy restarts_;
   std::deque<event> backlog_;
   std::optional<plan> plan_;
   waiting waiting_;
@@ -251,10 +250,5 @@ private:
   /// that functor kills them, as a link would in Erlang.
   std::shared_ptr<std::set<caf::actor_addr>> live_;
 };
-
-/// The behavior: hands each message to the state.
-supervisor_impl::behavior_type supervisor(supervisor_state::pointer self,
-                                          supervisor_flags flags,
-                                          std::vector<child_spec> children);
 
 } // namespace mcfg::sup::detail
