@@ -133,19 +133,20 @@ http_response from_error(const backend_error& err) {
 
 http_response get_status(control_backend& backend) {
   auto st = backend.status();
-  if (auto err = std::get_if<backend_error>(&st))
-    return from_error(*err);
+  if (!st)
+    return from_error(st.error());
   http_response out;
-  out.body = status_json(std::get<node_status>(st));
+  out.body = status_json(*st);
   return out;
 }
 
 http_response get_health(control_backend& backend) {
   auto st = backend.status();
-  if (auto err = std::get_if<backend_error>(&st))
-    return json_response(503, {{"healthy", false},
-                               {"problems", json::array({err->message})}});
-  auto problems = health_problems(std::get<node_status>(st));
+  if (!st)
+    return json_response(503,
+                         {{"healthy", false},
+                          {"problems", json::array({st.error().message})}});
+  auto problems = health_problems(*st);
   return json_response(problems.empty() ? 200 : 503,
                        {{"healthy", problems.empty()},
                         {"problems", problems}});
@@ -153,11 +154,11 @@ http_response get_health(control_backend& backend) {
 
 http_response get_metrics(control_backend& backend) {
   auto st = backend.status();
-  if (auto err = std::get_if<backend_error>(&st))
-    return from_error(*err);
+  if (!st)
+    return from_error(st.error());
   http_response out;
   out.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  out.body = metrics_text(std::get<node_status>(st));
+  out.body = metrics_text(*st);
   return out;
 }
 
@@ -166,11 +167,11 @@ template <class Call>
 http_response post_target(const http_request& req, bool with_version,
                           Call call) {
   auto target = parse_target(req.body, with_version);
-  if (auto err = std::get_if<std::string>(&target))
-    return error_response(400, *err);
-  auto& t = std::get<control_target>(target);
-  if (auto err = call(t))
-    return from_error(*err);
+  if (!target)
+    return error_response(400, target.error().message);
+  auto& t = *target;
+  if (auto done = call(t); !done)
+    return from_error(done.error());
   json out = {{"ok", true}, {"file", text_or_null(t.file)}};
   if (t.version)
     out["version"] = *t.version;
@@ -193,32 +194,31 @@ http_response error_response(int status, const std::string& message) {
   return json_response(status, {{"error", message}});
 }
 
-std::variant<control_target, std::string>
-parse_target(const std::string& body, bool with_version) {
+result<control_target> parse_target(const std::string& body,
+                                    bool with_version) {
   control_target out;
   if (body.find_first_not_of(" \t\r\n") == std::string::npos)
     return out;
   // No exceptions, and no parser message: nlohmann's would quote the input.
   auto doc = json::parse(body, nullptr, false);
   if (doc.is_discarded())
-    return std::string{"the request body is not valid JSON"};
+    return fail("the request body is not valid JSON");
   if (!doc.is_object())
-    return std::string{"the request body must be a JSON object"};
+    return fail("the request body must be a JSON object");
   for (auto& [key, value] : doc.items()) {
     if (key == "file") {
       if (!value.is_string() || value.get_ref<const std::string&>().empty())
-        return std::string{"\"file\" must be a non-empty string (a path "
-                           "from node.yaml)"};
+        return fail("\"file\" must be a non-empty string (a path from "
+                    "node.yaml)");
       out.file = value.get<std::string>();
     } else if (key == "version" && with_version) {
       if (!value.is_number_unsigned())
-        return std::string{"\"version\" must be an unsigned integer"};
+        return fail("\"version\" must be an unsigned integer");
       out.version = value.get<uint64_t>();
     } else {
       // A key is the client's own text: say which fields exist instead.
-      return std::string{with_version
-                           ? "unknown field; known: \"file\", \"version\""
-                           : "unknown field; known: \"file\""};
+      return fail(with_version ? "unknown field; known: \"file\", \"version\""
+                               : "unknown field; known: \"file\"");
     }
   }
   return out;

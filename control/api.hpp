@@ -15,10 +15,10 @@
 #include <optional>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "memcached_cfg/messages/node_status.hpp"
+#include "memcached_cfg/messages/result.hpp"
 
 namespace mcfg {
 
@@ -58,12 +58,11 @@ struct control_target {
 class control_backend {
 public:
   virtual ~control_backend() = default;
-  virtual std::variant<node_status, backend_error> status() = 0;
+  virtual result<node_status, backend_error> status() = 0;
   /// Returns once the target's files hold the current (or given) version
   /// and their refresh went through.
-  virtual std::optional<backend_error> sync(const control_target& target) = 0;
-  virtual std::optional<backend_error> reload(const control_target& target)
-    = 0;
+  virtual result<void, backend_error> sync(const control_target& target) = 0;
+  virtual result<void, backend_error> reload(const control_target& target) = 0;
 };
 
 /// The largest request body the API reads; the server refuses larger ones
@@ -80,8 +79,7 @@ http_response error_response(int status, const std::string& message);
 /// Parses a sync (`with_version`) or reload body: empty, or a JSON object
 /// with the optional fields "file" (non-empty string) and "version"
 /// (unsigned integer, sync only). The error names the field, never its value.
-std::variant<control_target, std::string>
-parse_target(const std::string& body, bool with_version);
+result<control_target> parse_target(const std::string& body, bool with_version);
 
 /// GET /v1/status's JSON.
 std::string status_json(const node_status& st);

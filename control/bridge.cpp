@@ -214,8 +214,8 @@ public:
     : sys_(sys), control_(std::move(control)), timeout_(timeout) {
   }
 
-  std::variant<node_status, backend_error> status() override {
-    std::variant<node_status, backend_error> out;
+  result<node_status, backend_error> status() override {
+    result<node_status, backend_error> out = node_status{};
     caf::scoped_actor self{sys_};
     self->request(control_, timeout_, status_atom::value)
       .receive([&](node_status& st) { out = std::move(st); },
@@ -223,22 +223,22 @@ public:
     return out;
   }
 
-  std::optional<backend_error> sync(const control_target& target) override {
+  result<void, backend_error> sync(const control_target& target) override {
     auto out = ask_ok(sync_atom::value, target.file);
-    if (!out && target.version)
-      out = check_version(*target.version);
+    if (out && target.version)
+      return check_version(*target.version);
     return out;
   }
 
-  std::optional<backend_error> reload(const control_target& target) override {
+  result<void, backend_error> reload(const control_target& target) override {
     return ask_ok(reload_atom::value, target.file);
   }
 
 private:
   /// One request the control actor answers with ok or an error.
   template <class... Ts>
-  std::optional<backend_error> ask_ok(Ts... xs) {
-    std::optional<backend_error> out;
+  result<void, backend_error> ask_ok(Ts... xs) {
+    result<void, backend_error> out;
     caf::scoped_actor self{sys_};
     self->request(control_, timeout_, std::move(xs)...)
       .receive([](caf::ok_atom) {},
@@ -249,16 +249,16 @@ private:
   /// After a sync the files hold the source's current version (each
   /// writer's sync(version)), which meets any version up to it; a later one
   /// does not exist yet, and waiting for it could hold the request for ever.
-  std::optional<backend_error> check_version(uint64_t version) {
+  result<void, backend_error> check_version(uint64_t version) {
     auto st = status();
-    if (auto err = std::get_if<backend_error>(&st))
-      return *err;
-    auto current = std::get<node_status>(st).source.version;
+    if (!st)
+      return st.error();
+    auto current = st->source.version;
     if (current < version)
       return backend_error{409, "the source is at version "
                                   + std::to_string(current) + ", not yet "
                                   + std::to_string(version)};
-    return std::nullopt;
+    return {};
   }
 
   caf::actor_system& sys_;

@@ -30,8 +30,8 @@ namespace mcfg {
 
 namespace {
 
-std::string os_error(const std::string& what, int err) {
-  return what + ": " + std::strerror(err);
+failure os_error(const std::string& what, int err) {
+  return fail(what + ": " + std::strerror(err));
 }
 
 /// Whether something accepts connections on the Unix socket at `path`.
@@ -81,22 +81,23 @@ void listening_socket::close() {
   path_.clear();
 }
 
-std::variant<listening_socket, std::string>
+result<listening_socket>
 listening_socket::bind_unix(const std::string& path,
                             std::optional<gid_t> group) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path))
-    return "control socket " + path + ": path longer than "
-           + std::to_string(sizeof(addr.sun_path) - 1) + " bytes";
+    return fail("control socket " + path + ": path longer than "
+                + std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
-      return "control socket " + path + ": exists and is not a socket";
+      return fail("control socket " + path + ": exists and is not a socket");
     if (unix_socket_answers(addr))
-      return "control socket " + path
-             + ": another process is listening on it (is mcfgd running?)";
+      return fail("control socket " + path
+                  + ": another process is listening on it (is mcfgd "
+                    "running?)");
     ::unlink(path.c_str()); // stale: its mcfgd is gone
   }
   listening_socket out;
@@ -126,8 +127,8 @@ listening_socket::bind_unix(const std::string& path,
   return out;
 }
 
-std::variant<listening_socket, std::string>
-listening_socket::bind_tcp(const std::string& host, uint16_t port) {
+result<listening_socket> listening_socket::bind_tcp(const std::string& host,
+                                                    uint16_t port) {
   auto where = host + ":" + std::to_string(port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -136,10 +137,10 @@ listening_socket::bind_tcp(const std::string& host, uint16_t port) {
   addrinfo* found = nullptr;
   auto service = std::to_string(port);
   if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found))
-    return "control listen " + where + ": " + gai_strerror(rc);
+    return fail("control listen " + where + ": " + gai_strerror(rc));
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard{found,
                                                              ::freeaddrinfo};
-  std::string last_error = "control listen " + where + ": no address";
+  auto last_error = fail("control listen " + where + ": no address");
   for (auto* ai = found; ai != nullptr; ai = ai->ai_next) {
     listening_socket out;
     out.fd_ = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
@@ -206,18 +207,18 @@ bool in_supplementary_groups(pid_t pid, gid_t group) {
 }
 
 /// Whether the peer on the Unix socket `fd` may use the API: mcfgd's own
-/// uid, root, or (with `group`) a process in that group. Empty when it
-/// may; else who it is, for the log.
-std::optional<std::string> check_peer(int fd, std::optional<gid_t> group) {
+/// uid, root, or (with `group`) a process in that group. When it may not,
+/// the failure says who it is, for the log.
+result<void> check_peer(int fd, std::optional<gid_t> group) {
   ucred cred{};
   socklen_t len = sizeof(cred);
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-    return std::string{"a peer without credentials"};
+    return fail("a peer without credentials");
   if (cred.uid == 0 || cred.uid == ::geteuid())
-    return std::nullopt;
+    return {};
   if (group && (cred.gid == *group || in_supplementary_groups(cred.pid, *group)))
-    return std::nullopt;
-  return "uid " + std::to_string(cred.uid);
+    return {};
+  return fail("uid " + std::to_string(cred.uid));
 }
 
 } // namespace
@@ -253,7 +254,7 @@ public:
         MHD_stop_daemon(d->daemon);
   }
 
-  std::optional<control_start_error>
+  result<void, control_start_error>
   start(std::vector<control_listener> listeners) {
     for (auto& l : listeners) {
       auto d = std::make_unique<daemon_ctx>();
@@ -262,14 +263,15 @@ public:
       daemons_.push_back(std::move(d));
     }
     for (auto& d : daemons_)
-      if (auto err = start_daemon(*d))
-        return control_start_error{*err, d->listener.tls.has_value()};
+      if (auto started = start_daemon(*d); !started)
+        return control_start_error{started.error().message,
+                                   d->listener.tls.has_value()};
     watchdog_ = std::thread{[this] { watch(); }};
-    return std::nullopt;
+    return {};
   }
 
 private:
-  std::optional<std::string> start_daemon(daemon_ctx& d) {
+  result<void> start_daemon(daemon_ctx& d) {
     auto& l = d.listener;
     // MHD closes the socket it is given at stop; ours closes (and removes
     // the file) after that.
@@ -305,13 +307,14 @@ private:
                                 MHD_OPTION_ARRAY, opts.data(), MHD_OPTION_END);
     if (!d.daemon) {
       ::close(fd);
-      return "control " + l.socket.name()
-             + ": libmicrohttpd could not start (see the warnings above)";
+      return fail("control " + l.socket.name()
+                  + ": libmicrohttpd could not start (see the warnings "
+                    "above)");
     }
     d.running = true;
     log::info("control", "listening on " + l.socket.name()
                            + (l.tls ? " (HTTPS)" : ""));
-    return std::nullopt;
+    return {};
   }
 
   static void on_mhd_log(void* cls, const char* fmt, va_list ap) {
@@ -397,10 +400,11 @@ private:
     if (l.socket.is_unix()) {
       auto* info = MHD_get_connection_info(c,
                                            MHD_CONNECTION_INFO_CONNECTION_FD);
-      auto who = check_peer(info ? info->connect_fd : -1, l.group);
-      if (!who)
+      auto allowed = check_peer(info ? info->connect_fd : -1, l.group);
+      if (allowed)
         return std::nullopt;
-      log::warning("control", "refused a request from " + *who + " on "
+      log::warning("control", "refused a request from "
+                                + allowed.error().message + " on "
                                 + l.socket.name());
       return error_response(403, "this socket serves mcfgd's own user, "
                                  "root and control.group only");
@@ -482,12 +486,12 @@ control_server::control_server(std::unique_ptr<impl> x) : impl_(std::move(x)) {
 
 control_server::~control_server() = default;
 
-std::variant<std::unique_ptr<control_server>, control_start_error>
+result<std::unique_ptr<control_server>, control_start_error>
 control_server::start(std::vector<control_listener> listeners,
                       control_backend& backend, control_limits limits) {
   auto x = std::make_unique<impl>(backend, limits);
-  if (auto err = x->start(std::move(listeners)))
-    return *err;
+  if (auto started = x->start(std::move(listeners)); !started)
+    return started.error();
   return std::unique_ptr<control_server>{new control_server(std::move(x))};
 }
 

@@ -3,7 +3,7 @@
 // only mcfgd's own uid, root and an optional group may use (SO_PEERCRED),
 // and an optional TCP socket where every request carries a bearer token
 // (HTTPS when given a certificate). Every request is bounded: a body cap
-// (control_api.hpp's max_request_body), a deadline for the request to
+// (api.hpp's max_request_body), a deadline for the request to
 // arrive, a limit on concurrent connections. Each connection has its own
 // thread, so a slow client or a long sync never delays another client, and
 // the writers never wait for any of them.
@@ -13,10 +13,10 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "memcached_cfg/control/api.hpp"
+#include "memcached_cfg/messages/result.hpp"
 
 namespace mcfg {
 
@@ -45,12 +45,12 @@ public:
   /// socket something still answers on, or a file that is no socket, is an
   /// error. Sets the process umask for the bind, so call it before any
   /// other thread starts.
-  static std::variant<listening_socket, std::string>
-  bind_unix(const std::string& path, std::optional<gid_t> group);
+  static result<listening_socket> bind_unix(const std::string& path,
+                                            std::optional<gid_t> group);
 
   /// Binds `host:port` (numeric address or name).
-  static std::variant<listening_socket, std::string>
-  bind_tcp(const std::string& host, uint16_t port);
+  static result<listening_socket> bind_tcp(const std::string& host,
+                                           uint16_t port);
 
 private:
   void close();
@@ -98,7 +98,7 @@ struct control_start_error {
 /// must outlive it.
 class control_server {
 public:
-  static std::variant<std::unique_ptr<control_server>, control_start_error>
+  static result<std::unique_ptr<control_server>, control_start_error>
   start(std::vector<control_listener> listeners, control_backend& backend,
         control_limits limits = {});
 

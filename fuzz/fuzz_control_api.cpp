@@ -49,22 +49,22 @@ struct fake_node : mcfg::control_backend {
     st.files = {a, b};
   }
 
-  std::variant<mcfg::node_status, mcfg::backend_error> status() override {
+  mcfg::result<mcfg::node_status, mcfg::backend_error> status() override {
     return st;
   }
-  std::optional<mcfg::backend_error> act(const mcfg::control_target& t) {
+  mcfg::result<void, mcfg::backend_error> act(const mcfg::control_target& t) {
     ++calls;
     last = t;
     if (t.file.empty() || t.file == st.files[0].path
         || t.file == st.files[1].path)
-      return std::nullopt;
+      return {};
     return mcfg::backend_error{404, "no file named " + t.file};
   }
-  std::optional<mcfg::backend_error>
+  mcfg::result<void, mcfg::backend_error>
   sync(const mcfg::control_target& t) override {
     return act(t);
   }
-  std::optional<mcfg::backend_error>
+  mcfg::result<void, mcfg::backend_error>
   reload(const mcfg::control_target& t) override {
     return act(t);
   }

@@ -1,7 +1,7 @@
 #pragma once
 // result<T, E>: a value, or why there is none. The one way the daemon's code
 // (source/, node/, control/, programs/) returns an error that is not an
-// actor's caf::error (CONTRIBUTING.md, "Errors"). E is `failure` unless the
+// actor's caf::error (docs/ARCHITECTURE.md §2, "Errors"). E is `failure` unless the
 // caller needs more than a message: the control API's backend_error carries
 // an HTTP status too. A message names files, keys and revisions, never a
 // secret. The etcd client, a general-purpose library with no header of

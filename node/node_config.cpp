@@ -1,6 +1,5 @@
 #include "memcached_cfg/node/node_config.hpp"
 
-#include <arpa/inet.h>
 #include <grp.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -8,7 +7,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -18,192 +16,25 @@
 #include <tuple>
 #include <utility>
 
-#include "memcached_cfg/source/yaml_reader.hpp"
+#include "memcached_cfg/node/node_yaml.hpp"
 
 namespace fs = std::filesystem;
 
 namespace mcfg {
 
-// -- small parsers ------------------------------------------------------------
-
-namespace {
-
-bool all_digits(std::string_view s) {
-  if (s.empty())
-    return false;
-  for (char c : s)
-    if (c < '0' || c > '9')
-      return false;
-  return true;
-}
-
-/// Decimal digits to a value no larger than `max`; nothing on overflow.
-std::optional<uint64_t> parse_uint(std::string_view s, uint64_t max) {
-  if (!all_digits(s))
-    return std::nullopt;
-  uint64_t x = 0;
-  for (char c : s) {
-    auto d = static_cast<uint64_t>(c - '0');
-    if (x > (max - d) / 10)
-      return std::nullopt;
-    x = x * 10 + d;
-  }
-  return x;
-}
-
-} // namespace
-
-std::optional<caf::timespan> parse_duration(std::string_view text) {
-  size_t n = 0;
-  while (n < text.size() && text[n] >= '0' && text[n] <= '9')
-    ++n;
-  auto digits = text.substr(0, n);
-  auto unit = text.substr(n);
-  int64_t scale = 0;
-  if (unit == "ns")
-    scale = 1;
-  else if (unit == "us")
-    scale = 1'000;
-  else if (unit == "ms")
-    scale = 1'000'000;
-  else if (unit == "s")
-    scale = 1'000'000'000;
-  else if (unit == "m")
-    scale = 60LL * 1'000'000'000;
-  else if (unit == "h")
-    scale = 3600LL * 1'000'000'000;
-  else
-    return std::nullopt;
-  auto max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max() / scale);
-  auto count = parse_uint(digits, max);
-  if (!count)
-    return std::nullopt;
-  return caf::timespan{static_cast<int64_t>(*count) * scale};
-}
-
-std::optional<mode_t> parse_mode(std::string_view text) {
-  std::string_view digits;
-  if (text.size() >= 2 && text[0] == '0' && (text[1] == 'o' || text[1] == 'O'))
-    digits = text.substr(2);
-  else if (text.size() >= 2 && text[0] == '0')
-    digits = text.substr(1);
-  else
-    return std::nullopt;
-  if (digits.empty() || digits.size() > 4)
-    return std::nullopt;
-  mode_t x = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '7')
-      return std::nullopt;
-    x = static_cast<mode_t>(x * 8 + static_cast<mode_t>(c - '0'));
-  }
-  if (x > 0777)
-    return std::nullopt;
-  return x;
-}
-
-std::optional<refresh_signal> parse_signal(std::string_view text) {
-  std::string name;
-  for (char c : text)
-    name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (name.compare(0, 3, "SIG") == 0)
-    name.erase(0, 3);
-  static const std::pair<const char*, int> known[] = {
-    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},
-    {"TERM", SIGTERM}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
-  };
-  for (auto& [n, sig] : known)
-    if (name == n)
-      return refresh_signal{sig, std::string{"SIG"} + n, {}, {}};
-  return std::nullopt;
-}
-
-std::optional<listen_address> parse_listen_address(std::string_view text) {
-  listen_address out;
-  std::string_view host;
-  std::string_view port;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find("]:");
-    if (close == std::string_view::npos || close == 1)
-      return std::nullopt;
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else if (auto colon = text.rfind(':'); colon != std::string_view::npos) {
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos)
-      return std::nullopt; // IPv6 needs brackets
-  } else {
-    port = text;
-  }
-  for (char c : host)
-    if (std::isspace(static_cast<unsigned char>(c)) || c == '[' || c == ']'
-        || c == '/')
-      return std::nullopt;
-  auto num = parse_uint(port, 65535);
-  if (!num || port.size() > 5)
-    return std::nullopt;
-  if (!host.empty())
-    out.host = std::string{host};
-  out.port = static_cast<uint16_t>(*num);
-  return out;
-}
-
-bool is_loopback_host(const std::string& host) {
-  if (host == "localhost")
-    return true;
-  in_addr v4{};
-  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1)
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1)
-    return IN6_IS_ADDR_LOOPBACK(&v6);
-  return false;
-}
-
 // -- node.yaml ----------------------------------------------------------------
 
 namespace {
 
-/// `"rw"` for a scalar, `a list` for anything else: what was found instead.
-std::string got(const YAML::Node& n) {
-  if (!n.IsScalar())
-    return yaml_reader::describe_type(n);
-  std::string out = "\"";
-  for (char c : n.Scalar()) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += '?';
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
-
-std::string join_names(std::initializer_list<const char*> names) {
-  std::string out;
-  for (auto n : names) {
-    if (!out.empty())
-      out += ", ";
-    out += n;
-  }
-  return out;
-}
-
-class node_parser : yaml_reader {
+class node_parser : node_yaml_reader {
 public:
   node_parser(std::string display, const fs::path& config_file)
-    : yaml_reader(std::move(display)) {
+    : node_yaml_reader(std::move(display), config_file.parent_path()) {
     cfg_.config_file = config_file.string();
-    base_ = config_file.parent_path();
     char host[256] = {0};
     if (::gethostname(host, sizeof(host) - 1) == 0)
       cfg_.name = host;
-    cfg_.control.socket = (base_ / "mcfgd.sock").string();
+    cfg_.control.socket = (base() / "mcfgd.sock").string();
   }
 
   node_config_result run(std::string_view text) {
@@ -214,124 +45,6 @@ public:
   }
 
 private:
-  using field_fn
-    = std::function<void(const YAML::Node& key, const YAML::Node& value)>;
-
-  static std::string child(const std::string& parent, const std::string& k) {
-    return parent.empty() ? k : parent + "." + k;
-  }
-
-  /// Walks the mapping `node` (found at `path`), calling `on_field` for each
-  /// known key; unknown, duplicate and non-scalar keys are errors. Returns
-  /// false when `node` is not a mapping.
-  bool walk(const YAML::Node& key_of_node, const YAML::Node& node,
-            const std::string& path, std::initializer_list<const char*> known,
-            const field_fn& on_field) {
-    if (!node.IsMap()) {
-      fail_value(key_of_node, node, path,
-                 "expected a mapping with " + join_names(known) + ", got "
-                   + describe_type(node));
-      return false;
-    }
-    std::set<std::string> seen;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      // By value: yaml-cpp's iterator hands out a temporary pair.
-      const YAML::Node k = it->first;
-      if (!k.IsScalar()) {
-        fail_at(k, path, std::string{"keys must be strings, got "}
-                           + describe_type(k));
-        continue;
-      }
-      const auto& name = k.Scalar();
-      if (!seen.insert(name).second) {
-        fail_at(k, child(path, name), "duplicate key");
-        continue;
-      }
-      bool is_known = false;
-      for (auto x : known)
-        is_known = is_known || name == x;
-      if (!is_known) {
-        fail_at(k, child(path, name),
-                "unknown key (known: " + join_names(known) + ")");
-        continue;
-      }
-      on_field(k, it->second);
-    }
-    return true;
-  }
-
-  /// A non-empty scalar, or an error.
-  std::optional<std::string> scalar(const YAML::Node& key,
-                                    const YAML::Node& value,
-                                    const std::string& path, const char* what) {
-    if (!value.IsScalar() || value.Scalar().empty()) {
-      fail_value(key, value, path,
-                 std::string{"expected "} + what + ", got "
-                   + (value.IsScalar() ? "an empty string"
-                                       : describe_type(value)));
-      return std::nullopt;
-    }
-    return value.Scalar();
-  }
-
-  std::optional<std::string> path_value(const YAML::Node& key,
-                                        const YAML::Node& value,
-                                        const std::string& path) {
-    auto str = scalar(key, value, path, "a file path");
-    if (!str)
-      return std::nullopt;
-    if (str->find('\0') != std::string::npos) {
-      fail_value(key, value, path, "a path cannot contain a NUL byte");
-      return std::nullopt;
-    }
-    if (str->back() == '/') {
-      fail_value(key, value, path,
-                 "expected a file path, got a directory " + got(value));
-      return std::nullopt;
-    }
-    fs::path p{*str};
-    auto resolved = (p.is_absolute() ? p : base_ / p).lexically_normal();
-    // `run/..` or `.` name a directory once normalised.
-    if (!resolved.has_filename() || p.filename() == ".."
-        || p.filename() == ".") {
-      fail_value(key, value, path,
-                 "expected a file path, got a directory " + got(value));
-      return std::nullopt;
-    }
-    return resolved.string();
-  }
-
-  std::optional<caf::timespan> duration(const YAML::Node& key,
-                                        const YAML::Node& value,
-                                        const std::string& path) {
-    std::optional<caf::timespan> d;
-    if (value.IsScalar())
-      d = parse_duration(value.Scalar());
-    if (!d) {
-      fail_value(key, value, path,
-                 "expected a duration like 100ms, 10s or 2m (units ns, us, "
-                 "ms, s, m, h), got "
-                   + got(value));
-      return std::nullopt;
-    }
-    if (d->count() == 0) {
-      fail_value(key, value, path, "must be longer than 0");
-      return std::nullopt;
-    }
-    return d;
-  }
-
-  /// `true` or `false`, as written (no YAML 1.1 yes/no/on/off).
-  void bool_value(const YAML::Node& key, const YAML::Node& value,
-                  const std::string& path, bool& out) {
-    if (value.IsScalar() && value.Scalar() == "true")
-      out = true;
-    else if (value.IsScalar() && value.Scalar() == "false")
-      out = false;
-    else
-      fail_value(key, value, path, "expected true or false, got " + got(value));
-  }
-
   void top_level(const YAML::Node& root) {
     bool have_source = false;
     bool have_files = false;
@@ -614,89 +327,107 @@ private:
                 + std::string{f.module->forbidden_mode_reason});
   }
 
+  /// A `refresh:` mapping's keys as found, before the checks between them.
+  struct refresh_fields {
+    bool have_signal = false;
+    YAML::Node signal_key;
+    std::optional<refresh_signal> sig;
+    bool have_pidfile = false;
+    std::optional<std::string> pidfile;
+    bool have_command = false;
+    YAML::Node command_key;
+    std::optional<refresh_command> command;
+    YAML::Node expect_key;
+    std::optional<std::string> expect;
+  };
+
   std::optional<refresh_spec> refresh(const YAML::Node& key,
                                       const YAML::Node& node,
                                       const std::string& path) {
-    YAML::Node signal_key;
-    bool have_signal = false;
-    std::optional<refresh_signal> sig;
-    std::optional<std::string> pidfile;
-    std::optional<refresh_command> command;
-    bool have_pidfile = false;
-    bool have_command = false;
-    YAML::Node command_key;
-    std::optional<std::string> expect;
-    YAML::Node expect_key;
+    refresh_fields f;
     auto errors_before = error_count();
-    auto is_map = walk(
-      key, node, path, {"signal", "pidfile", "expect", "command"},
-      [&](const YAML::Node& k, const YAML::Node& v) {
-        const auto& name = k.Scalar();
-        auto key_path = path + "." + name;
-        if (name == "signal") {
-          have_signal = true;
-          signal_key = k;
-          if (v.IsScalar())
-            sig = parse_signal(v.Scalar());
-          if (!sig)
-            fail_value(k, v, key_path,
-                       "expected a signal name (HUP, INT, QUIT, TERM, USR1, "
-                       "USR2, with or without SIG), got "
-                         + got(v));
-        } else if (name == "pidfile") {
-          have_pidfile = true;
-          pidfile = path_value(k, v, key_path);
-        } else if (name == "expect") {
-          expect_key = k;
-          // A program's name as /proc/PID/comm and its executable show it.
-          if (v.IsScalar() && !v.Scalar().empty()
-              && v.Scalar().find_first_of(std::string{"/\0", 2})
-                   == std::string::npos)
-            expect = v.Scalar();
-          else
-            fail_value(k, v, key_path,
-                       "expected a program name like memcached (no '/'), got "
-                         + got(v));
-        } else if (name == "command") {
-          have_command = true;
-          command_key = k;
-          command = argv(k, v, key_path);
-        }
-      });
+    auto is_map = walk(key, node, path,
+                       {"signal", "pidfile", "expect", "command"},
+                       [&](const YAML::Node& k, const YAML::Node& v) {
+                         refresh_field(k, v, path + "." + k.Scalar(), f);
+                       });
     if (!is_map || error_count() != errors_before)
       return std::nullopt;
-    if (have_command && (have_signal || have_pidfile)) {
-      fail_at(command_key, path,
+    return refresh_of(key, node, path, f);
+  }
+
+  void refresh_field(const YAML::Node& k, const YAML::Node& v,
+                     const std::string& key_path, refresh_fields& f) {
+    const auto& name = k.Scalar();
+    if (name == "signal") {
+      f.have_signal = true;
+      f.signal_key = k;
+      if (v.IsScalar())
+        f.sig = parse_signal(v.Scalar());
+      if (!f.sig)
+        fail_value(k, v, key_path,
+                   "expected a signal name (HUP, INT, QUIT, TERM, USR1, "
+                   "USR2, with or without SIG), got "
+                     + got(v));
+    } else if (name == "pidfile") {
+      f.have_pidfile = true;
+      f.pidfile = path_value(k, v, key_path);
+    } else if (name == "expect") {
+      f.expect_key = k;
+      // A program's name as /proc/PID/comm and its executable show it.
+      if (v.IsScalar() && !v.Scalar().empty()
+          && v.Scalar().find_first_of(std::string{"/\0", 2})
+               == std::string::npos)
+        f.expect = v.Scalar();
+      else
+        fail_value(k, v, key_path,
+                   "expected a program name like memcached (no '/'), got "
+                     + got(v));
+    } else if (name == "command") {
+      f.have_command = true;
+      f.command_key = k;
+      f.command = argv(k, v, key_path);
+    }
+  }
+
+  /// The refresh `f` describes, once each of its keys was valid: a signal
+  /// and its pidfile, or a command.
+  std::optional<refresh_spec> refresh_of(const YAML::Node& key,
+                                         const YAML::Node& node,
+                                         const std::string& path,
+                                         refresh_fields& f) {
+    if (f.have_command && (f.have_signal || f.have_pidfile)) {
+      fail_at(f.command_key, path,
               "give either `signal` and `pidfile`, or `command`, not both");
       return std::nullopt;
     }
-    if (have_command && expect) {
-      fail_at(expect_key, path + ".expect",
+    if (f.have_command && f.expect) {
+      fail_at(f.expect_key, path + ".expect",
               "`expect` checks the pid a signal is sent to; a command has "
               "none");
       return std::nullopt;
     }
-    if (have_command)
-      return refresh_spec{std::move(*command)};
-    if (have_signal && !have_pidfile) {
-      fail_at(signal_key, path + ".pidfile",
+    if (f.have_command)
+      return refresh_spec{std::move(*f.command)};
+    if (f.have_signal && !f.have_pidfile) {
+      fail_at(f.signal_key, path + ".pidfile",
               "missing: a signal needs the pidfile of the process to send it "
               "to");
       return std::nullopt;
     }
-    if (have_pidfile && !have_signal) {
+    if (f.have_pidfile && !f.have_signal) {
       fail_value(key, node, path + ".signal",
                  "missing: which signal to send (e.g. HUP)");
       return std::nullopt;
     }
-    if (!have_signal) {
+    if (!f.have_signal) {
       fail_value(key, node, path,
                  "expected `signal` and `pidfile`, or `command`");
       return std::nullopt;
     }
-    sig->pidfile = std::move(*pidfile);
-    sig->expect = expect.value_or("");
-    return refresh_spec{std::move(*sig)};
+    f.sig->pidfile = std::move(*f.pidfile);
+    f.sig->expect = f.expect.value_or("");
+    return refresh_spec{std::move(*f.sig)};
   }
 
   std::optional<refresh_command> argv(const YAML::Node& key,
@@ -907,7 +638,6 @@ private:
     }
   }
 
-  fs::path base_;
   node_config cfg_;
   source_mark socket_mark_;
   std::vector<std::pair<std::string, source_mark>> path_marks_;

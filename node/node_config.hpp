@@ -49,7 +49,8 @@
 //                                   # nobody in; >= 1.6.32 rejects the file)
 //
 // Durations are an integer and a unit: ns, us, ms, s, m, h (`100ms`, `10s`,
-// `2m`, `500us`).
+// `2m`, `500us`). The parsers of such values (durations, modes, signals,
+// listen addresses) are config_values.hpp's.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -65,21 +66,13 @@
 #include "memcached_cfg/etcd/client.hpp"
 #include "memcached_cfg/messages/log.hpp"
 #include "memcached_cfg/modules/module_table.hpp"
+#include "memcached_cfg/node/config_values.hpp"
 #include "memcached_cfg/source/located_error.hpp"
 
 namespace mcfg {
 
-/// Refresh by sending `signal` to the pid written in `pidfile`.
-struct refresh_signal {
-  int signal = 0;
-  /// Canonical name, e.g. "SIGHUP".
-  std::string name;
-  /// Absolute.
-  std::string pidfile;
-  /// When set (`expect: memcached`), the pid is signalled only if its
-  /// /proc/PID/comm, and its executable's name where readable, is this.
-  std::string expect;
-};
+// refresh_signal (a signal to the pid in a pidfile) is config_values.hpp's,
+// beside its parser.
 
 /// Refresh by running a command (no shell); argv[0] is looked up in PATH
 /// when it has no '/'.
@@ -115,12 +108,6 @@ struct etcd_source_config {
   /// Set with `tls`: absolute paths; `ca` empty: the system's CAs; `cert`
   /// and `key` both or neither.
   std::optional<etcd::tls_files> tls;
-};
-
-/// Where the control API listens over TCP.
-struct listen_address {
-  std::string host = "127.0.0.1";
-  uint16_t port = 0;
 };
 
 /// HTTPS for control.listen: the server's certificate and key, PEM files,
@@ -179,25 +166,5 @@ node_config_result load_node_config(const std::string& path);
 /// working directory first).
 node_config_result parse_node_config(std::string_view text,
                                      const std::string& path);
-
-/// "100ms", "10s", "2m", "500us", "1h", "250ns": a non-negative integer and
-/// a unit, nothing else. Nothing for anything else, or when it overflows
-/// caf::timespan.
-std::optional<caf::timespan> parse_duration(std::string_view text);
-
-/// "0600", "00640", "0o600": an octal mode up to 0777, written with its
-/// leading 0. Nothing for anything else.
-std::optional<mode_t> parse_mode(std::string_view text);
-
-/// "HUP", "SIGHUP", "hup": a signal by name (HUP, INT, QUIT, TERM, USR1,
-/// USR2); its number and canonical name.
-std::optional<refresh_signal> parse_signal(std::string_view text);
-
-/// "host:port", "[v6addr]:port", ":port" or "port"; port 0..65535, host
-/// 127.0.0.1 when left out.
-std::optional<listen_address> parse_listen_address(std::string_view text);
-
-/// Whether `host` is a loopback address: "localhost", 127.0.0.0/8, ::1.
-bool is_loopback_host(const std::string& host);
 
 } // namespace mcfg

@@ -6,7 +6,6 @@
 #include <caf/send.hpp>
 
 #include "memcached_cfg/source/file_store.hpp"
-#include "memcached_cfg/control/api.hpp"
 #include "memcached_cfg/node/refresher.hpp"
 #include "memcached_cfg/node/refresh_actions.hpp"
 #include "memcached_cfg/supervision/supervisor.hpp"
@@ -36,10 +35,10 @@ load_result<node_source> load_node_source(const node_config& cfg) {
     return out;
   };
   auto opts = etcd_client_options(*cfg.etcd);
-  if (opts.index() == 1)
-    return where(std::get<1>(opts));
+  if (!opts)
+    return where(opts.error().message);
   auto node = std::make_shared<etcd_source>();
-  node->client = std::move(std::get<0>(opts));
+  node->client = std::move(opts).value();
   node->prefix = cfg.etcd->prefix;
   node->versions = std::make_shared<etcd_versions>();
   node->reach = std::make_shared<etcd::etcd_reachability>();

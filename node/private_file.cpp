@@ -9,46 +9,42 @@
 
 namespace mcfg {
 
-std::variant<std::string, std::string>
-read_private_file(const std::string& path, const std::string& what) {
-  using result = std::variant<std::string, std::string>;
-  auto fail = [&](const std::string& why) {
-    return result{std::in_place_index<1>, what + " " + path + ": " + why};
+result<std::string> read_private_file(const std::string& path,
+                                      const std::string& what) {
+  auto refuse = [&](const std::string& why) {
+    return fail(what + " " + path + ": " + why);
   };
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
-    return fail(std::strerror(errno));
+    return refuse(std::strerror(errno));
   if (!S_ISREG(st.st_mode))
-    return fail("not a regular file");
+    return refuse("not a regular file");
   if ((st.st_mode & 077) != 0)
-    return fail("readable by others; make it mode 0600");
+    return refuse("readable by others; make it mode 0600");
   std::ifstream in{path, std::ios::binary};
   std::ostringstream text;
   text << in.rdbuf();
   if (!in)
-    return fail("cannot read it");
-  return result{std::in_place_index<0>, text.str()};
+    return refuse("cannot read it");
+  return text.str();
 }
 
-std::variant<std::string, std::string>
-read_token_file(const std::string& path) {
-  using result = std::variant<std::string, std::string>;
+result<std::string> read_token_file(const std::string& path) {
   auto content = read_private_file(path, "token file");
-  if (content.index() == 1)
+  if (!content)
     return content;
-  auto token = std::get<0>(std::move(content));
+  auto token = std::move(content).value();
   auto first = token.find_first_not_of(" \t\r\n");
   if (first == std::string::npos)
-    return result{std::in_place_index<1>, "token file " + path + ": empty"};
+    return fail("token file " + path + ": empty");
   auto last = token.find_last_not_of(" \t\r\n");
   token = token.substr(first, last - first + 1);
   // It travels in an HTTP header: one word of visible ASCII.
   for (unsigned char c : token)
     if (c < 0x21 || c > 0x7e)
-      return result{std::in_place_index<1>,
-                    "token file " + path
-                      + ": the token must be one word of visible ASCII"};
-  return result{std::in_place_index<0>, std::move(token)};
+      return fail("token file " + path
+                  + ": the token must be one word of visible ASCII");
+  return token;
 }
 
 } // namespace mcfg

@@ -51,21 +51,21 @@ pid_t parse_pid(std::string_view text) {
   return static_cast<pid_t>(value);
 }
 
-/// Reads the pid from `path`; an error text when there is none.
-std::string read_pid(const std::string& path, pid_t& pid) {
+/// The pid in the pidfile at `path`.
+result<pid_t> read_pid(const std::string& path) {
   // O_NONBLOCK: a FIFO at that path must not block the refresher.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
-    return "pidfile " + path + ": " + os_error(errno);
+    return fail("pidfile " + path + ": " + os_error(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     auto err = errno;
     ::close(fd);
-    return "pidfile " + path + ": " + os_error(err);
+    return fail("pidfile " + path + ": " + os_error(err));
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return "pidfile " + path + " is not a regular file";
+    return fail("pidfile " + path + " is not a regular file");
   }
   // A pid and some whitespace fit easily; anything longer is not a pidfile.
   char buf[64];
@@ -77,7 +77,7 @@ std::string read_pid(const std::string& path, pid_t& pid) {
     if (n < 0) {
       auto err = errno;
       ::close(fd);
-      return "pidfile " + path + ": " + os_error(err);
+      return fail("pidfile " + path + ": " + os_error(err));
     }
     if (n == 0)
       break;
@@ -86,10 +86,10 @@ std::string read_pid(const std::string& path, pid_t& pid) {
       break;
   }
   ::close(fd);
-  pid = used < sizeof(buf) ? parse_pid(std::string_view{buf, used}) : 0;
+  auto pid = used < sizeof(buf) ? parse_pid(std::string_view{buf, used}) : 0;
   if (pid <= 0)
-    return "pidfile " + path + " does not hold a pid";
-  return {};
+    return fail("pidfile " + path + " does not hold a pid");
+  return pid;
 }
 
 // Through syscall(): Debian 12's <sys/pidfd.h> (glibc 2.36) declares its
@@ -136,28 +136,28 @@ std::string read_exe(pid_t pid) {
   return out;
 }
 
-/// Empty when `pid` may be sent the refresh signal, else why not. A stale
+/// Whether `pid` may be sent the refresh signal, and if not, why not. A stale
 /// pidfile can name any process by now: init (which a signal may well
 /// confuse), this node itself (SIGHUP would make it reload, in a loop), or
 /// whatever program got the pid.
-std::string check_target(pid_t pid, const refresh_signal& sig) {
+result<void> check_target(pid_t pid, const refresh_signal& sig) {
   auto who = "pid " + std::to_string(pid) + " from " + sig.pidfile;
   if (pid == 1)
-    return who + " is init; refusing to signal it";
+    return fail(who + " is init; refusing to signal it");
   if (pid == ::getpid())
-    return who + " is mcfgd itself; refusing to signal it";
+    return fail(who + " is mcfgd itself; refusing to signal it");
   if (sig.expect.empty())
     return {};
   std::string comm;
   if (!read_proc_text(pid, "comm", comm))
-    return who + ": " + os_error(errno == ENOENT ? ESRCH : errno);
+    return fail(who + ": " + os_error(errno == ENOENT ? ESRCH : errno));
   // The kernel keeps at most 15 characters of a program's name in comm.
   auto expected_comm = sig.expect.substr(0, 15);
   auto exe = read_exe(pid);
   auto exe_name = exe.substr(exe.rfind('/') + 1);
   if (comm != expected_comm || (!exe.empty() && exe_name != sig.expect))
-    return who + " is " + (exe.empty() ? comm : comm + " (" + exe + ")")
-           + ", not " + sig.expect + "; not signalled";
+    return fail(who + " is " + (exe.empty() ? comm : comm + " (" + exe + ")")
+                + ", not " + sig.expect + "; not signalled");
   return {};
 }
 
@@ -241,13 +241,14 @@ std::string describe_command(const std::vector<std::string>& argv) {
   return out;
 }
 
-std::string send_refresh_signal(const refresh_signal& sig) {
-  pid_t pid = 0;
-  if (auto err = read_pid(sig.pidfile, pid); !err.empty())
-    return err;
+result<void> send_refresh_signal(const refresh_signal& sig) {
+  auto read = read_pid(sig.pidfile);
+  if (!read)
+    return read.error();
+  pid_t pid = *read;
   auto failed = [&](int err) {
-    return "pid " + std::to_string(pid) + " from " + sig.pidfile + ": "
-           + os_error(err);
+    return fail("pid " + std::to_string(pid) + " from " + sig.pidfile + ": "
+                + os_error(err));
   };
   // A pidfd pins the process: if it exits and its pid is reused between the
   // check and the signal, the signal fails (ESRCH) rather than reach the
@@ -255,25 +256,27 @@ std::string send_refresh_signal(const refresh_signal& sig) {
   int pidfd = open_pidfd(pid);
   if (pidfd < 0 && errno != ENOSYS)
     return failed(errno);
-  if (auto refused = check_target(pid, sig); !refused.empty()) {
+  if (auto allowed = check_target(pid, sig); !allowed) {
     if (pidfd >= 0)
       ::close(pidfd);
-    return refused;
+    return allowed;
   }
   int rc = pidfd >= 0 ? signal_pidfd(pidfd, sig.signal)
                       : ::kill(pid, sig.signal);
   auto err = errno;
   if (pidfd >= 0)
     ::close(pidfd);
-  return rc == 0 ? std::string{} : failed(err);
+  if (rc != 0)
+    return failed(err);
+  return {};
 }
 
-std::string run_refresh_command(const refresh_command& cmd,
-                                std::chrono::milliseconds timeout,
-                                const std::atomic<bool>* cancel) {
+result<void> run_refresh_command(const refresh_command& cmd,
+                                 std::chrono::milliseconds timeout,
+                                 const std::atomic<bool>* cancel) {
   auto name = "command `" + describe_command(cmd.argv) + "`";
   if (cmd.argv.empty())
-    return "command is empty";
+    return fail("command is empty");
   std::vector<char*> argv;
   argv.reserve(cmd.argv.size() + 1);
   for (auto& arg : cmd.argv)
@@ -283,11 +286,11 @@ std::string run_refresh_command(const refresh_command& cmd,
   {
     spawn_setup setup;
     if (setup.failed != 0)
-      return name + ": " + os_error(setup.failed);
+      return fail(name + ": " + os_error(setup.failed));
     auto rc = posix_spawnp(&pid, argv[0], &setup.actions, &setup.attr,
                            argv.data(), environ);
     if (rc != 0)
-      return name + ": " + os_error(rc);
+      return fail(name + ": " + os_error(rc));
   }
   // Poll rather than block in waitpid, so the timeout holds; the poll
   // interval grows from 1 ms to 50 ms, so a quick command costs ~1 ms.
@@ -302,7 +305,7 @@ std::string run_refresh_command(const refresh_command& cmd,
     if (r < 0) {
       if (errno == EINTR)
         continue;
-      return name + ": cannot wait for it: " + os_error(errno);
+      return fail(name + ": cannot wait for it: " + os_error(errno));
     }
     auto now = clock::now();
     bool cancelled = cancel != nullptr && cancel->load();
@@ -313,9 +316,9 @@ std::string run_refresh_command(const refresh_command& cmd,
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
       if (cancelled)
-        return name + " killed: the node is stopping";
-      return name + " timed out after " + describe_duration(timeout)
-             + "; killed";
+        return fail(name + " killed: the node is stopping");
+      return fail(name + " timed out after " + describe_duration(timeout)
+                  + "; killed");
     }
     std::this_thread::sleep_for(
       std::min<clock::duration>(pause, deadline - now));
@@ -324,11 +327,12 @@ std::string run_refresh_command(const refresh_command& cmd,
   if (WIFEXITED(status)) {
     if (WEXITSTATUS(status) == 0)
       return {};
-    return name + " exited with status " + std::to_string(WEXITSTATUS(status));
+    return fail(name + " exited with status "
+                + std::to_string(WEXITSTATUS(status)));
   }
   if (WIFSIGNALED(status))
-    return name + " killed by signal " + std::to_string(WTERMSIG(status));
-  return name + " ended with wait status " + std::to_string(status);
+    return fail(name + " killed by signal " + std::to_string(WTERMSIG(status)));
+  return fail(name + " ended with wait status " + std::to_string(status));
 }
 
 refresh_action make_refresh_action(const refresh_spec& spec,

@@ -1,8 +1,8 @@
 #pragma once
 // Refresh actions: what the refresher runs after a file was renamed into
 // place, built from node.yaml's `refresh:` (refresh_spec). Each action
-// returns an empty string on success, else one line saying what went wrong,
-// e.g.
+// returns success, or a failure whose message is one line saying what went
+// wrong, e.g.
 //
 //   pidfile /run/memcached.pid: No such file or directory
 //   pidfile /run/memcached.pid does not hold a pid
@@ -42,8 +42,9 @@
 #include <string>
 #include <vector>
 
-#include "memcached_cfg/node/refresher.hpp" // refresh_action
+#include "memcached_cfg/messages/result.hpp"
 #include "memcached_cfg/node/node_config.hpp" // refresh_spec
+#include "memcached_cfg/node/refresher.hpp" // refresh_action
 
 namespace mcfg {
 
@@ -65,16 +66,15 @@ make_refresh_action(const refresh_spec& spec,
 /// Reads the pid in `pidfile` (a regular file holding a positive decimal
 /// integer, whitespace around it allowed) and sends it `sig.signal`, unless
 /// it is pid 1, this process, or (with `sig.expect` set) another program
-/// than the expected one. Empty on success, else the error.
-std::string send_refresh_signal(const refresh_signal& sig);
+/// than the expected one.
+result<void> send_refresh_signal(const refresh_signal& sig);
 
 /// Runs `cmd.argv` and waits for it, at most `timeout`, and no longer than
-/// until `*cancel` is set. Empty when it exited with status 0, else the
-/// error.
-std::string run_refresh_command(const refresh_command& cmd,
-                                std::chrono::milliseconds timeout
-                                = default_command_timeout,
-                                const std::atomic<bool>* cancel = nullptr);
+/// until `*cancel` is set. Success when it exited with status 0.
+result<void>
+run_refresh_command(const refresh_command& cmd,
+                    std::chrono::milliseconds timeout = default_command_timeout,
+                    const std::atomic<bool>* cancel = nullptr);
 
 /// The command line as it appears in errors: arguments joined by spaces,
 /// an empty one or one with a space, quote or backslash in single quotes.

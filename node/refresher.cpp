@@ -197,9 +197,12 @@ caf::timespan refresh_backoff(const refresher_spec& spec, uint32_t failures) {
 
 refresh_runner spawn_refresh_runner(caf::actor_system& sys,
                                     refresh_action action, bool detached) {
-  auto behavior = [action = std::move(action)]()
-    -> refresh_runner::behavior_type {
-    return {[action](run_atom) { return action(); }};
+  auto behavior =
+    [action = std::move(action)]() -> refresh_runner::behavior_type {
+    return {[action](run_atom) {
+      auto done = action();
+      return done ? std::string{} : done.error().message;
+    }};
   };
   if (detached)
     return sys.spawn<caf::detached>(behavior);

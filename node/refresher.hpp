@@ -22,6 +22,7 @@
 
 #include "memcached_cfg/messages/atoms.hpp"
 #include "memcached_cfg/messages/node_status.hpp"
+#include "memcached_cfg/messages/result.hpp"
 
 namespace mcfg {
 
@@ -36,13 +37,15 @@ using refresher_actor = caf::typed_actor<
   caf::replies_to<sync_atom, std::string>::with<caf::ok_atom>,
   caf::replies_to<status_atom>::with<std::vector<refresh_status>>>;
 
-/// One refresh: empty on success, else what went wrong (no secrets).
-using refresh_action = std::function<std::string()>;
+/// One refresh: success, or what went wrong (no secrets).
+using refresh_action = std::function<result<void>()>;
 
 /// run: perform the action once; answered with its result.
 using run_atom = caf::atom_constant<caf::atom("run")>;
 
-/// Runs one file's refresh action, one run at a time.
+/// Runs one file's refresh action, one run at a time. The answer is the
+/// action's result as a message can carry it: empty on success, else the
+/// failure's message.
 using refresh_runner
   = caf::typed_actor<caf::replies_to<run_atom>::with<std::string>>;
 

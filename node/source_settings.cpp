@@ -3,8 +3,6 @@
 
 #include <algorithm>
 
-#include "memcached_cfg/control/api.hpp"
-
 namespace mcfg {
 
 namespace {
@@ -49,22 +47,22 @@ validate_for_modules(const std::vector<const module_entry*>& modules,
   return out;
 }
 
-std::variant<etcd::client_options, std::string>
+result<etcd::client_options>
 etcd_client_options(const etcd_source_config& cfg) {
   etcd::client_options opts;
   opts.endpoints = cfg.endpoints;
   opts.username = cfg.username;
   if (!cfg.password_file.empty()) {
     auto pw = read_private_file(cfg.password_file, "etcd password file");
-    if (pw.index() == 1)
-      return std::get<1>(pw);
-    auto& text = std::get<0>(pw);
+    if (!pw)
+      return pw.error();
+    auto& text = *pw;
     // One line; the newline an editor adds is not part of it.
     if (!text.empty() && text.back() == '\n')
       text.pop_back();
     if (text.empty() || text.find_first_of("\r\n") != std::string::npos)
-      return "etcd password file " + cfg.password_file
-             + ": expected one line holding the password";
+      return fail("etcd password file " + cfg.password_file
+                  + ": expected one line holding the password");
     opts.password = std::move(text);
   }
   opts.tls = cfg.tls;

@@ -4,12 +4,12 @@
 // settings of source.etcd. Shared by mcfgd (node_tree) and mcfgctl's cluster
 // commands (import validates exactly as a node does); no actors here.
 #include <string>
-#include <variant>
 #include <vector>
 
+#include "memcached_cfg/etcd/client.hpp"
+#include "memcached_cfg/messages/result.hpp"
 #include "memcached_cfg/modules/module_table.hpp"
 #include "memcached_cfg/node/node_config.hpp"
-#include "memcached_cfg/etcd/client.hpp"
 #include "memcached_cfg/source/located_error.hpp"
 #include "memcached_cfg/source/source_document.hpp"
 
@@ -29,7 +29,6 @@ validate_for_modules(const std::vector<const module_entry*>& modules,
 /// The client settings node.yaml's source.etcd gives (the password read
 /// from its file, which only its owner may read, one line), or why they
 /// cannot be had (naming the file, never its content).
-std::variant<etcd::client_options, std::string>
-etcd_client_options(const etcd_source_config& cfg);
+result<etcd::client_options> etcd_client_options(const etcd_source_config& cfg);
 
 } // namespace mcfg

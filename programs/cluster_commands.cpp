@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
-#include <variant>
 #include <set>
 #include <thread>
 #include <vector>
@@ -12,9 +11,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include "memcached_cfg/node/source_settings.hpp"
-#include "memcached_cfg/source/file_store.hpp"
+#include "memcached_cfg/programs/command_line.hpp"
 #include "memcached_cfg/source/etcd_source.hpp"
 #include "memcached_cfg/source/etcd_store.hpp"
+#include "memcached_cfg/source/file_store.hpp"
 
 namespace mcfg {
 
@@ -88,7 +88,7 @@ bool holds(const node_entry& n, int64_t revision, const std::string& digest) {
 
 int fail(std::ostream& err, const std::string& message) {
   err << "mcfgctl: " << message << '\n';
-  return 1;
+  return cli::exit_failed;
 }
 
 } // namespace
@@ -128,7 +128,7 @@ int cluster_import(const cluster_target& t, const std::string& path,
           ops.push_back(etcd::delete_op(kv.key));
       if (ops.empty()) {
         out << current.revision << '\n';
-        return 0;
+        return cli::exit_ok;
       }
       etcd::txn_compare unchanged;
       unchanged.result = etcd::txn_compare::less;
@@ -138,7 +138,7 @@ int cluster_import(const cluster_target& t, const std::string& path,
       auto r = c.txn({unchanged}, ops);
       if (r.succeeded) {
         out << r.revision << '\n';
-        return 0;
+        return cli::exit_ok;
       }
     }
     return fail(err, "the users kept changing while importing; nothing "
@@ -181,7 +181,7 @@ int cluster_export(const cluster_target& t, bool show_secrets,
     }
     yaml << YAML::EndMap << YAML::EndMap;
     out << yaml.c_str() << '\n';
-    return 0;
+    return cli::exit_ok;
   } catch (const etcd::etcd_error& e) {
     return fail(err, e.what());
   }
@@ -202,7 +202,7 @@ int cluster_status(const cluster_target& t, std::ostream& out,
           << "  " << (n.healthy ? "healthy" : "UNHEALTHY")
           << (n.synced ? "" : "  (refresh pending)") << '\n';
     }
-    return 0;
+    return cli::exit_ok;
   } catch (const etcd::etcd_error& e) {
     return fail(err, e.what());
   }
@@ -256,7 +256,7 @@ int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
       }
       if (missing.empty()) {
         out << names.size() << " nodes hold revision " << target << '\n';
-        return 0;
+        return cli::exit_ok;
       }
       if (on_round)
         on_round(missing);
@@ -276,45 +276,44 @@ int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
   }
 }
 
-std::variant<cluster_target, std::string>
-cluster_target_of(const cluster_flags& o) {
+result<cluster_target> cluster_target_of(const cluster_flags& o) {
   cluster_target t;
   if (!o.config.empty()) {
     if (!o.endpoints.empty())
-      return std::string{"give --config or --endpoints, not both"};
+      return mcfg::fail("give --config or --endpoints, not both");
     auto loaded = load_node_config(o.config);
     if (!loaded.ok())
-      return to_string(loaded.errors);
+      return mcfg::fail(to_string(loaded.errors));
     if (!loaded.value->etcd)
-      return o.config + ": its source is a file, not etcd";
+      return mcfg::fail(o.config + ": its source is a file, not etcd");
     auto client = etcd_client_options(*loaded.value->etcd);
-    if (client.index() == 1)
-      return std::get<1>(client);
-    t.client = std::move(std::get<0>(client));
+    if (!client)
+      return client.error();
+    t.client = std::move(client).value();
     t.prefix = loaded.value->etcd->prefix;
     t.node = std::move(*loaded.value);
     return t;
   }
   if (o.endpoints.empty())
-    return std::string{"give --config node.yaml or --endpoints URL[,URL]"};
+    return mcfg::fail("give --config node.yaml or --endpoints URL[,URL]");
   etcd_source_config cfg;
   cfg.endpoints = o.endpoints;
   if (!o.prefix.empty())
     cfg.prefix = o.prefix;
   if (cfg.prefix.back() != '/')
-    return std::string{"--prefix must end with '/'"};
+    return mcfg::fail("--prefix must end with '/'");
   if (o.user.empty() != o.password_file.empty())
-    return std::string{"--user and --password-file go together"};
+    return mcfg::fail("--user and --password-file go together");
   cfg.username = o.user;
   cfg.password_file = o.password_file;
   if (o.cert.empty() != o.key.empty())
-    return std::string{"--cert and --key go together"};
+    return mcfg::fail("--cert and --key go together");
   if (!o.cacert.empty() || !o.cert.empty())
     cfg.tls = etcd::tls_files{o.cacert, o.cert, o.key};
   auto client = etcd_client_options(cfg);
-  if (client.index() == 1)
-    return std::get<1>(client);
-  t.client = std::move(std::get<0>(client));
+  if (!client)
+    return client.error();
+  t.client = std::move(client).value();
   t.prefix = cfg.prefix;
   return t;
 }

@@ -1,8 +1,9 @@
 #pragma once
 // mcfgctl's commands for a cluster whose source of truth is etcd
 // (ARCHITECTURE.md §6). They talk to etcd itself, not to a node: plain
-// blocking code on the etcd client. Each returns the exit code: 0 done, 1
-// not done (invalid input, nodes that did not converge, etcd unreachable).
+// blocking code on the etcd client. Each returns the exit code
+// (command_line.hpp): exit_ok done, exit_failed not done (invalid input,
+// nodes that did not converge, etcd unreachable).
 // Output goes to `out`, problems to `err`; a password never appears in
 // either unless `export --show-secrets` asks for them.
 #include <chrono>
@@ -12,11 +13,11 @@
 #include <optional>
 #include <ostream>
 #include <string>
-#include <variant>
 #include <vector>
 
-#include "memcached_cfg/node/node_config.hpp"
 #include "memcached_cfg/etcd/client.hpp"
+#include "memcached_cfg/messages/result.hpp"
+#include "memcached_cfg/node/node_config.hpp"
 
 namespace mcfg {
 
@@ -74,7 +75,6 @@ struct cluster_flags {
 
 /// The target `flags` name, or why there is none (a node.yaml whose source
 /// is a file, a bad prefix, a password file not private to its owner).
-std::variant<cluster_target, std::string>
-cluster_target_of(const cluster_flags& flags);
+result<cluster_target> cluster_target_of(const cluster_flags& flags);
 
 } // namespace mcfg

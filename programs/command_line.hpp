@@ -1,7 +1,8 @@
 #pragma once
 // The command-line conventions mcfgd and mcfgctl share, on CLI11: --help
 // explains every option and command, --version prints the project's version
-// and the git revision it was built from, bad usage exits 2.
+// and the git revision it was built from, bad usage exits 2, and the one
+// list of exit codes both programs (and mcfgctl's cluster commands) return.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,7 +11,24 @@
 
 namespace mcfg::cli {
 
-constexpr int exit_usage = 2;
+/// The exit codes, for scripts and systemd: mcfgd's and mcfgctl's --help
+/// footers list them, in their own words. Each name is for the program(s)
+/// it says; numbers are shared, so 1 and 2 have two names each.
+enum exit_code : int {
+  /// Both: done (mcfgd: stopped by SIGINT/SIGTERM, or --check passed;
+  /// mcfgctl health: the node is healthy).
+  exit_ok = 0,
+  /// mcfgd: the root supervisor gave up, or the node could not start.
+  exit_gave_up = 1,
+  /// mcfgctl: the node (or etcd) answered with an error, or was not
+  /// reached in time; health: unhealthy.
+  exit_failed = 1,
+  /// mcfgd: bad configuration (node.yaml, the source, the control API's
+  /// files), found before anything is written.
+  exit_bad_config = 2,
+  /// Both: bad usage (CLI11 refused the command line).
+  exit_usage = 2,
+};
 
 /// "mcfgd 0.2.0 (git 4d21e70-dirty)"; the revision is "unknown" when the
 /// build had no git checkout.

@@ -6,7 +6,7 @@
 //   COMMAND: status [--json] | sync [FILE] [--version N] | reload [FILE]
 //            | health [--json]
 //
-// and, for a cluster whose source is etcd (node/cluster_commands.hpp):
+// and, for a cluster whose source is etcd (programs/cluster_commands.hpp):
 //   mcfgctl [--config node.yaml | --endpoints URL[,URL] [--prefix P]
 //            [--user U --password-file F] [--cacert CA] [--cert C --key K]]
 //           [--timeout 30s] import FILE | export [--show-secrets]
@@ -20,7 +20,6 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <variant>
 
 #include <CLI/CLI.hpp>
 #include <curl/curl.h>
@@ -36,9 +35,9 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int exit_ok = 0;
-constexpr int exit_failed = 1;
-constexpr int exit_usage = 2;
+using mcfg::cli::exit_failed;
+using mcfg::cli::exit_ok;
+using mcfg::cli::exit_usage;
 
 struct options {
   std::string config;
@@ -69,214 +68,299 @@ CLI::Validator wants(bool (*ok)(const std::string&), std::string expected) {
     "");
 }
 
-/// mcfgctl's command line; nothing when main should exit with *code.
-std::optional<options> parse_args(int argc, char** argv, int& code) {
-  options opts;
-  std::string node;
-  std::string timeout = "30s";
-  uint64_t version = 0;
-  int64_t revision = 0;
-  CLI::App app{"mcfgctl talks to a running mcfgd through its control API "
-               "(HTTP/JSON on the node's Unix socket, or on TCP with a "
-               "bearer token): its status and health, and sync and reload "
-               "of the files it keeps. For a cluster whose source is etcd, "
-               "it imports and exports the users and waits for every node.",
-               "mcfgctl"};
-  mcfg::cli::conventions(app, "mcfgctl",
-                         "  0  done (health: the node is healthy)\n"
-                         "  1  the node (or etcd) answered with an error "
-                         "(health: unhealthy; sync --cluster: a node did not "
-                         "converge), or was not reached in time\n"
-                         "  2  bad usage");
-  auto where = app.add_option_group(
-    "where", "Which node, or which etcd cluster (exactly one):");
-  where
-    ->add_option("--config", opts.config,
-                 "The node's node.yaml: talk to the socket it names, or "
-                 "(cluster commands) to the etcd of its source")
-    ->type_name("FILE");
-  auto socket_opt
-    = where->add_option("--socket", opts.socket, "The node's control socket")
-        ->type_name("PATH");
-  auto node_opt
-    = where
-        ->add_option("--node", node,
-                     "A node's TCP control port (needs --token-file)")
-        ->type_name("HOST:PORT")
-        ->check(wants(
-          [](const std::string& x) {
-            return mcfg::parse_listen_address(x).has_value();
-          },
-          "HOST:PORT"));
-  auto endpoints_opt
-    = where
-        ->add_option("--endpoints", opts.etcd.endpoints,
-                     "Cluster commands: etcd's client URLs, comma-separated")
-        ->type_name("URL[,URL...]")
-        ->delimiter(',');
-  where->require_option(1);
-  auto token = app.add_option("--token-file", opts.token_file,
-                              "The file holding the bearer token (mode 0600) "
-                              "for --node")
-                 ->type_name("FILE");
-  node_opt->needs(token);
-  token->needs(node_opt);
-  auto cacert_opt
-    = app
-        .add_option("--cacert", opts.cacert,
-                    "Speak HTTPS to --node or --endpoints, trusting this CA "
-                    "certificate")
-        ->type_name("PEM");
-  auto etcd = app.add_option_group(
-    "etcd", "With --endpoints (node.yaml's source.etcd says the same):");
-  etcd->add_option("--prefix", opts.etcd.prefix,
+/// mcfgctl's command line on CLI11: the options where to connect, then one
+/// small function per command declaring that command's options on its own
+/// CLI::App. The declarations run in --help's order (CLI11 lists options
+/// and commands as declared), and the checks between them after the parse.
+class command_line {
+public:
+  command_line() {
+    mcfg::cli::conventions(app_, "mcfgctl",
+                           "  0  done (health: the node is healthy)\n"
+                           "  1  the node (or etcd) answered with an error "
+                           "(health: unhealthy; sync --cluster: a node did "
+                           "not converge), or was not reached in time\n"
+                           "  2  bad usage");
+    declare_target();
+    declare_etcd();
+    declare_timeout();
+    // At most one command; none at all is refused after the parse, so that
+    // an unknown word is named as such first ("not expected: frobnicate").
+    app_.require_subcommand(0, 1);
+    declare_status();
+    declare_sync();
+    declare_reload();
+    declare_health();
+    declare_import();
+    declare_export();
+    declare_cluster();
+    app_.callback([this] { check_command(); });
+  }
+
+  command_line(const command_line&) = delete;
+  command_line& operator=(const command_line&) = delete;
+
+  /// The options argv gives; nothing when main should exit with *code.
+  std::optional<options> parse(int argc, char** argv, int& code) {
+    if (auto exit_code = mcfg::cli::parse(app_, argc, argv)) {
+      code = *exit_code;
+      return std::nullopt;
+    }
+    auto* cmd = app_.get_subcommands().front();
+    opts_.command = cmd->get_name();
+    opts_.cluster = for_etcd(cmd);
+    if (!node_.empty())
+      opts_.node = mcfg::parse_listen_address(node_);
+    opts_.timeout = *mcfg::parse_duration(timeout_);
+    if (version_opt_->count() > 0)
+      opts_.version = version_;
+    if (revision_opt_->count() > 0)
+      opts_.revision = revision_;
+    opts_.etcd.config = opts_.config;
+    opts_.etcd.cacert = opts_.cacert;
+    return opts_;
+  }
+
+private:
+  /// --config, --socket, --node or --endpoints (exactly one), --token-file
+  /// for --node, --cacert for HTTPS.
+  void declare_target() {
+    auto where = app_.add_option_group(
+      "where", "Which node, or which etcd cluster (exactly one):");
+    where
+      ->add_option("--config", opts_.config,
+                   "The node's node.yaml: talk to the socket it names, or "
+                   "(cluster commands) to the etcd of its source")
+      ->type_name("FILE");
+    socket_opt_ = where
+                    ->add_option("--socket", opts_.socket,
+                                 "The node's control socket")
+                    ->type_name("PATH");
+    node_opt_ = where
+                  ->add_option("--node", node_,
+                               "A node's TCP control port (needs --token-file)")
+                  ->type_name("HOST:PORT")
+                  ->check(wants(
+                    [](const std::string& x) {
+                      return mcfg::parse_listen_address(x).has_value();
+                    },
+                    "HOST:PORT"));
+    endpoints_opt_
+      = where
+          ->add_option("--endpoints", opts_.etcd.endpoints,
+                       "Cluster commands: etcd's client URLs, comma-separated")
+          ->type_name("URL[,URL...]")
+          ->delimiter(',');
+    where->require_option(1);
+    auto token = app_
+                   .add_option("--token-file", opts_.token_file,
+                               "The file holding the bearer token (mode "
+                               "0600) for --node")
+                   ->type_name("FILE");
+    node_opt_->needs(token);
+    token->needs(node_opt_);
+    cacert_opt_ = app_
+                    .add_option("--cacert", opts_.cacert,
+                                "Speak HTTPS to --node or --endpoints, "
+                                "trusting this CA certificate")
+                    ->type_name("PEM");
+  }
+
+  /// With --endpoints: what node.yaml's source.etcd would say.
+  void declare_etcd() {
+    auto etcd = app_.add_option_group(
+      "etcd", "With --endpoints (node.yaml's source.etcd says the same):");
+    etcd
+      ->add_option("--prefix", opts_.etcd.prefix,
                    "The key prefix (default /memcached_cfg/)")
-    ->type_name("P")
-    ->needs(endpoints_opt);
-  auto user = etcd->add_option("--user", opts.etcd.user, "etcd user name")
-                ->type_name("U")
-                ->needs(endpoints_opt);
-  auto password
-    = etcd
-        ->add_option("--password-file", opts.etcd.password_file,
-                     "The file (mode 0600) holding the user's password")
-        ->type_name("FILE")
-        ->needs(user);
-  user->needs(password);
-  auto cert = etcd->add_option("--cert", opts.etcd.cert,
+      ->type_name("P")
+      ->needs(endpoints_opt_);
+    auto user = etcd->add_option("--user", opts_.etcd.user, "etcd user name")
+                  ->type_name("U")
+                  ->needs(endpoints_opt_);
+    auto password = etcd
+                      ->add_option(
+                        "--password-file", opts_.etcd.password_file,
+                        "The file (mode 0600) holding the user's password")
+                      ->type_name("FILE")
+                      ->needs(user);
+    user->needs(password);
+    auto cert = etcd
+                  ->add_option("--cert", opts_.etcd.cert,
                                "A client certificate for etcd's TLS")
-                ->type_name("PEM")
-                ->needs(endpoints_opt);
-  auto key = etcd->add_option("--key", opts.etcd.key,
+                  ->type_name("PEM")
+                  ->needs(endpoints_opt_);
+    auto key = etcd
+                 ->add_option("--key", opts_.etcd.key,
                               "The client certificate's private key")
-               ->type_name("PEM")
-               ->needs(cert);
-  cert->needs(key);
-  app
-    .add_option("--timeout", timeout,
-                "Give up after this long (a duration: 500ms, 30s, 2m)")
-    ->type_name("DURATION")
-    ->capture_default_str()
-    ->check(wants(
-      [](const std::string& x) {
-        auto d = mcfg::parse_duration(x);
-        return d && d->count() > 0;
-      },
-      "a duration like 30s"));
+                 ->type_name("PEM")
+                 ->needs(cert);
+    cert->needs(key);
+  }
 
-  // At most one command; none at all is refused after the parse, so that an
-  // unknown word is named as such first ("not expected: frobnicate").
-  app.require_subcommand(0, 1);
-  auto status = app.add_subcommand(
-    "status", "Print the source (path, version, last refusal), every file "
-              "(state, version, writes, errors) and every refresh");
-  status->add_flag("--json", opts.json, "Print the node's JSON as it is");
-  auto sync = app.add_subcommand(
-    "sync", "Wait until every file (or FILE) holds the source as it is now, "
-            "and its refresh went through; with --cluster, every node");
-  auto sync_file
-    = sync
-        ->add_option("FILE", opts.file,
-                     "One file, by its path in node.yaml (default: all)")
-        ->type_name("");
-  auto version_opt
-    = sync
-        ->add_option("--version", version,
-                     "Wait for this version of the source, or a later one")
-        ->type_name("N")
-        ->check(CLI::NonNegativeNumber);
-  auto cluster_flag
-    = sync
-        ->add_flag("--cluster", opts.cluster,
-                   "Wait for every node registered in etcd, and name those "
-                   "that did not arrive in time")
-        ->excludes(sync_file)
-        ->excludes(version_opt);
-  auto revision_opt
-    = sync
-        ->add_option("--revision", revision,
-                     "With --cluster: wait for this etcd revision (default: "
-                     "the newest), or a later one")
-        ->type_name("R")
-        ->check(CLI::PositiveNumber)
-        ->needs(cluster_flag);
-  auto reload = app.add_subcommand(
-    "reload", "Re-read the source now and rewrite every file (or FILE)");
-  reload->add_option("FILE", opts.file,
-                     "One file, by its path in node.yaml (default: all)")
-    ->type_name("");
-  auto health = app.add_subcommand(
-    "health", "Exit 0 when the node is healthy, else 1 with the reasons");
-  health->add_flag("--json", opts.json, "Print the node's JSON as it is");
-  auto import = app.add_subcommand(
-    "import", "Cluster: validate FILE as a node would and make it etcd's "
-              "users in one transaction; print the new revision");
-  import->add_option("FILE", opts.file, "A source YAML file")
-    ->type_name("")
-    ->required();
-  auto export_cmd = app.add_subcommand(
-    "export", "Cluster: print etcd's users as a source YAML file");
-  export_cmd->add_flag("--show-secrets", opts.show_secrets,
-                       "Print the passwords (masked by default)");
-  auto cluster = app.add_subcommand("cluster", "Cluster: the nodes in etcd");
-  cluster->require_subcommand(0, 1);
-  cluster->add_subcommand(
-    "status", "Every registered node, the revision it holds, healthy or not");
-  cluster->callback([cluster] {
-    if (cluster->get_subcommands().empty())
-      throw CLI::RequiredError("cluster: a command (status)");
-  });
+  void declare_timeout() {
+    app_
+      .add_option("--timeout", timeout_,
+                  "Give up after this long (a duration: 500ms, 30s, 2m)")
+      ->type_name("DURATION")
+      ->capture_default_str()
+      ->check(wants(
+        [](const std::string& x) {
+          auto d = mcfg::parse_duration(x);
+          return d && d->count() > 0;
+        },
+        "a duration like 30s"));
+  }
 
-  app.callback([&] {
-    if (app.get_subcommands().empty())
+  void declare_status() {
+    auto status = app_.add_subcommand(
+      "status", "Print the source (path, version, last refusal), every file "
+                "(state, version, writes, errors) and every refresh");
+    status->add_flag("--json", opts_.json, "Print the node's JSON as it is");
+  }
+
+  void declare_sync() {
+    auto sync = app_.add_subcommand(
+      "sync", "Wait until every file (or FILE) holds the source as it is "
+              "now, and its refresh went through; with --cluster, every node");
+    auto file = sync
+                  ->add_option("FILE", opts_.file,
+                               "One file, by its path in node.yaml (default: "
+                               "all)")
+                  ->type_name("");
+    version_opt_ = sync
+                     ->add_option(
+                       "--version", version_,
+                       "Wait for this version of the source, or a later one")
+                     ->type_name("N")
+                     ->check(CLI::NonNegativeNumber);
+    cluster_flag_
+      = sync
+          ->add_flag("--cluster", opts_.cluster,
+                     "Wait for every node registered in etcd, and name those "
+                     "that did not arrive in time")
+          ->excludes(file)
+          ->excludes(version_opt_);
+    revision_opt_ = sync
+                      ->add_option(
+                        "--revision", revision_,
+                        "With --cluster: wait for this etcd revision (default: "
+                        "the newest), or a later one")
+                      ->type_name("R")
+                      ->check(CLI::PositiveNumber)
+                      ->needs(cluster_flag_);
+  }
+
+  void declare_reload() {
+    auto reload = app_.add_subcommand(
+      "reload", "Re-read the source now and rewrite every file (or FILE)");
+    reload
+      ->add_option("FILE", opts_.file,
+                   "One file, by its path in node.yaml (default: all)")
+      ->type_name("");
+  }
+
+  void declare_health() {
+    auto health = app_.add_subcommand(
+      "health", "Exit 0 when the node is healthy, else 1 with the reasons");
+    health->add_flag("--json", opts_.json, "Print the node's JSON as it is");
+  }
+
+  void declare_import() {
+    import_ = app_.add_subcommand(
+      "import", "Cluster: validate FILE as a node would and make it etcd's "
+                "users in one transaction; print the new revision");
+    import_->add_option("FILE", opts_.file, "A source YAML file")
+      ->type_name("")
+      ->required();
+  }
+
+  void declare_export() {
+    export_ = app_.add_subcommand(
+      "export", "Cluster: print etcd's users as a source YAML file");
+    export_->add_flag("--show-secrets", opts_.show_secrets,
+                      "Print the passwords (masked by default)");
+  }
+
+  void declare_cluster() {
+    auto cluster = cluster_ = app_.add_subcommand("cluster",
+                                                  "Cluster: the nodes in etcd");
+    cluster->require_subcommand(0, 1);
+    cluster->add_subcommand(
+      "status", "Every registered node, the revision it holds, healthy or "
+                "not");
+    cluster->callback([cluster] {
+      if (cluster->get_subcommands().empty())
+        throw CLI::RequiredError("cluster: a command (status)");
+    });
+  }
+
+  /// Whether `cmd` (as given) talks to etcd rather than to a node.
+  bool for_etcd(const CLI::App* cmd) const {
+    return cmd == import_ || cmd == export_ || cmd == cluster_
+           || cluster_flag_->count() > 0;
+  }
+
+  /// After the parse: a command, and options that fit what it talks to.
+  void check_command() {
+    if (app_.get_subcommands().empty())
       throw CLI::RequiredError(
         "a command (status, sync, reload, health, import, export or "
         "cluster status)");
-    auto* cmd = app.get_subcommands().front();
-    bool for_etcd = cmd == import || cmd == export_cmd || cmd == cluster
-                    || cluster_flag->count() > 0;
-    if (for_etcd && (socket_opt->count() > 0 || node_opt->count() > 0))
+    auto* cmd = app_.get_subcommands().front();
+    bool etcd = for_etcd(cmd);
+    if (etcd && (socket_opt_->count() > 0 || node_opt_->count() > 0))
       throw CLI::ValidationError(
         cmd->get_name(),
         "talks to etcd: give --config node.yaml or --endpoints, not a node");
-    if (!for_etcd && endpoints_opt->count() > 0)
+    if (!etcd && endpoints_opt_->count() > 0)
       throw CLI::ValidationError(
         cmd->get_name(), "talks to a node: give --config, --socket or "
                          "--node, not --endpoints");
-    if (cacert_opt->count() > 0 && node_opt->count() == 0
-        && endpoints_opt->count() == 0)
+    if (cacert_opt_->count() > 0 && node_opt_->count() == 0
+        && endpoints_opt_->count() == 0)
       throw CLI::ValidationError("--cacert",
                                  "is for HTTPS to --node or --endpoints");
-  });
-
-  if (auto exit_code = mcfg::cli::parse(app, argc, argv)) {
-    code = *exit_code;
-    return std::nullopt;
   }
-  auto* cmd = app.get_subcommands().front();
-  opts.command = cmd->get_name();
-  opts.cluster = cmd == import || cmd == export_cmd || cmd == cluster
-                 || opts.cluster;
-  if (!node.empty())
-    opts.node = mcfg::parse_listen_address(node);
-  opts.timeout = *mcfg::parse_duration(timeout);
-  if (version_opt->count() > 0)
-    opts.version = version;
-  if (revision_opt->count() > 0)
-    opts.revision = revision;
-  opts.etcd.config = opts.config;
-  opts.etcd.cacert = opts.cacert;
-  return opts;
+
+  options opts_;
+  // Raw values, checked by their validators, turned into opts_ after.
+  std::string node_;
+  std::string timeout_ = "30s";
+  uint64_t version_ = 0;
+  int64_t revision_ = 0;
+  CLI::App app_{"mcfgctl talks to a running mcfgd through its control API "
+                "(HTTP/JSON on the node's Unix socket, or on TCP with a "
+                "bearer token): its status and health, and sync and reload "
+                "of the files it keeps. For a cluster whose source is etcd, "
+                "it imports and exports the users and waits for every node.",
+                "mcfgctl"};
+  CLI::Option* socket_opt_ = nullptr;
+  CLI::Option* node_opt_ = nullptr;
+  CLI::Option* endpoints_opt_ = nullptr;
+  CLI::Option* cacert_opt_ = nullptr;
+  CLI::Option* version_opt_ = nullptr;
+  CLI::Option* cluster_flag_ = nullptr;
+  CLI::Option* revision_opt_ = nullptr;
+  CLI::App* import_ = nullptr;
+  CLI::App* export_ = nullptr;
+  CLI::App* cluster_ = nullptr;
+};
+
+/// mcfgctl's command line; nothing when main should exit with *code.
+std::optional<options> parse_args(int argc, char** argv, int& code) {
+  command_line cli;
+  return cli.parse(argc, argv, code);
 }
 
 /// import, export, cluster status, sync --cluster: the exit code.
 int run_cluster(const options& opts) {
   auto target = mcfg::cluster_target_of(opts.etcd);
-  if (auto problem = std::get_if<std::string>(&target)) {
-    std::cerr << "mcfgctl: " << *problem << '\n';
+  if (!target) {
+    std::cerr << "mcfgctl: " << target.error().message << '\n';
     return exit_usage;
   }
-  auto& t = std::get<mcfg::cluster_target>(target);
+  auto& t = *target;
   auto timeout
     = std::chrono::duration_cast<std::chrono::milliseconds>(opts.timeout);
   // The commands wait as long as --timeout allows, and no longer.
@@ -299,7 +383,7 @@ struct endpoint {
   std::string name; ///< for messages
 };
 
-std::variant<endpoint, std::string> resolve(const options& opts) {
+mcfg::result<endpoint> resolve(const options& opts) {
   endpoint out;
   if (opts.node) {
     auto host = opts.node->host;
@@ -309,9 +393,9 @@ std::variant<endpoint, std::string> resolve(const options& opts) {
     out.base_url = scheme + host + ":" + std::to_string(opts.node->port);
     out.name = opts.node->host + ":" + std::to_string(opts.node->port);
     auto token = mcfg::read_token_file(opts.token_file);
-    if (token.index() == 1)
-      return std::get<1>(token);
-    out.token = std::get<0>(token);
+    if (!token)
+      return token.error();
+    out.token = *token;
     out.cacert = opts.cacert;
     return out;
   }
@@ -320,7 +404,7 @@ std::variant<endpoint, std::string> resolve(const options& opts) {
   if (!opts.config.empty()) {
     auto loaded = mcfg::load_node_config(opts.config);
     if (!loaded.ok())
-      return loaded.errors.front().to_string();
+      return mcfg::fail(loaded.errors.front().to_string());
     out.unix_socket = loaded.value->control.socket;
   }
   out.name = out.unix_socket;
@@ -338,14 +422,13 @@ size_t collect(char* data, size_t size, size_t n, void* out) {
 }
 
 /// One request; the transport's error text when there was no answer.
-std::variant<reply, std::string> call(const endpoint& to, const options& opts,
-                                      const std::string& method,
-                                      const std::string& path,
-                                      const std::string& body) {
+mcfg::result<reply> call(const endpoint& to, const options& opts,
+                         const std::string& method, const std::string& path,
+                         const std::string& body) {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl{curl_easy_init(),
                                                            curl_easy_cleanup};
   if (!curl)
-    return std::string{"libcurl could not start"};
+    return mcfg::fail("libcurl could not start");
   auto* h = curl.get();
   reply out;
   auto url = to.base_url + path;
@@ -375,7 +458,7 @@ std::variant<reply, std::string> call(const endpoint& to, const options& opts,
   auto rc = curl_easy_perform(h);
   curl_slist_free_all(headers);
   if (rc != CURLE_OK)
-    return std::string{curl_easy_strerror(rc)};
+    return mcfg::fail(curl_easy_strerror(rc));
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out.status);
   return out;
 }
@@ -514,20 +597,20 @@ int main(int argc, char** argv) {
   if (opts->cluster)
     return run_cluster(*opts);
   auto to = resolve(*opts);
-  if (auto err = std::get_if<std::string>(&to)) {
-    std::cerr << "mcfgctl: " << *err << '\n';
+  if (!to) {
+    std::cerr << "mcfgctl: " << to.error().message << '\n';
     return exit_usage;
   }
-  auto& where = std::get<endpoint>(to);
+  auto& where = *to;
   curl_global_init(CURL_GLOBAL_DEFAULT);
   auto req = request_for(*opts);
   auto answer = call(where, *opts, req.method, req.path, req.body);
   int rc = exit_failed;
-  if (auto err = std::get_if<std::string>(&answer))
+  if (!answer)
     std::cerr << "mcfgctl: cannot reach mcfgd at " << where.name << ": "
-              << *err << '\n';
+              << answer.error().message << '\n';
   else
-    rc = show(*opts, std::get<reply>(answer));
+    rc = show(*opts, *answer);
   curl_global_cleanup();
   return rc;
 }

@@ -26,21 +26,25 @@ struct fake_backend : control_backend {
   std::vector<std::string> calls;
   std::vector<control_target> targets;
 
-  std::variant<node_status, backend_error> status() override {
+  result<node_status, backend_error> status() override {
     calls.push_back("status");
     if (failure)
       return *failure;
     return st;
   }
-  std::optional<backend_error> sync(const control_target& t) override {
+  result<void, backend_error> sync(const control_target& t) override {
     calls.push_back("sync");
     targets.push_back(t);
-    return failure;
+    if (failure)
+      return *failure;
+    return {};
   }
-  std::optional<backend_error> reload(const control_target& t) override {
+  result<void, backend_error> reload(const control_target& t) override {
     calls.push_back("reload");
     targets.push_back(t);
-    return failure;
+    if (failure)
+      return *failure;
+    return {};
   }
 };
 
@@ -387,14 +391,14 @@ TEST_CASE("a token file must be 0600, not empty, one word, and its token is "
     return read_token_file(path);
   };
   auto token = with("  s3cret-token\n", 0600);
-  REQUIRE(token.index() == 0);
-  CHECK(std::get<0>(token) == "s3cret-token");
-  CHECK(with("s3cret-token", 0400).index() == 0);
-  auto expect_error = [](const std::variant<std::string, std::string>& x,
+  REQUIRE(token.ok());
+  CHECK(*token == "s3cret-token");
+  CHECK(with("s3cret-token", 0400).ok());
+  auto expect_error = [](const result<std::string>& x,
                          const std::string& needle) {
-    REQUIRE(x.index() == 1);
-    CHECK(std::get<1>(x).find(needle) != std::string::npos);
-    CHECK(std::get<1>(x).find("s3cret") == std::string::npos);
+    REQUIRE_FALSE(x.ok());
+    CHECK(x.error().message.find(needle) != std::string::npos);
+    CHECK(x.error().message.find("s3cret") == std::string::npos);
   };
   expect_error(with("s3cret-token\n", 0640), "make it mode 0600");
   expect_error(with("s3cret-token\n", 0604), "make it mode 0600");

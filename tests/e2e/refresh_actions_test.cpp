@@ -48,6 +48,11 @@ bool killed_by(const std::optional<int>& status, int sig) {
   return status && WIFSIGNALED(*status) && WTERMSIG(*status) == sig;
 }
 
+/// What an action said: empty on success, else its failure's message.
+std::string said(const result<void>& r) {
+  return r ? std::string{} : r.error().message;
+}
+
 std::string trimmed(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
     s.pop_back();
@@ -76,7 +81,7 @@ TEST_CASE("the pid in the pidfile gets the configured signal") {
   auto action = make_refresh_action(
     refresh_spec{signal_spec(SIGTERM, "SIGTERM", dir / "target.pid")});
   REQUIRE(static_cast<bool>(action));
-  CHECK(action() == "");
+  CHECK(said(action()) == "");
   auto status = target.wait_exit(5s);
   // It died of exactly the signal configured, not of another one.
   CHECK(killed_by(status, SIGTERM));
@@ -89,7 +94,7 @@ TEST_CASE("whitespace around the pid is allowed") {
              " \t\n" + std::to_string(target.pid()) + " \r\n\n");
   auto action = make_refresh_action(
     refresh_spec{signal_spec(SIGUSR1, "SIGUSR1", dir / "target.pid")});
-  CHECK(action() == "");
+  CHECK(said(action()) == "");
   CHECK(killed_by(target.wait_exit(5s), SIGUSR1));
 }
 
@@ -99,10 +104,10 @@ TEST_CASE("a missing pidfile is an error naming it, and nothing is signalled") {
   auto path = dir / "nosuch.pid";
   auto action
     = make_refresh_action(refresh_spec{signal_spec(SIGTERM, "SIGTERM", path)});
-  CHECK(action() == "pidfile " + path + ": No such file or directory");
+  CHECK(said(action()) == "pidfile " + path + ": No such file or directory");
   CHECK_FALSE(bystander.wait_exit(100ms).has_value());
   // An action is reusable: the same error again, not a crash or a cache.
-  CHECK(action() == "pidfile " + path + ": No such file or directory");
+  CHECK(said(action()) == "pidfile " + path + ": No such file or directory");
 }
 
 TEST_CASE("a pidfile without a positive integer in it holds no pid") {
@@ -129,7 +134,7 @@ TEST_CASE("a pidfile without a positive integer in it holds no pid") {
   for (auto& content : contents) {
     CAPTURE(content);
     write_text(path, content);
-    CHECK(action() == "pidfile " + path + " does not hold a pid");
+    CHECK(said(action()) == "pidfile " + path + " does not hold a pid");
   }
   // None of those reached the process whose pid was in most of them.
   CHECK_FALSE(bystander.wait_exit(100ms).has_value());
@@ -140,11 +145,12 @@ TEST_CASE("a pidfile that is no regular file is refused without blocking") {
   auto fifo = dir / "fifo.pid";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   auto started = std::chrono::steady_clock::now();
-  CHECK(send_refresh_signal(signal_spec(SIGHUP, "SIGHUP", fifo))
+  CHECK(said(send_refresh_signal(signal_spec(SIGHUP, "SIGHUP", fifo)))
         == "pidfile " + fifo + " is not a regular file");
   CHECK(std::chrono::steady_clock::now() - started < 2s);
-  CHECK(send_refresh_signal(signal_spec(SIGHUP, "SIGHUP", dir.path.string()))
-        == "pidfile " + dir.path.string() + " is not a regular file");
+  CHECK(
+    said(send_refresh_signal(signal_spec(SIGHUP, "SIGHUP", dir.path.string())))
+    == "pidfile " + dir.path.string() + " is not a regular file");
 }
 
 TEST_CASE("a pid that is gone is an error naming pid and pidfile") {
@@ -159,8 +165,9 @@ TEST_CASE("a pid that is gone is an error naming pid and pidfile") {
   write_text(path, std::to_string(dead) + "\n");
   auto action
     = make_refresh_action(refresh_spec{signal_spec(SIGHUP, "SIGHUP", path)});
-  CHECK(action() == "pid " + std::to_string(dead) + " from " + path
-                      + ": No such process");
+  CHECK(said(action())
+        == "pid " + std::to_string(dead) + " from " + path
+             + ": No such process");
 }
 
 TEST_CASE("pid 1 and the node's own pid are refused, and nothing is "
@@ -169,7 +176,7 @@ TEST_CASE("pid 1 and the node's own pid are refused, and nothing is "
   auto path = dir / "stale.pid";
   write_text(path, "1\n");
   // Refused before any attempt: not the EPERM a signal to init would get.
-  CHECK(send_refresh_signal(signal_spec(SIGHUP, "SIGHUP", path))
+  CHECK(said(send_refresh_signal(signal_spec(SIGHUP, "SIGHUP", path)))
         == "pid 1 from " + path + " is init; refusing to signal it");
   // Blocked here, a signal sent to this process would stay pending.
   sigset_t usr1;
@@ -179,7 +186,7 @@ TEST_CASE("pid 1 and the node's own pid are refused, and nothing is "
   REQUIRE(pthread_sigmask(SIG_BLOCK, &usr1, &old) == 0);
   auto own = std::to_string(::getpid());
   write_text(path, own + "\n");
-  CHECK(send_refresh_signal(signal_spec(SIGUSR1, "SIGUSR1", path))
+  CHECK(said(send_refresh_signal(signal_spec(SIGUSR1, "SIGUSR1", path)))
         == "pid " + own + " from " + path
              + " is mcfgd itself; refusing to signal it");
   sigset_t pending;
@@ -199,13 +206,13 @@ TEST_CASE("with expect set, a pid of another program is refused and left "
   spec.expect = "memcached";
   auto exe = std::filesystem::read_symlink(
     "/proc/" + std::to_string(other.pid()) + "/exe");
-  CHECK(send_refresh_signal(spec)
+  CHECK(said(send_refresh_signal(spec))
         == "pid " + std::to_string(other.pid()) + " from " + path
              + " is sleep (" + exe.string()
              + "), not memcached; not signalled");
   CHECK_FALSE(other.wait_exit(200ms).has_value());
   spec.expect = "sleep";
-  CHECK(send_refresh_signal(spec) == "");
+  CHECK(said(send_refresh_signal(spec)) == "");
   CHECK(killed_by(other.wait_exit(5s), SIGTERM));
 }
 
@@ -220,7 +227,7 @@ TEST_CASE("a command that exits 0 succeeds, and has run by the time it "
   auto action = make_refresh_action(refresh_spec{
     command_spec({"sh", "-c", "sleep 0.2; echo ran >> \"$0\"", out})});
   REQUIRE(static_cast<bool>(action));
-  CHECK(action() == "");
+  CHECK(said(action()) == "");
   // Waited for: the output is there at once, written exactly once.
   CHECK(read_file(out) == "ran\n");
 }
@@ -229,7 +236,7 @@ TEST_CASE("a command runs without a shell") {
   temp_dir dir;
   auto odd = dir / "a;touch b $HOME `id`";
   auto action = make_refresh_action(refresh_spec{command_spec({"touch", odd})});
-  CHECK(action() == "");
+  CHECK(said(action()) == "");
   CHECK(std::filesystem::exists(odd));
   CHECK_FALSE(std::filesystem::exists(dir / "b"));
   CHECK(std::distance(std::filesystem::directory_iterator{dir.path},
@@ -254,7 +261,8 @@ TEST_CASE("a command reads /dev/null, inherits no other descriptor and no "
   // Each probe `exec`s, so it reads what the command itself was given, not
   // the state of a shell that blocks signals around its own forks.
   auto probe = [&](const std::string& script) {
-    auto result = run_refresh_command(command_spec({"sh", "-c", script, out}));
+    auto result = said(
+      run_refresh_command(command_spec({"sh", "-c", script, out})));
     CHECK(result == "");
     return read_file(out);
   };
@@ -272,39 +280,39 @@ TEST_CASE("a command reads /dev/null, inherits no other descriptor and no "
 TEST_CASE("a non-zero exit is an error naming the command and the status") {
   auto action = make_refresh_action(
     refresh_spec{command_spec({"sh", "-c", "exit 3"})});
-  CHECK(action() == "command `sh -c 'exit 3'` exited with status 3");
-  CHECK(run_refresh_command(command_spec({"false"}))
+  CHECK(said(action()) == "command `sh -c 'exit 3'` exited with status 3");
+  CHECK(said(run_refresh_command(command_spec({"false"})))
         == "command `false` exited with status 1");
 }
 
 TEST_CASE("a command killed by a signal is an error naming the signal") {
-  CHECK(run_refresh_command(command_spec({"sh", "-c", "kill -TERM $$"}))
+  CHECK(said(run_refresh_command(command_spec({"sh", "-c", "kill -TERM $$"})))
         == "command `sh -c 'kill -TERM $$'` killed by signal 15");
 }
 
 TEST_CASE("a command that cannot be started is an error naming it and why") {
   temp_dir dir;
-  CHECK(run_refresh_command(command_spec({"mcfg-no-such-command", "--x"}))
+  CHECK(said(run_refresh_command(command_spec({"mcfg-no-such-command", "--x"})))
         == "command `mcfg-no-such-command --x`: No such file or directory");
   auto absent = dir / "absent";
-  CHECK(run_refresh_command(command_spec({absent}))
+  CHECK(said(run_refresh_command(command_spec({absent})))
         == "command `" + absent + "`: No such file or directory");
   auto plain = dir / "not-executable";
   write_text(plain, "#!/bin/sh\nexit 0\n");
   ::chmod(plain.c_str(), 0644);
   // No x bit at all: refused even to root.
-  CHECK(run_refresh_command(command_spec({plain}))
+  CHECK(said(run_refresh_command(command_spec({plain})))
         == "command `" + plain + "`: Permission denied");
-  CHECK(run_refresh_command(command_spec({})) == "command is empty");
+  CHECK(said(run_refresh_command(command_spec({}))) == "command is empty");
 }
 
 TEST_CASE("a command past its timeout is killed with what it started") {
   temp_dir dir;
   auto pidfile = dir / "grandchild.pid";
   auto started = std::chrono::steady_clock::now();
-  auto result = run_refresh_command(
+  auto result = said(run_refresh_command(
     command_spec({"sh", "-c", "sleep 30 & echo $! > \"$0\"; wait", pidfile}),
-    300ms);
+    300ms));
   auto took = std::chrono::steady_clock::now() - started;
   CHECK(result
         == "command `sh -c 'sleep 30 & echo $! > \"$0\"; wait' "
@@ -329,7 +337,7 @@ TEST_CASE("a command under way when the node stops is killed with what it "
     std::this_thread::sleep_for(300ms);
     stopping->store(true);
   }};
-  auto result = action();
+  auto result = said(action());
   auto took = std::chrono::steady_clock::now() - started;
   stopper.join();
   CHECK(result
@@ -343,7 +351,7 @@ TEST_CASE("a command under way when the node stops is killed with what it "
 
 TEST_CASE("timeouts in whole seconds read as seconds") {
   auto started = std::chrono::steady_clock::now();
-  CHECK(run_refresh_command(command_spec({"sleep", "30"}), 1s)
+  CHECK(said(run_refresh_command(command_spec({"sleep", "30"}), 1s))
         == "command `sleep 30` timed out after 1s; killed");
   CHECK(std::chrono::steady_clock::now() - started < 10s);
 }
@@ -381,7 +389,7 @@ TEST_CASE("SIGHUP through the pidfile makes memcached re-read its auth file") {
 
   auto action = make_refresh_action(
     refresh_spec{signal_spec(SIGHUP, "SIGHUP", opts.pidfile)});
-  REQUIRE(action() == "");
+  REQUIRE(said(action()) == "");
 
   // memcached applies a SIGHUP on its next clock tick, once a second.
   memcached_login after;

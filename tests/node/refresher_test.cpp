@@ -79,7 +79,7 @@ struct manual_runners {
 };
 
 refresh_action no_action() {
-  return [] { return std::string{}; };
+  return [] { return result<void>{}; };
 }
 
 struct refresher_fixture : coordinator_fixture {
@@ -135,7 +135,7 @@ struct failing_refresher_fixture : coordinator_fixture {
     refresher_spec spec;
     spec.actions["/a"] = [runs = runs, failure = failure] {
       ++*runs;
-      return *failure;
+      return failure->empty() ? result<void>{} : result<void>{fail(*failure)};
     };
     spec.spawn_runner = [](caf::actor_system& sys, const std::string&,
                            refresh_action action) {
