@@ -9,7 +9,7 @@
 
 #include "memcached_cfg/source/file_store.hpp"
 #include "memcached_cfg/actors/memcached_cfg.hpp"
-#include "memcached_cfg/node/refresher.hpp"
+#include "memcached_cfg/refresh/refresher.hpp"
 #include "memcached_cfg/messages/errors.hpp"
 #include "memcached_cfg/supervision/errors.hpp"
 

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "memcached_cfg/node/refresher.hpp"
+#include "memcached_cfg/refresh/refresher.hpp"
 
 namespace mcfg {
 

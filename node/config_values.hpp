@@ -13,19 +13,9 @@
 
 #include <caf/timestamp.hpp>
 
-namespace mcfg {
+#include "memcached_cfg/refresh/refresh_spec.hpp"
 
-/// Refresh by sending `signal` to the pid written in `pidfile`.
-struct refresh_signal {
-  int signal = 0;
-  /// Canonical name, e.g. "SIGHUP".
-  std::string name;
-  /// Absolute.
-  std::string pidfile;
-  /// When set (`expect: memcached`), the pid is signalled only if its
-  /// /proc/PID/comm, and its executable's name where readable, is this.
-  std::string expect;
-};
+namespace mcfg {
 
 /// Where the control API listens over TCP.
 struct listen_address {

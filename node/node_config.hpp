@@ -67,23 +67,10 @@
 #include "memcached_cfg/messages/log.hpp"
 #include "memcached_cfg/modules/module_table.hpp"
 #include "memcached_cfg/node/config_values.hpp"
+#include "memcached_cfg/refresh/refresh_spec.hpp"
 #include "memcached_cfg/source/located_error.hpp"
 
 namespace mcfg {
-
-// refresh_signal (a signal to the pid in a pidfile) is config_values.hpp's,
-// beside its parser.
-
-/// Refresh by running a command (no shell); argv[0] is looked up in PATH
-/// when it has no '/'.
-struct refresh_command {
-  std::vector<std::string> argv;
-};
-
-/// No refresh: the consumer reads the file by itself.
-struct refresh_none {};
-
-using refresh_spec = std::variant<refresh_none, refresh_signal, refresh_command>;
 
 /// One maintained file.
 struct file_config {

@@ -6,8 +6,8 @@
 #include <caf/send.hpp>
 
 #include "memcached_cfg/source/file_store.hpp"
-#include "memcached_cfg/node/refresher.hpp"
-#include "memcached_cfg/node/refresh_actions.hpp"
+#include "memcached_cfg/refresh/refresher.hpp"
+#include "memcached_cfg/refresh/refresh_actions.hpp"
 #include "memcached_cfg/supervision/supervisor.hpp"
 
 namespace mcfg {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "support/process_helpers.hpp"
-#include "memcached_cfg/node/refresh_actions.hpp"
+#include "memcached_cfg/refresh/refresh_actions.hpp"
 #include "support/memcached_client.hpp"
 #include "support/memcached_server.hpp"
 #include "support/temp_dir.hpp"

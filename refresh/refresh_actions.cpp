@@ -1,4 +1,4 @@
-#include "memcached_cfg/node/refresh_actions.hpp"
+#include "memcached_cfg/refresh/refresh_actions.hpp"
 
 #include <algorithm>
 #include <cerrno>

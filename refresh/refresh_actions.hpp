@@ -43,8 +43,8 @@
 #include <vector>
 
 #include "memcached_cfg/messages/result.hpp"
-#include "memcached_cfg/node/node_config.hpp" // refresh_spec
-#include "memcached_cfg/node/refresher.hpp" // refresh_action
+#include "memcached_cfg/refresh/refresh_spec.hpp"
+#include "memcached_cfg/refresh/refresher.hpp" // refresh_action
 
 namespace mcfg {
 

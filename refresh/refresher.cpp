@@ -1,4 +1,4 @@
-#include "memcached_cfg/node/refresher.hpp"
+#include "memcached_cfg/refresh/refresher.hpp"
 
 #include <optional>
 

@@ -11,7 +11,7 @@
 
 #include "actors/writer_fixture.hpp"
 #include "memcached_cfg/messages/errors.hpp"
-#include "memcached_cfg/node/refresher.hpp"
+#include "memcached_cfg/refresh/refresher.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
