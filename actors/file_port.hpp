@@ -27,8 +27,7 @@ public:
     = 0;
 
   /// Atomically replaces `to` with `from`.
-  virtual std::error_code rename(const std::string& from,
-                                 const std::string& to)
+  virtual std::error_code rename(const std::string& from, const std::string& to)
     = 0;
 
   /// fsyncs the directory `dir`, making a rename in it durable.

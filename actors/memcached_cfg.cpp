@@ -198,7 +198,7 @@ void on_success(writer_self self, bool wrote) {
     st.last_write = self->clock().now();
     if (st.attempts > 0)
       log::info(st.log_name(), "written after " + std::to_string(st.attempts)
-                               + " failed attempts");
+                                 + " failed attempts");
     if (st.spec.refresh)
       st.spec.refresh();
   }
@@ -206,8 +206,8 @@ void on_success(writer_self self, bool wrote) {
   auto& history = *st.spec.history;
   if (history.give_ups > 0)
     log::info(st.log_name(), "in step again after "
-                             + std::to_string(history.give_ups)
-                             + " restarts");
+                               + std::to_string(history.give_ups)
+                               + " restarts");
   history = writer_history{};
   st.retry_timer.reset();
   st.write_owed = false;
@@ -233,11 +233,10 @@ void give_up(writer_self self, const attempt_failure& failure) {
   auto now = self->clock().now();
   auto failing_for = std::chrono::duration_cast<std::chrono::milliseconds>(
     now - history.failing_since.value_or(now));
-  log::error(st.log_name(),
-             history.last_give_up + " (failing for "
-               + format_duration(failing_for) + ", give-up "
-               + std::to_string(history.give_ups)
-               + " since the file was last written)");
+  log::error(st.log_name(), history.last_give_up + " (failing for "
+                              + format_duration(failing_for) + ", give-up "
+                              + std::to_string(history.give_ups)
+                              + " since the file was last written)");
   st.fail_held_syncs(reason);
   self->quit(reason);
 }
@@ -262,7 +261,7 @@ void on_failure(writer_self self, const attempt_failure& failure) {
                    + format_duration(st.spec.settings.deadline));
   else
     log::debug(st.log_name(), st.last_error + " (attempt "
-                              + std::to_string(st.attempts) + ")");
+                                + std::to_string(st.attempts) + ")");
   arm_retry_timer(self);
 }
 
@@ -308,10 +307,9 @@ void attempt(writer_self self) {
 void on_update(writer_self self, const config_update& update) {
   auto& st = self->state;
   if (update.version <= st.state_version) {
-    log::debug(st.log_name(), "dropped update to version "
-                                + std::to_string(update.version)
-                                + ", already at "
-                                + std::to_string(st.state_version));
+    log::debug(st.log_name(),
+               "dropped update to version " + std::to_string(update.version)
+                 + ", already at " + std::to_string(st.state_version));
     return;
   }
   bool changed = false;
@@ -353,9 +351,9 @@ writer_status make_status(writer_self self) {
   writer_status out;
   out.path = st.spec.settings.path;
   out.applied_version = st.file_version;
-  out.phase = st.retry_timer ? writer_phase::retrying
-                             : (st.write_owed ? writer_phase::pending
-                                              : writer_phase::idle);
+  out.phase = st.retry_timer
+                ? writer_phase::retrying
+                : (st.write_owed ? writer_phase::pending : writer_phase::idle);
   out.attempts = st.attempts;
   out.retry_timer = st.retry_timer.value_or(0);
   out.last_error = st.last_error;
@@ -386,15 +384,13 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
   if (st.spec.files->exists(st.tmp_path())) {
     if (auto ec = st.spec.files->remove(st.tmp_path()))
       log::warning(st.log_name(), describe(make_file_error(
-                                  "unlink", st.tmp_path(), ec.value())));
+                                    "unlink", st.tmp_path(), ec.value())));
     else
       log::info(st.log_name(), "removed leftover temp file " + st.tmp_path());
   }
   new_work(self);
   return {
-    [=](change_atom, const config_update& update) {
-      on_update(self, update);
-    },
+    [=](change_atom, const config_update& update) { on_update(self, update); },
     [=](write_atom) {
       auto& st = self->state;
       st.write_queued = false;

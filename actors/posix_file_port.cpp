@@ -28,9 +28,9 @@ public:
       return {};
     struct stat st;
     if (::stat(dir.c_str(), &st) == 0) // the common case: it is there
-      return S_ISDIR(st.st_mode) ? std::error_code{}
-                                 : std::error_code{ENOTDIR,
-                                                   std::generic_category()};
+      return S_ISDIR(st.st_mode)
+               ? std::error_code{}
+               : std::error_code{ENOTDIR, std::generic_category()};
     // Walk the path from its root, creating what is missing; new folders are
     // private (0700) because they may hold secrets.
     for (size_t pos = 1; pos != std::string::npos;) {

@@ -47,9 +47,9 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "bench/scenarios.hpp"
 #include "memcached_cfg/actors/memcached_cfg.hpp"
 #include "memcached_cfg/actors/writer_module.hpp"
-#include "bench/scenarios.hpp"
 #include "memcached_cfg/messages/config_change.hpp"
 #include "memcached_cfg/messages/message_types.hpp"
 #include "memcached_cfg/supervision/supervisor.hpp"

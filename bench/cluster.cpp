@@ -62,15 +62,15 @@ void run(const options& opt, size_t node_count) {
     n.auth = n.dir + "/auth";
     n.marker = n.dir + "/refreshed";
     // `wait` returns at the signal; the trap's echo is a builtin: no fork.
-    n.consumer = std::make_unique<test::child_process>(std::vector<std::string>{
-      "sh", "-c",
-      "trap 'echo r >> " + n.marker + "' HUP; "
-      "while :; do sleep 1 & wait $!; done"});
+    n.consumer = std::make_unique<test::child_process>(
+      std::vector<std::string>{"sh", "-c",
+                               "trap 'echo r >> " + n.marker
+                                 + "' HUP; "
+                                   "while :; do sleep 1 & wait $!; done"});
     std::ofstream{n.dir + "/consumer.pid"} << n.consumer->pid() << "\n";
     std::ofstream{n.dir + "/node.yaml"}
       << "name: n" << i << "\n"
-      << "source: {etcd: {endpoints: [" << endpoints
-      << "], prefix: /bench/}}\n"
+      << "source: {etcd: {endpoints: [" << endpoints << "], prefix: /bench/}}\n"
       << "files:\n"
       << "  - module: memcached_passwords\n"
       << "    path: auth\n"

@@ -148,8 +148,7 @@ http_response get_health(control_backend& backend) {
                           {"problems", json::array({st.error().message})}});
   auto problems = health_problems(*st);
   return json_response(problems.empty() ? 200 : 503,
-                       {{"healthy", problems.empty()},
-                        {"problems", problems}});
+                       {{"healthy", problems.empty()}, {"problems", problems}});
 }
 
 http_response get_metrics(control_backend& backend) {
@@ -262,8 +261,7 @@ std::vector<std::string> health_problems(const node_status& st) {
       out.push_back(f.path + ": gave up " + std::to_string(f.restarts)
                     + " times since its last write: " + f.last_give_up);
     if (auto r = refresh_of(st, f.path); r && r->failures > 0)
-      out.push_back(f.path + ": refresh failing ("
-                    + std::to_string(r->failures)
+      out.push_back(f.path + ": refresh failing (" + std::to_string(r->failures)
                     + " in a row): " + r->last_error);
   }
   return out;
@@ -298,8 +296,8 @@ std::string metrics_text(const node_status& st) {
            "Failed attempts since the file's last change (0 when written).",
            st.files, [](w f) { return static_cast<double>(f.attempts); });
   per_file("mcfg_seconds_since_last_write", "gauge",
-           "Seconds since the file was last written (absent: never).",
-           st.files, [](w f) { return seconds_of(f.since_last_write); });
+           "Seconds since the file was last written (absent: never).", st.files,
+           [](w f) { return seconds_of(f.since_last_write); });
   per_file("mcfg_give_ups", "gauge",
            "Times the file's writer gave up and was restarted since the file "
            "was last written.",
@@ -309,8 +307,8 @@ std::string metrics_text(const node_status& st) {
            "the last attempt succeeded).",
            st.files, [](w f) { return seconds_of(f.failing_for); });
   per_file("mcfg_refreshes_total", "counter",
-           "Refreshes of the file's consumer that went through.",
-           st.refreshes, [](r x) { return static_cast<double>(x.refreshes); });
+           "Refreshes of the file's consumer that went through.", st.refreshes,
+           [](r x) { return static_cast<double>(x.refreshes); });
   per_file("mcfg_refresh_consecutive_failures", "gauge",
            "Failed refreshes of the file's consumer since the last success.",
            st.refreshes, [](r x) { return static_cast<double>(x.failures); });

@@ -7,10 +7,10 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "memcached_cfg/source/file_store.hpp"
 #include "memcached_cfg/actors/memcached_cfg.hpp"
-#include "memcached_cfg/refresh/refresher.hpp"
 #include "memcached_cfg/messages/errors.hpp"
+#include "memcached_cfg/refresh/refresher.hpp"
+#include "memcached_cfg/source/file_store.hpp"
 #include "memcached_cfg/supervision/errors.hpp"
 
 namespace mcfg {
@@ -79,8 +79,8 @@ void sync_writers(control_self self, const control_spec& spec,
     if (!*failed)
       rp.deliver(caf::ok_atom::value);
   });
-  std::function<void(caf::error)> fail = [rp, failed, all](
-                                           caf::error err) mutable {
+  std::function<void(caf::error)> fail = [rp, failed,
+                                          all](caf::error err) mutable {
     if (!*failed) {
       *failed = true;
       rp.deliver(std::move(err));
@@ -95,11 +95,9 @@ void sync_writers(control_self self, const control_spec& spec,
       continue;
     }
     self->request(writer, caf::infinite, sync_atom::value, version)
-      .then(
-        [self, spec, path = path, done, fail](caf::ok_atom) {
-          sync_refresh(self, spec, path, done, fail);
-        },
-        [fail](caf::error& err) { fail(std::move(err)); });
+      .then([self, spec, path = path, done, fail](
+              caf::ok_atom) { sync_refresh(self, spec, path, done, fail); },
+            [fail](caf::error& err) { fail(std::move(err)); });
   }
 }
 
@@ -272,9 +270,9 @@ control_actor spawn_control(caf::actor_system& sys, control_spec spec) {
   return sys.spawn(control, std::move(spec));
 }
 
-std::unique_ptr<control_backend>
-make_actor_backend(caf::actor_system& sys, control_actor control,
-                   caf::timespan timeout) {
+std::unique_ptr<control_backend> make_actor_backend(caf::actor_system& sys,
+                                                    control_actor control,
+                                                    caf::timespan timeout) {
   return std::make_unique<actor_backend>(sys, std::move(control), timeout);
 }
 

@@ -13,9 +13,9 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "memcached_cfg/control/api.hpp"
 #include "memcached_cfg/messages/atoms.hpp"
 #include "memcached_cfg/messages/node_status.hpp"
-#include "memcached_cfg/control/api.hpp"
 #include "memcached_cfg/supervision/child_spec.hpp"
 
 namespace mcfg {
@@ -39,8 +39,8 @@ control_actor spawn_control(caf::actor_system& sys, control_spec spec);
 
 /// The control API's backend in mcfgd: blocking requests to `control` from
 /// the calling (non-CAF) thread, each bounded by `timeout`.
-std::unique_ptr<control_backend>
-make_actor_backend(caf::actor_system& sys, control_actor control,
-                   caf::timespan timeout);
+std::unique_ptr<control_backend> make_actor_backend(caf::actor_system& sys,
+                                                    control_actor control,
+                                                    caf::timespan timeout);
 
 } // namespace mcfg

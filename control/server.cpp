@@ -10,14 +10,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
-#include <condition_variable>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <microhttpd.h>
@@ -52,7 +52,8 @@ listening_socket::listening_socket(listening_socket&& other) noexcept {
   *this = std::move(other);
 }
 
-listening_socket& listening_socket::operator=(listening_socket&& other) noexcept {
+listening_socket&
+listening_socket::operator=(listening_socket&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = std::exchange(other.fd_, -1);
@@ -216,7 +217,8 @@ result<void> check_peer(int fd, std::optional<gid_t> group) {
     return fail("a peer without credentials");
   if (cred.uid == 0 || cred.uid == ::geteuid())
     return {};
-  if (group && (cred.gid == *group || in_supplementary_groups(cred.pid, *group)))
+  if (group
+      && (cred.gid == *group || in_supplementary_groups(cred.pid, *group)))
     return {};
   return fail("uid " + std::to_string(cred.uid));
 }
@@ -286,15 +288,14 @@ private:
     // Options in a table: the TLS pair only when given.
     std::vector<MHD_OptionItem> opts = {
       // First, so that every message of MHD's goes to our log.
-      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&on_mhd_log),
-       &d},
+      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&on_mhd_log), &d},
       {MHD_OPTION_LISTEN_SOCKET, fd, nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(limits_.connections),
        nullptr},
       {MHD_OPTION_CONNECTION_TIMEOUT,
        static_cast<intptr_t>(limits_.request_timeout.count()), nullptr},
-      {MHD_OPTION_NOTIFY_CONNECTION,
-       reinterpret_cast<intptr_t>(&on_connection), &d},
+      {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&on_connection),
+       &d},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&on_completed),
        nullptr},
     };
@@ -312,8 +313,8 @@ private:
                     "above)");
     }
     d.running = true;
-    log::info("control", "listening on " + l.socket.name()
-                           + (l.tls ? " (HTTPS)" : ""));
+    log::info("control",
+              "listening on " + l.socket.name() + (l.tls ? " (HTTPS)" : ""));
     return {};
   }
 
@@ -324,8 +325,8 @@ private:
     while (!line.empty() && line.back() == '\n')
       line.pop_back();
     auto* d = static_cast<daemon_ctx*>(cls);
-    log::write(d->running ? log::level::debug : log::level::warning,
-               "control", d->listener.socket.name() + ": " + line);
+    log::write(d->running ? log::level::debug : log::level::warning, "control",
+               d->listener.socket.name() + ": " + line);
   }
 
   static void on_connection(void* cls, MHD_Connection* c, void** socket_ctx,
@@ -365,11 +366,11 @@ private:
       for (auto* conn : connections_)
         if (!conn->answering && conn->fd >= 0
             && now - conn->accepted > limits_.request_timeout) {
-          log::warning("control", "dropped a client whose request did not "
-                                  "arrive within "
-                                    + std::to_string(
-                                      limits_.request_timeout.count())
-                                    + "s");
+          log::warning("control",
+                       "dropped a client whose request did not "
+                       "arrive within "
+                         + std::to_string(limits_.request_timeout.count())
+                         + "s");
           // Shut down, not closed: MHD's thread sees the end and cleans up
           // (removing it from this set under the lock before it closes).
           ::shutdown(conn->fd, SHUT_RDWR);
@@ -413,9 +414,10 @@ private:
                                              MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth && equal_constant_time(auth, "Bearer " + l.token))
       return std::nullopt;
-    log::warning("control", std::string{"refused a request "}
-                              + (auth ? "with a wrong token" : "without a token")
-                              + " on " + l.socket.name());
+    log::warning("control",
+                 std::string{"refused a request "}
+                   + (auth ? "with a wrong token" : "without a token") + " on "
+                   + l.socket.name());
     auto out = error_response(401, "a bearer token is required "
                                    "(Authorization: Bearer <token>)");
     out.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -434,8 +436,8 @@ private:
       *con_cls = st = new request_state;
       if (auto refusal = self.authorize(*d, c))
         return send(c, *refusal);
-      auto* length = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+      auto* length = MHD_lookup_connection_value(
+        c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (length && std::strtoull(length, nullptr, 10) > max_request_body)
         return send(c, too_big());
       return MHD_YES;
@@ -454,8 +456,8 @@ private:
     if (st->too_big)
       return send(c, too_big());
     // Arrived: from here on the time is the node's, not the client's.
-    if (auto* info = MHD_get_connection_info(c,
-                                             MHD_CONNECTION_INFO_SOCKET_CONTEXT))
+    if (auto* info = MHD_get_connection_info(
+          c, MHD_CONNECTION_INFO_SOCKET_CONTEXT))
       if (auto* conn = static_cast<connection*>(info->socket_context))
         conn->answering = true;
     http_request req{method, url, std::move(st->body)};
@@ -467,8 +469,7 @@ private:
 
   static http_response too_big() {
     return error_response(413, "the request body is larger than "
-                                 + std::to_string(max_request_body)
-                                 + " bytes");
+                                 + std::to_string(max_request_body) + " bytes");
   }
 
   control_backend& backend_;

@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "memcached_cfg/source/source_document.hpp"
 #include "memcached_cfg/messages/config_change.hpp"
+#include "memcached_cfg/source/source_document.hpp"
 
 namespace mcfg_fuzz {
 
@@ -28,10 +28,10 @@ namespace mcfg_fuzz {
   __builtin_trap();
 }
 
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond))                                                               \
-      ::mcfg_fuzz::violated(#cond, __FILE__, __LINE__);                        \
+#define FUZZ_CHECK(cond)                                \
+  do {                                                  \
+    if (!(cond))                                        \
+      ::mcfg_fuzz::violated(#cond, __FILE__, __LINE__); \
   } while (false)
 
 inline std::string_view as_text(const uint8_t* data, size_t size) {
@@ -104,7 +104,13 @@ inline char other_byte_of_same_kind(char ch) {
     return static_cast<char>(lo + (x - lo + 1) % n);
   };
   switch (c) {
-    case '\0': case ' ': case '\t': case '\n': case '\v': case '\f': case '\r':
+    case '\0':
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
       return ch;
     default:
       break;
@@ -117,7 +123,8 @@ inline char other_byte_of_same_kind(char ch) {
     return rotate(c, '0', 10);
   if (c >= 0x80)
     return static_cast<char>(c ^ 0x01);
-  static constexpr std::string_view punct = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+  static constexpr std::string_view punct
+    = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
   if (auto i = punct.find(ch); i != std::string_view::npos)
     return punct[(i + 1) % punct.size()];
   // Remaining controls: 0x01..0x08, 0x0e..0x1f, 0x7f.

@@ -40,7 +40,8 @@ void check_document(const mcfg::source_document& doc) {
     FUZZ_CHECK(mcfg_fuzz::string_field(value, "password") != nullptr);
     auto roles = dict->find("roles");
     FUZZ_CHECK(roles != dict->end());
-    auto list = caf::get_if<mcfg::config_value::list>(&roles->second.get_data());
+    auto list = caf::get_if<mcfg::config_value::list>(
+      &roles->second.get_data());
     FUZZ_CHECK(list != nullptr);
     for (auto& role : *list) {
       auto str = caf::get_if<std::string>(&role.get_data());
@@ -115,29 +116,51 @@ bool is_yaml_cpp_message(std::string_view msg) {
   // Every fixed message yaml-cpp's parser throws (exceptions.h), with the
   // trailing ": " the loader strips from the two that carry input.
   static const char* const fixed[] = {
-    YAML::ErrorMsg::YAML_DIRECTIVE_ARGS, YAML::ErrorMsg::YAML_MAJOR_VERSION,
+    YAML::ErrorMsg::YAML_DIRECTIVE_ARGS,
+    YAML::ErrorMsg::YAML_MAJOR_VERSION,
     YAML::ErrorMsg::REPEATED_YAML_DIRECTIVE,
-    YAML::ErrorMsg::TAG_DIRECTIVE_ARGS, YAML::ErrorMsg::REPEATED_TAG_DIRECTIVE,
-    YAML::ErrorMsg::CHAR_IN_TAG_HANDLE, YAML::ErrorMsg::TAG_WITH_NO_SUFFIX,
-    YAML::ErrorMsg::END_OF_VERBATIM_TAG, YAML::ErrorMsg::END_OF_MAP,
-    YAML::ErrorMsg::END_OF_MAP_FLOW, YAML::ErrorMsg::END_OF_SEQ,
-    YAML::ErrorMsg::END_OF_SEQ_FLOW, YAML::ErrorMsg::MULTIPLE_TAGS,
-    YAML::ErrorMsg::MULTIPLE_ANCHORS, YAML::ErrorMsg::MULTIPLE_ALIASES,
-    YAML::ErrorMsg::ALIAS_CONTENT, YAML::ErrorMsg::INVALID_HEX,
-    "invalid unicode", "unknown escape character",
-    YAML::ErrorMsg::UNKNOWN_TOKEN, YAML::ErrorMsg::DOC_IN_SCALAR,
-    YAML::ErrorMsg::EOF_IN_SCALAR, YAML::ErrorMsg::CHAR_IN_SCALAR,
-    YAML::ErrorMsg::TAB_IN_INDENTATION, YAML::ErrorMsg::FLOW_END,
-    YAML::ErrorMsg::BLOCK_ENTRY, YAML::ErrorMsg::MAP_KEY,
-    YAML::ErrorMsg::MAP_VALUE, YAML::ErrorMsg::ALIAS_NOT_FOUND,
-    YAML::ErrorMsg::ANCHOR_NOT_FOUND, YAML::ErrorMsg::CHAR_IN_ALIAS,
-    YAML::ErrorMsg::CHAR_IN_ANCHOR, YAML::ErrorMsg::ZERO_INDENT_IN_BLOCK,
-    YAML::ErrorMsg::CHAR_IN_BLOCK, YAML::ErrorMsg::AMBIGUOUS_ANCHOR,
-    YAML::ErrorMsg::UNKNOWN_ANCHOR, YAML::ErrorMsg::INVALID_NODE,
-    YAML::ErrorMsg::INVALID_SCALAR, YAML::ErrorMsg::UNMATCHED_GROUP_TAG,
-    YAML::ErrorMsg::UNEXPECTED_END_SEQ, YAML::ErrorMsg::UNEXPECTED_END_MAP,
-    YAML::ErrorMsg::SINGLE_QUOTED_CHAR, YAML::ErrorMsg::INVALID_ANCHOR,
-    YAML::ErrorMsg::INVALID_ALIAS, YAML::ErrorMsg::INVALID_TAG,
+    YAML::ErrorMsg::TAG_DIRECTIVE_ARGS,
+    YAML::ErrorMsg::REPEATED_TAG_DIRECTIVE,
+    YAML::ErrorMsg::CHAR_IN_TAG_HANDLE,
+    YAML::ErrorMsg::TAG_WITH_NO_SUFFIX,
+    YAML::ErrorMsg::END_OF_VERBATIM_TAG,
+    YAML::ErrorMsg::END_OF_MAP,
+    YAML::ErrorMsg::END_OF_MAP_FLOW,
+    YAML::ErrorMsg::END_OF_SEQ,
+    YAML::ErrorMsg::END_OF_SEQ_FLOW,
+    YAML::ErrorMsg::MULTIPLE_TAGS,
+    YAML::ErrorMsg::MULTIPLE_ANCHORS,
+    YAML::ErrorMsg::MULTIPLE_ALIASES,
+    YAML::ErrorMsg::ALIAS_CONTENT,
+    YAML::ErrorMsg::INVALID_HEX,
+    "invalid unicode",
+    "unknown escape character",
+    YAML::ErrorMsg::UNKNOWN_TOKEN,
+    YAML::ErrorMsg::DOC_IN_SCALAR,
+    YAML::ErrorMsg::EOF_IN_SCALAR,
+    YAML::ErrorMsg::CHAR_IN_SCALAR,
+    YAML::ErrorMsg::TAB_IN_INDENTATION,
+    YAML::ErrorMsg::FLOW_END,
+    YAML::ErrorMsg::BLOCK_ENTRY,
+    YAML::ErrorMsg::MAP_KEY,
+    YAML::ErrorMsg::MAP_VALUE,
+    YAML::ErrorMsg::ALIAS_NOT_FOUND,
+    YAML::ErrorMsg::ANCHOR_NOT_FOUND,
+    YAML::ErrorMsg::CHAR_IN_ALIAS,
+    YAML::ErrorMsg::CHAR_IN_ANCHOR,
+    YAML::ErrorMsg::ZERO_INDENT_IN_BLOCK,
+    YAML::ErrorMsg::CHAR_IN_BLOCK,
+    YAML::ErrorMsg::AMBIGUOUS_ANCHOR,
+    YAML::ErrorMsg::UNKNOWN_ANCHOR,
+    YAML::ErrorMsg::INVALID_NODE,
+    YAML::ErrorMsg::INVALID_SCALAR,
+    YAML::ErrorMsg::UNMATCHED_GROUP_TAG,
+    YAML::ErrorMsg::UNEXPECTED_END_SEQ,
+    YAML::ErrorMsg::UNEXPECTED_END_MAP,
+    YAML::ErrorMsg::SINGLE_QUOTED_CHAR,
+    YAML::ErrorMsg::INVALID_ANCHOR,
+    YAML::ErrorMsg::INVALID_ALIAS,
+    YAML::ErrorMsg::INVALID_TAG,
   };
   for (auto m : fixed)
     if (msg == m)

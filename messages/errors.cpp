@@ -50,9 +50,9 @@ std::string render_error(uint8_t code, const caf::message& ctx) {
       return text_at(ctx, 0) + " " + text_at(ctx, 1)
              + " failed: " + text_at(ctx, 2);
     case errc::write_deadline_exceeded:
-      return "gave up writing " + text_at(ctx, 0) + " after "
-             + text_at(ctx, 4) + " of failures: last " + text_at(ctx, 1) + " "
-             + text_at(ctx, 2) + " failed: " + text_at(ctx, 3);
+      return "gave up writing " + text_at(ctx, 0) + " after " + text_at(ctx, 4)
+             + " of failures: last " + text_at(ctx, 1) + " " + text_at(ctx, 2)
+             + " failed: " + text_at(ctx, 3);
     case errc::invalid_content:
       return "refused to write " + text_at(ctx, 0) + ": " + text_at(ctx, 1);
     case errc::writer_stopped:
@@ -65,8 +65,7 @@ std::string render_error(uint8_t code, const caf::message& ctx) {
     case errc::refresh_failed:
       return "refresh of " + text_at(ctx, 0) + " failed: " + text_at(ctx, 1);
     case errc::refresher_stopped:
-      return "refresher stopped before " + text_at(ctx, 0)
-             + " was refreshed";
+      return "refresher stopped before " + text_at(ctx, 0) + " was refreshed";
   }
   return "mcfg error " + std::to_string(code) + " " + caf::to_string(ctx);
 }

@@ -40,8 +40,8 @@ typename Inspector::result_type inspect(Inspector& f, source_status& x) {
 
 struct refresh_status {
   std::string path;
-  bool pending = false;  ///< a refresh is owed or running
-  bool running = false;  ///< its action runs right now
+  bool pending = false; ///< a refresh is owed or running
+  bool running = false; ///< its action runs right now
   uint32_t failures = 0; ///< consecutive failed refreshes
   std::string last_error;
   uint64_t refreshes = 0; ///< successful refreshes
@@ -51,8 +51,8 @@ struct refresh_status {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, refresh_status& x) {
-  return f(caf::meta::type_name("refresh_status"), x.path, x.pending,
-           x.running, x.failures, x.last_error, x.refreshes, x.next_retry_in);
+  return f(caf::meta::type_name("refresh_status"), x.path, x.pending, x.running,
+           x.failures, x.last_error, x.refreshes, x.next_retry_in);
 }
 
 /// What `mcfgctl status` prints.
@@ -64,8 +64,7 @@ struct node_status {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
-  return f(caf::meta::type_name("node_status"), x.source, x.files,
-           x.refreshes);
+  return f(caf::meta::type_name("node_status"), x.source, x.files, x.refreshes);
 }
 
 } // namespace mcfg

@@ -1,8 +1,8 @@
 #pragma once
 // result<T, E>: a value, or why there is none. The one way the daemon's code
 // (source/, node/, control/, programs/) returns an error that is not an
-// actor's caf::error (docs/ARCHITECTURE.md §2, "Errors"). E is `failure` unless the
-// caller needs more than a message: the control API's backend_error carries
+// actor's caf::error (docs/ARCHITECTURE.md §2, "Errors"). E is `failure` unless
+// the caller needs more than a message: the control API's backend_error carries
 // an HTTP status too. A message names files, keys and revisions, never a
 // secret. The etcd client, a general-purpose library with no header of
 // ours, throws etcd_error instead; its callers turn that into a result.

@@ -10,8 +10,8 @@
 namespace mcfg {
 
 enum class writer_phase : uint8_t {
-  idle,     ///< the file reflects the latest state
-  pending,  ///< a write is owed and queued
+  idle, ///< the file reflects the latest state
+  pending, ///< a write is owed and queued
   retrying, ///< the last attempt failed; a retry timer is armed
 };
 
@@ -32,10 +32,10 @@ struct writer_status {
   caf::timespan since_last_change{0};
   /// Negative when the file was never written by this incarnation.
   caf::timespan since_last_write{-1};
-  uint64_t changes = 0;          ///< events that changed the module's state
-  uint64_t ignored = 0;          ///< events filtered out or without effect
-  uint64_t writes = 0;           ///< files renamed into place
-  uint64_t failed_attempts = 0;  ///< attempts that failed, in total
+  uint64_t changes = 0; ///< events that changed the module's state
+  uint64_t ignored = 0; ///< events filtered out or without effect
+  uint64_t writes = 0; ///< files renamed into place
+  uint64_t failed_attempts = 0; ///< attempts that failed, in total
   /// The module's own view of its state, secrets redacted (format_status).
   std::map<std::string, std::string> module;
   /// Across incarnations: restarts after giving up since the file was last
@@ -50,10 +50,9 @@ struct writer_status {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, writer_status& x) {
   return f(caf::meta::type_name("writer_status"), x.path, x.applied_version,
-           x.phase, x.attempts,
-           x.retry_timer, x.last_error, x.since_last_change,
-           x.since_last_write, x.changes, x.ignored, x.writes,
-           x.failed_attempts, x.module, x.restarts, x.last_give_up,
+           x.phase, x.attempts, x.retry_timer, x.last_error,
+           x.since_last_change, x.since_last_write, x.changes, x.ignored,
+           x.writes, x.failed_attempts, x.module, x.restarts, x.last_give_up,
            x.failing_for);
 }
 

@@ -94,11 +94,11 @@ password_entry extract_password(const config_value& value) {
 std::optional<key_problem>
 check_memcached_users(const std::map<std::string, password_entry>& users) {
   if (users.size() > memcached_auth_max_users)
-    return key_problem{
-      "users", std::to_string(users.size())
-                 + " users defined, but memcached reads at most "
-                 + std::to_string(memcached_auth_max_users)
-                 + " from its auth file and silently ignores the rest"};
+    return key_problem{"users",
+                       std::to_string(users.size())
+                         + " users defined, but memcached reads at most "
+                         + std::to_string(memcached_auth_max_users)
+                         + " from its auth file and silently ignores the rest"};
   for (auto& [name, entry] : users) {
     auto key = user_key(name);
     if (name.empty())
@@ -143,7 +143,8 @@ check_memcached_users(const std::map<std::string, password_entry>& users) {
   return std::nullopt;
 }
 
-std::optional<key_problem> validate_memcached_passwords(const snapshot& source) {
+std::optional<key_problem>
+validate_memcached_passwords(const snapshot& source) {
   return check_memcached_users(user_map::users_of(source, extract_password));
 }
 

@@ -12,10 +12,7 @@ namespace mcfg {
 cluster_member::cluster_member(caf::actor_system& sys, const node_config& cfg,
                                const node_source& src,
                                std::shared_ptr<source_of_truth> truth)
-  : sys_(sys),
-    cfg_(cfg),
-    etcd_(src.etcd),
-    truth_(std::move(truth)),
+  : sys_(sys), cfg_(cfg), etcd_(src.etcd), truth_(std::move(truth)),
     key_(src.etcd->prefix + "nodes/" + cfg.name) {
   registration_ = std::make_unique<etcd::etcd_registration>(
     etcd_->client, key_, std::chrono::seconds(5), etcd_->reach,

@@ -17,8 +17,8 @@
 
 #include <caf/fwd.hpp>
 
-#include "memcached_cfg/node/node_config.hpp"
 #include "memcached_cfg/node/etcd_registration.hpp"
+#include "memcached_cfg/node/node_config.hpp"
 #include "memcached_cfg/node/node_tree.hpp"
 
 namespace mcfg {
@@ -26,7 +26,8 @@ namespace mcfg {
 class cluster_member {
 public:
   cluster_member(caf::actor_system& sys, const node_config& cfg,
-                 const node_source& src, std::shared_ptr<source_of_truth> truth);
+                 const node_source& src,
+                 std::shared_ptr<source_of_truth> truth);
   ~cluster_member();
   cluster_member(const cluster_member&) = delete;
   cluster_member& operator=(const cluster_member&) = delete;

@@ -17,12 +17,8 @@ etcd_registration::etcd_registration(client_options opts, std::string key,
                                      std::shared_ptr<etcd_reachability> reach,
                                      std::function<std::string()> describe,
                                      std::chrono::milliseconds check_every)
-  : client_(opts),
-    key_(std::move(key)),
-    ttl_(ttl),
-    check_every_(check_every),
-    reach_(std::move(reach)),
-    describe_(std::move(describe)),
+  : client_(opts), key_(std::move(key)), ttl_(ttl), check_every_(check_every),
+    reach_(std::move(reach)), describe_(std::move(describe)),
     opts_(std::move(opts)) {
   thread_ = std::thread{[this] { run(); }};
 }

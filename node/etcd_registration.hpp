@@ -24,12 +24,11 @@ public:
   /// Keeps `key` under a lease of `ttl` seconds, holding `describe()`'s
   /// JSON, on a thread of its own; calls describe() every `check_every`
   /// and writes the key when its answer changed.
-  etcd_registration(client_options opts, std::string key,
-                    std::chrono::seconds ttl,
-                    std::shared_ptr<etcd_reachability> reach,
-                    std::function<std::string()> describe,
-                    std::chrono::milliseconds check_every
-                    = std::chrono::milliseconds(100));
+  etcd_registration(
+    client_options opts, std::string key, std::chrono::seconds ttl,
+    std::shared_ptr<etcd_reachability> reach,
+    std::function<std::string()> describe,
+    std::chrono::milliseconds check_every = std::chrono::milliseconds(100));
   /// Revokes the lease (the key goes at once) and joins the thread.
   ~etcd_registration();
   etcd_registration(const etcd_registration&) = delete;

@@ -50,8 +50,8 @@ private:
     bool have_files = false;
     YAML::Node none;
     auto ok = walk(none, root, "",
-                   {"source", "name", "retry", "supervisor", "files",
-                    "control", "log_level", "allow_empty_users"},
+                   {"source", "name", "retry", "supervisor", "files", "control",
+                    "log_level", "allow_empty_users"},
                    [&](const YAML::Node& k, const YAML::Node& v) {
                      const auto& name = k.Scalar();
                      if (name == "source") {
@@ -141,7 +141,8 @@ private:
     bool have_listen = false;
     std::optional<source_mark> token_mark;
     std::optional<source_mark> tls_mark;
-    walk(key, node, "control", {"socket", "group", "listen", "token_file", "tls"},
+    walk(key, node, "control",
+         {"socket", "group", "listen", "token_file", "tls"},
          [&](const YAML::Node& k, const YAML::Node& v) {
            const auto& name = k.Scalar();
            auto path = "control." + name;
@@ -178,8 +179,9 @@ private:
                 "bearer token every request must carry)");
       if (out.listen && !is_loopback_host(out.listen->host) && !tls_mark)
         fail_at(listen_key, "control.listen",
-                out.listen->host + " is not a loopback address: control.tls "
-                "is required (cert and key)");
+                out.listen->host
+                  + " is not a loopback address: control.tls "
+                    "is required (cert and key)");
     } else {
       if (token_mark)
         fail(*token_mark, "control.token_file",
@@ -269,8 +271,8 @@ private:
             out.module = m;
           else
             fail_value(k, v, key_path,
-                       "unknown module " + got(v) + " (known: "
-                         + module_names() + ")");
+                       "unknown module " + got(v) + " (known: " + module_names()
+                         + ")");
         } else if (name == "path") {
           have_path = true;
           if (auto p = path_value(k, v, key_path)) {
@@ -297,7 +299,8 @@ private:
     if (!is_map)
       return;
     if (!have_module) {
-      fail_at(node, path + ".module", "missing (one of " + module_names() + ")");
+      fail_at(node, path + ".module",
+              "missing (one of " + module_names() + ")");
       valid = false;
     }
     if (!have_path) {
@@ -430,9 +433,8 @@ private:
     return refresh_spec{std::move(*f.sig)};
   }
 
-  std::optional<refresh_command> argv(const YAML::Node& key,
-                                      const YAML::Node& node,
-                                      const std::string& path) {
+  std::optional<refresh_command>
+  argv(const YAML::Node& key, const YAML::Node& node, const std::string& path) {
     if (!node.IsSequence() || node.size() == 0) {
       fail_value(key, node, path,
                  std::string{"expected a non-empty list of strings (the "
@@ -661,10 +663,9 @@ node_config_result load_node_config(const std::string& path) {
   auto text = read_text_file(path, err);
   if (!text) {
     node_config_result result;
-    result.errors.push_back(
-      {path, 0, 0, "",
-       "cannot read the node configuration: "
-         + std::generic_category().message(err)});
+    result.errors.push_back({path, 0, 0, "",
+                             "cannot read the node configuration: "
+                               + std::generic_category().message(err)});
     return result;
   }
   return parse_node_config(*text, path);

@@ -5,9 +5,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
-#include "memcached_cfg/source/file_store.hpp"
-#include "memcached_cfg/refresh/refresher.hpp"
 #include "memcached_cfg/refresh/refresh_actions.hpp"
+#include "memcached_cfg/refresh/refresher.hpp"
+#include "memcached_cfg/source/file_store.hpp"
 #include "memcached_cfg/supervision/supervisor.hpp"
 
 namespace mcfg {
@@ -61,9 +61,8 @@ load_result<node_source> load_node_source(const node_config& cfg) {
 std::shared_ptr<source_of_truth> make_truth(const node_source& src) {
   auto truth = source_of_truth::make(src.doc.values);
   if (src.etcd)
-    src.etcd->versions->record(truth->version(),
-                               {src.etcd->initial.revision,
-                                src.etcd->initial.digest});
+    src.etcd->versions->record(truth->version(), {src.etcd->initial.revision,
+                                                  src.etcd->initial.digest});
   return truth;
 }
 
@@ -135,10 +134,10 @@ sup::child_spec files_child(const node_config& cfg,
                                std::move(children));
 }
 
-std::vector<sup::child_spec> node_children(
-  const node_config& cfg, std::shared_ptr<source_of_truth> truth,
-  const node_source& src,
-  std::shared_ptr<const std::atomic<bool>> stopping) {
+std::vector<sup::child_spec>
+node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
+              const node_source& src,
+              std::shared_ptr<const std::atomic<bool>> stopping) {
   std::vector<sup::child_spec> children;
 
   auto validate = [cfg](const source_document& doc) {
@@ -171,8 +170,8 @@ std::vector<sup::child_spec> node_children(
   refresher_spec refresh;
   refresh.refresh_on_start = true;
   for (auto& file : cfg.files)
-    if (auto action = make_refresh_action(file.refresh,
-                                          default_command_timeout, stopping))
+    if (auto action = make_refresh_action(file.refresh, default_command_timeout,
+                                          stopping))
       refresh.actions.emplace(file.path, std::move(action));
   children.push_back(sup::worker_child(
     refresher_child_id, sup::make_start([refresh](caf::actor_system& sys) {
@@ -188,8 +187,8 @@ void reload_all(caf::actor_system& sys, const node_config& cfg) {
   if (auto store = sys.registry().get<store_actor>(store_child_id))
     caf::anon_send(store, reload_atom::value);
   for (size_t i = 0; i < cfg.files.size(); ++i)
-    if (auto writer
-        = sys.registry().get<memcached_cfg_actor>(writer_child_id(i)))
+    if (auto writer = sys.registry().get<memcached_cfg_actor>(
+          writer_child_id(i)))
       caf::anon_send(writer, reload_atom::value);
 }
 

@@ -11,12 +11,12 @@
 
 #include "memcached_cfg/actors/memcached_cfg.hpp"
 #include "memcached_cfg/etcd/client.hpp"
+#include "memcached_cfg/node/node_config.hpp"
+#include "memcached_cfg/node/source_settings.hpp"
 #include "memcached_cfg/source/etcd_follower.hpp"
 #include "memcached_cfg/source/etcd_store.hpp"
 #include "memcached_cfg/source/source_document.hpp"
 #include "memcached_cfg/source/source_of_truth.hpp"
-#include "memcached_cfg/node/node_config.hpp"
-#include "memcached_cfg/node/source_settings.hpp"
 #include "memcached_cfg/supervision/child_spec.hpp"
 
 namespace mcfg {
@@ -48,10 +48,10 @@ std::shared_ptr<source_of_truth> make_truth(const node_source& src);
 /// The root supervisor's children, in start order: the store for `src`'s
 /// backend, the refresher, the files. Setting `stopping` kills a refresh
 /// command under way, so that a stop does not wait for it.
-std::vector<sup::child_spec> node_children(
-  const node_config& cfg, std::shared_ptr<source_of_truth> truth,
-  const node_source& src,
-  std::shared_ptr<const std::atomic<bool>> stopping = {});
+std::vector<sup::child_spec>
+node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
+              const node_source& src,
+              std::shared_ptr<const std::atomic<bool>> stopping = {});
 
 /// The root supervisor's flags from node.yaml.
 sup::supervisor_flags root_flags(const node_config& cfg);

@@ -250,7 +250,8 @@ int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
         if (i == nodes.end())
           missing[name] = "no longer registered";
         else if (!holds(i->second, target, digest))
-          missing[name] = "holds revision " + std::to_string(i->second.revision);
+          missing[name] = "holds revision "
+                          + std::to_string(i->second.revision);
         else if (!i->second.synced)
           missing[name] = "refresh not through";
       }

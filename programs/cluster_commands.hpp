@@ -54,11 +54,10 @@ using awaited_nodes = std::map<std::string, std::string>;
 /// its refreshes through; names the nodes that did not within `timeout`
 /// and returns 1. It looks again every 100 ms; `on_round`, when set, hears
 /// after each look that found nodes missing which they are (progress).
-int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
-                 std::chrono::milliseconds timeout, std::ostream& out,
-                 std::ostream& err,
-                 const std::function<void(const awaited_nodes&)>& on_round
-                 = {});
+int cluster_sync(
+  const cluster_target& t, std::optional<int64_t> revision,
+  std::chrono::milliseconds timeout, std::ostream& out, std::ostream& err,
+  const std::function<void(const awaited_nodes&)>& on_round = {});
 
 /// Where mcfgctl finds etcd: node.yaml's source.etcd (`config`), or the
 /// flags that say the same (`endpoints` and the rest).

@@ -25,11 +25,11 @@
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include "memcached_cfg/control/api.hpp"
+#include "memcached_cfg/node/node_config.hpp"
 #include "memcached_cfg/node/private_file.hpp"
 #include "memcached_cfg/programs/cluster_commands.hpp"
 #include "memcached_cfg/programs/command_line.hpp"
-#include "memcached_cfg/control/api.hpp"
-#include "memcached_cfg/node/node_config.hpp"
 
 namespace {
 
@@ -314,9 +314,9 @@ private:
         cmd->get_name(),
         "talks to etcd: give --config node.yaml or --endpoints, not a node");
     if (!etcd && endpoints_opt_->count() > 0)
-      throw CLI::ValidationError(
-        cmd->get_name(), "talks to a node: give --config, --socket or "
-                         "--node, not --endpoints");
+      throw CLI::ValidationError(cmd->get_name(),
+                                 "talks to a node: give --config, --socket or "
+                                 "--node, not --endpoints");
     if (cacert_opt_->count() > 0 && node_opt_->count() == 0
         && endpoints_opt_->count() == 0)
       throw CLI::ValidationError("--cacert",
@@ -361,8 +361,8 @@ int run_cluster(const options& opts) {
     return exit_usage;
   }
   auto& t = *target;
-  auto timeout
-    = std::chrono::duration_cast<std::chrono::milliseconds>(opts.timeout);
+  auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+    opts.timeout);
   // The commands wait as long as --timeout allows, and no longer.
   t.client.retry_for = std::min(t.client.retry_for, timeout);
   if (opts.command == "import")
@@ -438,11 +438,11 @@ mcfg::result<reply> call(const endpoint& to, const options& opts,
   if (!to.cacert.empty())
     curl_easy_setopt(h, CURLOPT_CAINFO, to.cacert.c_str());
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(
-                     std::chrono::duration_cast<std::chrono::milliseconds>(
-                       opts.timeout)
-                       .count()));
+  curl_easy_setopt(
+    h, CURLOPT_TIMEOUT_MS,
+    static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(opts.timeout)
+        .count()));
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &out.body);
   curl_slist* headers = nullptr;
@@ -574,8 +574,7 @@ int show(const options& opts, const reply& r) {
     if (opts.command == "status")
       print_status(doc);
     else if (opts.command == "sync")
-      std::cout << "in sync: "
-                << (opts.file.empty() ? "every file" : opts.file)
+      std::cout << "in sync: " << (opts.file.empty() ? "every file" : opts.file)
                 << " reflects the current source and was refreshed\n";
     else
       std::cout << "reload requested\n";

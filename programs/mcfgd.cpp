@@ -28,18 +28,18 @@
 
 #include <CLI/CLI.hpp>
 
-#include "memcached_cfg/node/private_file.hpp"
-#include "memcached_cfg/source/file_store.hpp"
-#include "memcached_cfg/node/cluster_member.hpp"
-#include "memcached_cfg/messages/log.hpp"
-#include "memcached_cfg/messages/message_types.hpp"
-#include "memcached_cfg/programs/command_line.hpp"
 #include "memcached_cfg/control/bridge.hpp"
 #include "memcached_cfg/control/server.hpp"
+#include "memcached_cfg/messages/log.hpp"
+#include "memcached_cfg/messages/message_types.hpp"
+#include "memcached_cfg/node/cluster_member.hpp"
 #include "memcached_cfg/node/node_config.hpp"
 #include "memcached_cfg/node/node_tree.hpp"
+#include "memcached_cfg/node/private_file.hpp"
+#include "memcached_cfg/programs/command_line.hpp"
 #include "memcached_cfg/programs/readiness.hpp"
 #include "memcached_cfg/programs/supervisor_log.hpp"
+#include "memcached_cfg/source/file_store.hpp"
 #include "memcached_cfg/supervision/errors.hpp"
 #include "memcached_cfg/supervision/supervisor.hpp"
 
@@ -69,17 +69,19 @@ std::optional<options> parse_args(int argc, char** argv, int& code) {
                          "  1  the node gave up (or could not start)\n"
                          "  2  bad usage or bad configuration, nothing "
                          "written");
-  app.add_option("-c,--config", opts.config,
-                 "The node's configuration (node.yaml): the source, the files "
-                 "to keep and their modules, retry, supervisor, control")
+  app
+    .add_option("-c,--config", opts.config,
+                "The node's configuration (node.yaml): the source, the files "
+                "to keep and their modules, retry, supervisor, control")
     ->required()
     ->type_name("FILE");
   app.add_flag("--check", opts.check,
                "Validate node.yaml and the source, print what each file "
                "would hold (passwords redacted), write nothing, exit");
-  app.add_option("--log-level", level,
-                 "Log lines up to this level on stderr (default: node.yaml's "
-                 "log_level, else info)")
+  app
+    .add_option("--log-level", level,
+                "Log lines up to this level on stderr (default: node.yaml's "
+                "log_level, else info)")
     ->check(CLI::IsMember({"error", "warning", "info", "debug"}))
     ->type_name("LEVEL");
   if (auto exit_code = mcfg::cli::parse(app, argc, argv)) {
@@ -116,8 +118,7 @@ int check(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   std::cout << "node.yaml " << cfg.config_file << " and source "
             << source_name(cfg) << " are valid\n";
   for (auto& file : cfg.files) {
-    std::cout << "\n== " << file.path << " (" << file.module->name
-              << ") ==\n"
+    std::cout << "\n== " << file.path << " (" << file.module->name << ") ==\n"
               << mcfg::preview(*file.module, doc.values);
   }
   return exit_ok;
@@ -297,8 +298,8 @@ private:
       }
       if (stopping_.exchange(true))
         return;
-      mcfg::log::info("mcfgd", std::string{"received "} + strsignal(sig)
-                                 + ", stopping");
+      mcfg::log::info("mcfgd",
+                      std::string{"received "} + strsignal(sig) + ", stopping");
       flag->store(true);
       caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
       return;

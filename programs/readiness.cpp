@@ -12,8 +12,7 @@
 
 namespace mcfg {
 
-readiness::readiness(caf::actor_system& sys,
-                     std::vector<sup::child_id> writers)
+readiness::readiness(caf::actor_system& sys, std::vector<sup::child_id> writers)
   : thread_([this, &sys, writers = std::move(writers)] {
       wait_and_notify(sys, writers);
     }) {

@@ -10,8 +10,8 @@
 
 #include <fcntl.h>
 #include <spawn.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,8 +99,8 @@ int open_pidfd(pid_t pid) {
 }
 
 int signal_pidfd(int pidfd, int sig) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig,
-                                    nullptr, 0));
+  return static_cast<int>(
+    ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
 
 /// Reads a small /proc text file of `pid` (its comm); false when it cannot.
@@ -182,7 +182,8 @@ struct spawn_setup {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
     // Descriptors the node holds (sockets, files) are none of the
     // command's business, CLOEXEC or not.
-    check(posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1));
+    check(
+      posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1));
 #endif
     sigset_t none;
     sigemptyset(&none);
@@ -194,9 +195,9 @@ struct spawn_setup {
     check(posix_spawnattr_setsigdefault(&attr, &all));
     // A process group of its own, so a timeout can kill what it started too.
     check(posix_spawnattr_setpgroup(&attr, 0));
-    check(posix_spawnattr_setflags(
-      &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
-               | POSIX_SPAWN_SETPGROUP));
+    check(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK
+                                            | POSIX_SPAWN_SETSIGDEF
+                                            | POSIX_SPAWN_SETPGROUP));
   }
 
   ~spawn_setup() {

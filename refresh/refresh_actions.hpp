@@ -57,11 +57,10 @@ using cancel_flag = std::shared_ptr<const std::atomic<bool>>;
 
 /// The action for `spec`; an empty std::function for refresh_none (the file
 /// needs no refresh, and refresher_spec::actions should not list it).
-refresh_action
-make_refresh_action(const refresh_spec& spec,
-                    std::chrono::milliseconds command_timeout
-                    = default_command_timeout,
-                    cancel_flag cancel = {});
+refresh_action make_refresh_action(const refresh_spec& spec,
+                                   std::chrono::milliseconds command_timeout
+                                   = default_command_timeout,
+                                   cancel_flag cancel = {});
 
 /// Reads the pid in `pidfile` (a regular file holding a positive decimal
 /// integer, whitespace around it allowed) and sends it `sig.signal`, unless

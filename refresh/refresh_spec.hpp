@@ -29,6 +29,7 @@ struct refresh_command {
 /// No refresh: the consumer reads the file by itself.
 struct refresh_none {};
 
-using refresh_spec = std::variant<refresh_none, refresh_signal, refresh_command>;
+using refresh_spec
+  = std::variant<refresh_none, refresh_signal, refresh_command>;
 
 } // namespace mcfg

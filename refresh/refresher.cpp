@@ -70,11 +70,10 @@ void start_run(refresher_self self, const std::string& path) {
   file.queued = false;
   file.running = true;
   self->request(file.runner, caf::infinite, run_atom::value)
-    .then(
-      [self, path](std::string& failure) { finished(self, path, failure); },
-      [self, path](caf::error& err) {
-        finished(self, path, "refresh runner stopped: " + describe(err));
-      });
+    .then([self, path](std::string& failure) { finished(self, path, failure); },
+          [self, path](caf::error& err) {
+            finished(self, path, "refresh runner stopped: " + describe(err));
+          });
 }
 
 void finished(refresher_self self, const std::string& path,
@@ -105,8 +104,7 @@ void finished(refresher_self self, const std::string& path,
   file.last_error = failure;
   // The refresh is still owed; a request meanwhile waits for the retry.
   file.queued = true;
-  file.answer_held_syncs(
-    caf::make_error(errc::refresh_failed, path, failure));
+  file.answer_held_syncs(caf::make_error(errc::refresh_failed, path, failure));
   auto id = ++st.last_timer_id;
   file.retry_timer = id;
   file.next_retry = self->clock().now() + wait;

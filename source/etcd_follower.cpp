@@ -15,11 +15,8 @@ constexpr const char* log_name = "etcd";
 etcd_follower::etcd_follower(client_options opts, std::string prefix,
                              std::shared_ptr<etcd_reachability> reach,
                              version_handler on_version)
-  : client_(opts),
-    prefix_(std::move(prefix)),
-    reach_(std::move(reach)),
-    on_version_(std::move(on_version)),
-    opts_(std::move(opts)) {
+  : client_(opts), prefix_(std::move(prefix)), reach_(std::move(reach)),
+    on_version_(std::move(on_version)), opts_(std::move(opts)) {
   thread_ = std::thread{[this] { run(); }};
 }
 
@@ -52,8 +49,7 @@ void etcd_follower::run() {
       waits.reset();
       on_version_(std::move(first));
       auto end = client_.watch_prefix(
-        users, revision + 1,
-        [&](watch_revision r) {
+        users, revision + 1, [&](watch_revision r) {
           for (auto& ev : r.events) {
             if (ev.kind == watch_event::del)
               current_.erase(ev.kv.key);

@@ -59,5 +59,4 @@ private:
   std::thread thread_;
 };
 
-
 } // namespace mcfg::etcd

@@ -82,16 +82,16 @@ std::string describe_unreachable(etcd_reachability::clock::time_point since,
 // -- reading ------------------------------------------------------------------
 
 users_version to_users_version(const std::map<std::string, key_value>& kvs,
-                         const std::string& prefix, int64_t revision) {
+                               const std::string& prefix, int64_t revision) {
   users_version v;
   v.revision = revision;
   std::map<std::string, int64_t> mods;
   auto users = users_key_prefix(prefix);
   for (auto& [key, kv] : kvs) {
     mods.emplace(key, kv.mod_revision);
-    v.users.push_back({key.substr(users.size()), kv.value,
-                       "etcd " + key + " at revision "
-                         + std::to_string(kv.mod_revision)});
+    v.users.push_back(
+      {key.substr(users.size()), kv.value,
+       "etcd " + key + " at revision " + std::to_string(kv.mod_revision)});
   }
   v.digest = users_digest(mods);
   return v;

@@ -11,14 +11,11 @@
 
 namespace mcfg {
 
-source_load_result validate_users(
-  const etcd::users_version& v,
-  const source_validator&
-    validate) {
-  return check_source(parse_source_users(v.users, "etcd revision "
-                                                    + std::to_string(
-                                                      v.revision)),
-                      validate);
+source_load_result validate_users(const etcd::users_version& v,
+                                  const source_validator& validate) {
+  return check_source(
+    parse_source_users(v.users, "etcd revision " + std::to_string(v.revision)),
+    validate);
 }
 
 std::string describe_etcd_source(const etcd::client_options& opts,
@@ -51,9 +48,9 @@ void consider(const etcd_store_spec& spec, shared_state& shared,
     auto text = to_string(result.errors);
     if (text != st.last_error) {
       ++st.refused_edits;
-      log::error(log_name, "revision " + std::to_string(v.revision)
-                             + " refused, keeping the last good version: "
-                             + text);
+      log::error(log_name,
+                 "revision " + std::to_string(v.revision)
+                   + " refused, keeping the last good version: " + text);
     }
     st.last_error = std::move(text);
     return;
@@ -91,8 +88,7 @@ source_status status_of(store_self self) {
   return out;
 }
 
-store_actor::behavior_type etcd_store(store_self self,
-                                             etcd_store_spec spec) {
+store_actor::behavior_type etcd_store(store_self self, etcd_store_spec spec) {
   auto& st = self->state;
   st.shared = std::make_shared<shared_state>();
   st.reach = spec.reach ? spec.reach
@@ -132,8 +128,7 @@ store_actor::behavior_type etcd_store(store_self self,
 
 } // namespace
 
-store_actor spawn_etcd_store(caf::actor_system& sys,
-                                    etcd_store_spec spec) {
+store_actor spawn_etcd_store(caf::actor_system& sys, etcd_store_spec spec) {
   // Detached: the follower's thread is its own, but joining it when the
   // store stops must not hold up a scheduler worker.
   return sys.spawn<caf::detached>(etcd_store, std::move(spec));

@@ -43,15 +43,12 @@ struct etcd_store_spec {
 /// The store, answering reload (ok: there is nothing to re-read, the
 /// watch is live; the last refusal otherwise) and status as file_store
 /// does.
-store_actor spawn_etcd_store(caf::actor_system& sys,
-                                    etcd_store_spec spec);
+store_actor spawn_etcd_store(caf::actor_system& sys, etcd_store_spec spec);
 
 /// Validates one whole revision of the users as the file backend validates
 /// a file: the schema (parse_source_users), then `validate`.
-source_load_result validate_users(
-  const etcd::users_version& v,
-  const source_validator&
-    validate);
+source_load_result validate_users(const etcd::users_version& v,
+                                  const source_validator& validate);
 
 /// "etcd http://a:2379,http://b:2379 /memcached_cfg/": the source, in
 /// status and logs.

@@ -15,15 +15,14 @@
 
 namespace mcfg {
 
-source_load_result parse_and_validate(
-  const std::string& bytes, const std::string& path,
-  const source_validator& validate) {
+source_load_result parse_and_validate(const std::string& bytes,
+                                      const std::string& path,
+                                      const source_validator& validate) {
   return check_source(parse_source(bytes, path), validate);
 }
 
-source_load_result load_and_validate(
-  const std::string& path,
-  const source_validator& validate) {
+source_load_result load_and_validate(const std::string& path,
+                                     const source_validator& validate) {
   auto bytes = read_source_bytes(path);
   if (auto err = std::get_if<located_error>(&bytes)) {
     source_load_result result;
@@ -216,7 +215,7 @@ std::string start_watching(store_self self) {
 }
 
 file_store_impl::behavior_type file_store(store_self self,
-                                        file_store_spec spec) {
+                                          file_store_spec spec) {
   auto& st = self->state;
   st.spec = std::move(spec);
   st.log_name = "file_store " + st.spec.source_path;
@@ -247,8 +246,7 @@ file_store_impl::behavior_type file_store(store_self self,
 
 } // namespace
 
-store_actor spawn_file_store(caf::actor_system& sys,
-                                      file_store_spec spec) {
+store_actor spawn_file_store(caf::actor_system& sys, file_store_spec spec) {
   return sys.spawn(file_store, std::move(spec));
 }
 

@@ -35,12 +35,11 @@
 
 namespace mcfg {
 
-
 /// The store as its watcher sees it: file_event(kind, seen) reports a batch
 /// of events about the source (kind: a file_event_kind; seen: the watcher's
 /// event count). Tests send these under the test_coordinator.
-using file_store_watched_actor = store_actor::extend<
-  caf::reacts_to<file_event_atom, uint8_t, uint64_t>>;
+using file_store_watched_actor
+  = store_actor::extend<caf::reacts_to<file_event_atom, uint8_t, uint64_t>>;
 
 /// How the store learns about edits.
 enum class watch_mode {
@@ -74,13 +73,12 @@ store_actor spawn_file_store(caf::actor_system& sys, file_store_spec spec);
 
 /// Validates `bytes` (the source file's, read by read_source_bytes) as the
 /// source at `path` and applies `validate`: the document, or its errors.
-source_load_result parse_and_validate(
-  const std::string& bytes, const std::string& path,
-  const source_validator& validate);
+source_load_result parse_and_validate(const std::string& bytes,
+                                      const std::string& path,
+                                      const source_validator& validate);
 
 /// Loads `path` and applies `validate`: the document, or its errors.
-source_load_result load_and_validate(
-  const std::string& path,
-  const source_validator& validate);
+source_load_result load_and_validate(const std::string& path,
+                                     const source_validator& validate);
 
 } // namespace mcfg

@@ -115,8 +115,7 @@ private:
                  std::set<std::string>& seen, const char* what) {
     if (!key.IsScalar()) {
       fail(mark_of(key), path_of_map,
-           std::string{what} + " must be a string, got "
-             + describe_type(key));
+           std::string{what} + " must be a string, got " + describe_type(key));
       return false;
     }
     if (!seen.insert(key.Scalar()).second) {
@@ -151,8 +150,7 @@ private:
         doc_.marks["users"] = mark_of(key);
         users(key, it->second);
       } else {
-        fail(mark_of(key), name,
-             "unknown section (known sections: users)");
+        fail(mark_of(key), name, "unknown section (known sections: users)");
       }
     }
     if (!have_users)
@@ -220,8 +218,7 @@ private:
           if (role.IsScalar() && !role.Scalar().empty())
             roles.emplace_back(role.Scalar());
           else
-            fail(mark_of(role),
-                 field_path + "[" + std::to_string(index) + "]",
+            fail(mark_of(role), field_path + "[" + std::to_string(index) + "]",
                  std::string{"expected a role name, got "}
                    + (role.IsScalar() ? "an empty string"
                                       : describe_type(role)));
@@ -377,9 +374,8 @@ std::vector<config_change> diff(const snapshot& old, const snapshot& neu) {
   return out;
 }
 
-source_load_result check_source(
-  source_load_result result,
-  const source_validator& validate) {
+source_load_result check_source(source_load_result result,
+                                const source_validator& validate) {
   if (result.ok() && validate) {
     auto problems = validate(*result.value);
     if (!problems.empty()) {

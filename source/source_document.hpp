@@ -59,8 +59,7 @@ constexpr size_t max_source_bytes = size_t{16} << 20;
 /// /dev/zero never ends) and checked with fstat, and one larger than
 /// `max_bytes` is refused with its size.
 std::variant<std::string, located_error>
-read_source_bytes(const std::string& path,
-                  size_t max_bytes = max_source_bytes);
+read_source_bytes(const std::string& path, size_t max_bytes = max_source_bytes);
 
 /// Reads (read_source_bytes) and validates the source YAML at `path`. An
 /// unreadable file gives one error naming the path and the reason.

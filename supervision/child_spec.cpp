@@ -16,8 +16,8 @@ bool fits_atom(char c) {
          || (c >= 'a' && c <= 'z') || c == '_';
 }
 
-caf::error invalid_spec(const std::string& supervisor,
-                        const child_spec& spec, std::string what) {
+caf::error invalid_spec(const std::string& supervisor, const child_spec& spec,
+                        std::string what) {
   return caf::make_error(sup_errc::invalid_child_spec, supervisor,
                          caf::to_string(spec.id), std::move(what));
 }
@@ -117,8 +117,7 @@ caf::error check_child_spec(const child_spec& spec,
     return invalid_spec(supervisor, spec,
                         "a shutdown timeout cannot be negative");
   if (spec.backoff.enabled() && spec.backoff.max < spec.backoff.min)
-    return invalid_spec(supervisor, spec,
-                        "backoff max is below backoff min");
+    return invalid_spec(supervisor, spec, "backoff max is below backoff min");
   return caf::none;
 }
 
@@ -128,6 +127,5 @@ caf::error check_flags(const supervisor_flags& flags) {
                            std::string{"the period must be positive"});
   return caf::none;
 }
-
 
 } // namespace mcfg::sup

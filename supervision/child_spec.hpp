@@ -147,17 +147,17 @@ struct is_expected<caf::expected<T>> : std::true_type {};
 ///   })
 template <class F>
 start_function make_start(F f) {
-  return [f = std::move(f)](caf::actor_system& sys)
-           -> caf::expected<caf::actor> {
-    auto result = f(sys);
-    if constexpr (detail::is_expected<decltype(result)>::value) {
-      if (!result)
-        return std::move(result.error());
-      return caf::actor_cast<caf::actor>(std::move(*result));
-    } else {
-      return caf::actor_cast<caf::actor>(std::move(result));
-    }
-  };
+  return
+    [f = std::move(f)](caf::actor_system& sys) -> caf::expected<caf::actor> {
+      auto result = f(sys);
+      if constexpr (detail::is_expected<decltype(result)>::value) {
+        if (!result)
+          return std::move(result.error());
+        return caf::actor_cast<caf::actor>(std::move(*result));
+      } else {
+        return caf::actor_cast<caf::actor>(std::move(result));
+      }
+    };
 }
 
 struct child_spec {

@@ -57,8 +57,7 @@ std::string render(uint8_t code, const caf::message& ctx,
     case sup_errc::child_running:
       return "child " + child + " of " + sup + " is running";
     case sup_errc::child_restarting:
-      return "child " + child + " of " + sup
-             + " is waiting to be restarted";
+      return "child " + child + " of " + sup + " is waiting to be restarted";
     case sup_errc::child_already_present:
       return sup + " already has a (stopped) child " + child;
     case sup_errc::child_already_started:
@@ -70,15 +69,13 @@ std::string render(uint8_t code, const caf::message& ctx,
     case sup_errc::invalid_flags:
       return sup + " has invalid flags: " + text_at(ctx, 1);
     case sup_errc::invalid_child_id:
-      return "invalid child id \"" + text_at(ctx, 0) + "\": "
-             + text_at(ctx, 1);
+      return "invalid child id \"" + text_at(ctx, 0) + "\": " + text_at(ctx, 1);
     case sup_errc::start_function_threw:
       return "start function threw: " + text_at(ctx, 0);
     case sup_errc::supervisor_stopped:
       return sup + " stopped: " + reason_at(ctx, 1, foreign);
   }
-  return "supervisor error " + std::to_string(code) + " "
-         + caf::to_string(ctx);
+  return "supervisor error " + std::to_string(code) + " " + caf::to_string(ctx);
 }
 
 std::string describe_with(const caf::error& reason,

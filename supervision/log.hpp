@@ -2,8 +2,9 @@
 // The supervisor's log lines ("supervisor root: restarted child 'writer'"),
 // handed to a function the program installs. The supervisor is a library of
 // its own: it leaves the format and destination of its lines to the program,
-// which routes them into its own log (mcfgd does, see programs/mcfgd.cpp). Until
-// one is installed, lines go to stderr as "[warning] supervisor root: ...".
+// which routes them into its own log (mcfgd does, see programs/mcfgd.cpp).
+// Until one is installed, lines go to stderr as "[warning] supervisor root:
+// ...".
 #include <functional>
 #include <string_view>
 

@@ -61,16 +61,16 @@ struct child_info {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, child_info& x) {
-  return f(caf::meta::type_name("child_info"), x.id, x.handle, x.status,
-           x.type, x.restart);
+  return f(caf::meta::type_name("child_info"), x.id, x.handle, x.status, x.type,
+           x.restart);
 }
 
 /// The answer to count_children (OTP's proplist, as a struct).
 struct child_counts {
-  uint32_t specs = 0;       ///< children with a spec, running or not
-  uint32_t active = 0;      ///< children with a running incarnation
+  uint32_t specs = 0; ///< children with a spec, running or not
+  uint32_t active = 0; ///< children with a running incarnation
   uint32_t supervisors = 0; ///< specs of type supervisor
-  uint32_t workers = 0;     ///< specs of type worker
+  uint32_t workers = 0; ///< specs of type worker
 };
 
 template <class Inspector>
@@ -115,9 +115,9 @@ supervisor_actor spawn_supervisor(caf::actor_system& sys,
 /// error that failed its start. For programs on a real scheduler only: under
 /// the test_coordinator nothing runs while this waits, so tests use
 /// spawn_supervisor and ask `ready`.
-caf::expected<supervisor_actor> start_supervisor(
-  caf::actor_system& sys, supervisor_flags flags,
-  std::vector<child_spec> children);
+caf::expected<supervisor_actor>
+start_supervisor(caf::actor_system& sys, supervisor_flags flags,
+                 std::vector<child_spec> children);
 
 /// A child that is itself a supervisor: type supervisor, shutdown infinity,
 /// started with `await_ready`, so that its parent's start fails if its own

@@ -111,8 +111,8 @@ int main(int argc, char** argv) {
               << sys.render(root.error()) << '\n';
     return 1;
   }
-  std::cout << "started a supervisor with one memcached_cfg writer for "
-            << path << '\n';
+  std::cout << "started a supervisor with one memcached_cfg writer for " << path
+            << '\n';
 
   caf::scoped_actor self{sys};
   auto writer = in_step_writer(sys, self);

@@ -36,9 +36,9 @@ int main() {
   auto root = sup::start_supervisor(
     sys, flags,
     {sup::worker_child(caf::atom("source"), start_echo), writer,
-     sup::supervisor_child(caf::atom("sub"), {},
-                           {sup::worker_child(caf::atom("leaf"),
-                                              start_echo)})});
+     sup::supervisor_child(
+       caf::atom("sub"), {},
+       {sup::worker_child(caf::atom("leaf"), start_echo)})});
   if (!root) {
     std::cerr << "start failed: " << sup::describe(root.error()) << '\n';
     return 1;
@@ -66,15 +66,18 @@ int main() {
   check(first != nullptr, "'writer' is registered");
 
   // Stop it (exit request, up to 2 s, then kill) and start it again.
-  self->request(*root, caf::infinite, sup::terminate_child_atom::value,
-                caf::atom("writer"))
-    .receive([](caf::ok_atom) {}, [&](caf::error& err) {
-      check(false, sup::describe(err).c_str());
-    });
+  self
+    ->request(*root, caf::infinite, sup::terminate_child_atom::value,
+              caf::atom("writer"))
+    .receive([](caf::ok_atom) {},
+             [&](caf::error& err) {
+               check(false, sup::describe(err).c_str());
+             });
   check(sys.registry().get<caf::actor>(caf::atom("writer")) == nullptr,
         "a stopped child has no name");
-  self->request(*root, caf::infinite, sup::restart_child_atom::value,
-                caf::atom("writer"))
+  self
+    ->request(*root, caf::infinite, sup::restart_child_atom::value,
+              caf::atom("writer"))
     .receive(
       [&](caf::actor& second) {
         check(second != first, "restart_child made a new incarnation");
@@ -107,8 +110,9 @@ int main() {
                          return caf::make_error(caf::sec::runtime_error);
                        })});
   check(!broken
-          && sup::describe(broken.error()).find("failed to start child "
-                                                "'broken'")
+          && sup::describe(broken.error())
+                 .find("failed to start child "
+                       "'broken'")
                != std::string::npos,
         "a start failure names the child");
   return ok ? 0 : 1;

@@ -22,8 +22,9 @@ TEST_CASE_FIXTURE(writer_fixture,
   // write the change causes, so it is held until that write.
   auto renames_when_answered = std::make_shared<size_t>(0);
   sys.spawn([=, w = writer, f = files, p = path](caf::event_based_actor* self) {
-    self->request(w, caf::infinite, sync_atom::value)
-      .then([=](caf::ok_atom) { *renames_when_answered = f->renamed[p].size(); });
+    self->request(w, caf::infinite, sync_atom::value).then([=](caf::ok_atom) {
+      *renames_when_answered = f->renamed[p].size();
+    });
   });
   change("cfg/a", 1);
   run();
@@ -43,14 +44,15 @@ TEST_CASE_FIXTURE(writer_fixture,
   CHECK(files->modes[path] == 0600);
 }
 
-TEST_CASE_FIXTURE(writer_fixture,
-                  "events outside the module or without effect cause no write") {
+TEST_CASE_FIXTURE(
+  writer_fixture,
+  "events outside the module or without effect cause no write") {
   start();
   change("cfg/a", 1);
   run();
   REQUIRE(renamed().size() == 2);
   change("other/key", 5); // filtered out
-  change("cfg/a", 1);     // unchanged
+  change("cfg/a", 1); // unchanged
   run();
   CHECK(renamed().size() == 2);
   CHECK(*refreshes == 2);
@@ -77,8 +79,9 @@ TEST_CASE_FIXTURE(writer_fixture,
   auto armed = pending_retry_ids();
   REQUIRE(armed.size() == 1);
   CHECK(st.retry_timer == armed.front());
-  CHECK(st.last_error == "rename /etc/mcfg/auth.tmp -> /etc/mcfg/auth failed: "
-                         "Is a directory");
+  CHECK(st.last_error
+        == "rename /etc/mcfg/auth.tmp -> /etc/mcfg/auth failed: "
+           "Is a directory");
   advance(99ms);
   CHECK(files->rename_calls == 2);
   advance(1ms);
@@ -271,7 +274,8 @@ TEST_CASE_FIXTURE(writer_fixture,
   CHECK(status().applied_version == 5);
   // Version 4 was queued for this writer before it read the snapshot at 5.
   caf::anon_send(writer, change_atom::value,
-                 config_update{4, {{"cfg/a", config_value{int64_t{4}}, false}}});
+                 config_update{4,
+                               {{"cfg/a", config_value{int64_t{4}}, false}}});
   run();
   CHECK(file() == "cfg/a=5\n");
   CHECK(renamed().size() == 1);
@@ -450,7 +454,8 @@ TEST_CASE_FIXTURE(writer_fixture,
                   "a writer stopped by an exit message or killed while "
                   "renames keep failing leaves no temp file behind") {
   int64_t value = 0;
-  for (auto reason : {caf::exit_reason::user_shutdown, caf::exit_reason::kill}) {
+  for (auto reason :
+       {caf::exit_reason::user_shutdown, caf::exit_reason::kill}) {
     CAPTURE(caf::to_string(reason));
     files->rename_error = 0;
     start();
@@ -539,8 +544,8 @@ TEST_CASE("randomised schedules: the file ends as the latest state or the "
     auto pick = [&](int n) { return static_cast<int>(rng() % n); };
     f.start();
     int64_t seq = 0;
-    const caf::timespan steps[] = {0ms, 1ms, 50ms, 99ms, 100ms, 101ms, 250ms,
-                                   1s,  3s,  6s};
+    const caf::timespan steps[] = {0ms,   1ms,   50ms, 99ms, 100ms,
+                                   101ms, 250ms, 1s,   3s,   6s};
     for (int step = 0; step < 40 && !f.exits.down(); ++step) {
       switch (pick(10)) {
         case 0:

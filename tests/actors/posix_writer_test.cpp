@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "memcached_cfg/actors/memcached_cfg.hpp"
 #include "kv_module.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
 #include "memcached_cfg/messages/errors.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
@@ -125,9 +125,8 @@ TEST_CASE_FIXTURE(posix_writer_fixture,
     advance(100ms);
   REQUIRE(exits.down());
   CHECK(describe(**exits.reason)
-        == "gave up writing " + path
-             + " after 10s of failures: last rename " + tmp_path + " -> "
-             + path + " failed: Is a directory");
+        == "gave up writing " + path + " after 10s of failures: last rename "
+             + tmp_path + " -> " + path + " failed: Is a directory");
   CHECK_FALSE(std::filesystem::exists(tmp_path));
   CHECK(read_file(path + "/keep") == "x"); // nothing of the user's lost
 }
@@ -243,8 +242,8 @@ struct one_worker_fixture {
   temp_dir dir;
   std::string stuck_path = dir / "stuck";
   std::string other_path = dir / "other";
-  std::shared_ptr<gated_port> port
-    = std::make_shared<gated_port>(stuck_path + ".tmp");
+  std::shared_ptr<gated_port> port = std::make_shared<gated_port>(stuck_path
+                                                                  + ".tmp");
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   memcached_cfg_actor stuck;

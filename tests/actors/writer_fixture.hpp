@@ -4,10 +4,10 @@
 // in step with it, one version each, as the source_of_truth does.
 #include <caf/send.hpp>
 
-#include "memcached_cfg/actors/detail/writer_atoms.hpp"
-#include "memcached_cfg/actors/memcached_cfg.hpp"
 #include "fake_file_port.hpp"
 #include "kv_module.hpp"
+#include "memcached_cfg/actors/detail/writer_atoms.hpp"
+#include "memcached_cfg/actors/memcached_cfg.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 

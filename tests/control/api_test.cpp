@@ -9,8 +9,8 @@
 
 #include "memcached_cfg/control/api.hpp"
 #include "memcached_cfg/control/server.hpp"
-#include "memcached_cfg/node/private_file.hpp"
 #include "memcached_cfg/node/node_config.hpp"
+#include "memcached_cfg/node/private_file.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/temp_dir.hpp"
 
@@ -107,17 +107,16 @@ TEST_CASE("control API: unknown paths are 404 and wrong methods 405 with "
     const char* path;
     const char* allow;
   };
-  for (auto w : {wrong{"POST", "/v1/status", "GET"},
-                 wrong{"GET", "/v1/sync", "POST"},
-                 wrong{"DELETE", "/v1/reload", "POST"},
-                 wrong{"PUT", "/healthz", "GET"},
-                 wrong{"HEAD", "/metrics", "GET"}}) {
+  for (auto w :
+       {wrong{"POST", "/v1/status", "GET"}, wrong{"GET", "/v1/sync", "POST"},
+        wrong{"DELETE", "/v1/reload", "POST"}, wrong{"PUT", "/healthz", "GET"},
+        wrong{"HEAD", "/metrics", "GET"}}) {
     CAPTURE(w.path);
     auto r = call(b, w.method, w.path);
     CHECK(r.status == 405);
     REQUIRE(r.headers.size() == 1);
-    CHECK(r.headers[0] == std::make_pair(std::string{"Allow"},
-                                         std::string{w.allow}));
+    CHECK(r.headers[0]
+          == std::make_pair(std::string{"Allow"}, std::string{w.allow}));
   }
   CHECK(b.calls.empty());
 }
@@ -130,8 +129,7 @@ TEST_CASE("control API: sync and reload take an optional file (and sync a "
   CHECK(body_of(r) == json{{"ok", true}, {"file", nullptr}});
   r = call(b, "POST", "/v1/sync", R"({"file": "/run/a", "version": 12})");
   CHECK(r.status == 200);
-  CHECK(body_of(r)
-        == json{{"ok", true}, {"file", "/run/a"}, {"version", 12}});
+  CHECK(body_of(r) == json{{"ok", true}, {"file", "/run/a"}, {"version", 12}});
   r = call(b, "POST", "/v1/reload", " \n{\"file\":\"/run/b\"}\n");
   CHECK(r.status == 200);
   REQUIRE(b.calls == std::vector<std::string>{"sync", "sync", "reload"});
@@ -271,8 +269,7 @@ TEST_CASE("control API: healthz is 200 when nothing is owed or failing, and "
                               "2026-11-28T08:00:00Z: no etcd endpoint answered";
     r = call(b, "GET", "/healthz");
     CHECK(r.status == 503);
-    CHECK(body_of(r).at("problems")
-          == json::array({b.st.source.unreachable}));
+    CHECK(body_of(r).at("problems") == json::array({b.st.source.unreachable}));
     auto status = body_of(call(b, "GET", "/v1/status")).at("source");
     CHECK(status.at("backend") == "etcd");
     CHECK(status.at("unreachable") == b.st.source.unreachable);
@@ -337,8 +334,7 @@ TEST_CASE("control API: metrics are well-formed Prometheus text with every "
   CHECK(m.value("mcfg_writes_total", "/run/permissions.json") == 0.0);
   CHECK(m.value("mcfg_failed_attempts_total", "/run/memcached.auth") == 1.0);
   CHECK(m.value("mcfg_pending_attempts", "/run/memcached.auth") == 0.0);
-  CHECK(m.value("mcfg_seconds_since_last_write", "/run/memcached.auth")
-        == 1.5);
+  CHECK(m.value("mcfg_seconds_since_last_write", "/run/memcached.auth") == 1.5);
   // Never written: no sample rather than a made-up age.
   CHECK_FALSE(
     m.value("mcfg_seconds_since_last_write", "/run/permissions.json"));

@@ -48,16 +48,20 @@ struct cluster_node {
     for (auto& url : cluster.endpoints())
       endpoints += (endpoints.empty() ? "" : ", ") + ("\"" + url + "\"");
     write_text(node_yaml,
-               "name: " + name + "\n"
-               "source:\n"
-               "  etcd:\n"
-               "    endpoints: [" + endpoints + "]\n"
-               "    prefix: " + prefix + "\n" + etcd_extra
-               + "retry: {interval: 100ms, deadline: 30s}\n"
-                 "files:\n"
-                 "  - module: memcached_passwords\n"
-                 "    path: run/memcached.auth\n"
-                 "    refresh: {signal: HUP, pidfile: run/memcached.pid}\n");
+               "name: " + name
+                 + "\n"
+                   "source:\n"
+                   "  etcd:\n"
+                   "    endpoints: ["
+                 + endpoints
+                 + "]\n"
+                   "    prefix: "
+                 + prefix + "\n" + etcd_extra
+                 + "retry: {interval: 100ms, deadline: 30s}\n"
+                   "files:\n"
+                   "  - module: memcached_passwords\n"
+                   "    path: run/memcached.auth\n"
+                   "    refresh: {signal: HUP, pidfile: run/memcached.pid}\n");
   }
 
   ~cluster_node() {
@@ -71,8 +75,8 @@ struct cluster_node {
   /// once the file is there.
   void start(bool with_memcached = true) {
     mcfgd = std::make_unique<child_process>(
-      std::vector<std::string>{MCFGD, "--config", node_yaml},
-      dir / "mcfgd.out", err, /*append=*/true);
+      std::vector<std::string>{MCFGD, "--config", node_yaml}, dir / "mcfgd.out",
+      err, /*append=*/true);
     REQUIRE_MESSAGE(eventually([&] { return fs::exists(auth); }, 15s),
                     read_file(err));
     if (with_memcached && !memcached) {
@@ -164,8 +168,8 @@ TEST_CASE("cluster: mcfgctl import, then sync --cluster: every node's "
   auto synced = c.ctl({"--timeout", "20s", "sync", "--cluster", "--revision",
                        std::to_string(revision)});
   REQUIRE_MESSAGE(synced.exit_code == 0, synced.err);
-  CHECK(synced.out == "3 nodes hold revision " + std::to_string(revision)
-                        + "\n");
+  CHECK(synced.out
+        == "3 nodes hold revision " + std::to_string(revision) + "\n");
   for (auto& n : c.nodes) {
     // Synced means written and signalled: the files are there already.
     CHECK(read_file(n->auth) == "alice:Pw-alice-2\ncarol:Pw-carol-1\n");
@@ -219,8 +223,8 @@ TEST_CASE("cluster: an invalid revision is refused on every node with its "
           "key and revision, the files kept, and the next valid put applies") {
   three_nodes c{{{"alice", "Pw-alice-1"}}};
   REQUIRE(c.all_files_are("alice:Pw-alice-1\n"));
-  auto before = c.cluster.etcdctl_ok({"put", prefix + "users/bob",
-                                      "{\"password\": \"Pw-bob-1\","});
+  auto before = c.cluster.etcdctl_ok(
+    {"put", prefix + "users/bob", "{\"password\": \"Pw-bob-1\","});
   static_cast<void>(before);
   for (auto& n : c.nodes)
     CHECK(eventually([&] {
@@ -229,7 +233,8 @@ TEST_CASE("cluster: an invalid revision is refused on every node with its "
     }));
   for (auto& n : c.nodes) {
     auto log = n->log();
-    CHECK(log.find("refused, keeping the last good version") != std::string::npos);
+    CHECK(log.find("refused, keeping the last good version")
+          != std::string::npos);
     CHECK(log.find("not valid JSON") != std::string::npos);
     CHECK(log.find("Pw-bob-1") == std::string::npos);
     CHECK(read_file(n->auth) == "alice:Pw-alice-1\n");
@@ -238,9 +243,8 @@ TEST_CASE("cluster: an invalid revision is refused on every node with its "
   c.cluster.etcdctl_ok({"put", prefix + "users/bob", user_json("Pw-bob-1")});
   c.cluster.etcdctl_ok({"put", prefix + "users/eve:x", user_json("Pw-eve")});
   for (auto& n : c.nodes)
-    CHECK(eventually([&] {
-      return n->log().find("users/eve:x") != std::string::npos;
-    }));
+    CHECK(eventually(
+      [&] { return n->log().find("users/eve:x") != std::string::npos; }));
   CHECK(c.all_files_are("alice:Pw-alice-1\nbob:Pw-bob-1\n"));
   c.cluster.etcdctl_ok({"del", prefix + "users/eve:x"});
   CHECK(c.all_files_are("alice:Pw-alice-1\nbob:Pw-bob-1\n"));
@@ -261,9 +265,9 @@ TEST_CASE("cluster: one member killed, changes still reach every node, two "
 
   c.cluster.kill_member(1);
   for (auto& n : c.nodes)
-    CHECK(eventually([&] {
-      return n->log().find("source unreachable") != std::string::npos;
-    }, 20s));
+    CHECK(eventually(
+      [&] { return n->log().find("source unreachable") != std::string::npos; },
+      20s));
   for (auto& n : c.nodes) {
     CHECK(read_file(n->auth) == "alice:Pw-alice-1\nbob:Pw-bob-1\n");
     CHECK(n->login("bob", "Pw-bob-1"));
@@ -279,9 +283,10 @@ TEST_CASE("cluster: one member killed, changes still reach every node, two "
   }
   c.cluster.restart_member(1);
   REQUIRE(c.cluster.wait_for_quorum());
-  c.cluster.etcdctl_ok({"put", prefix + "users/carol", user_json("Pw-carol-1")});
-  CHECK(c.all_files_are("alice:Pw-alice-1\nbob:Pw-bob-1\ncarol:Pw-carol-1\n",
-                        20s));
+  c.cluster.etcdctl_ok(
+    {"put", prefix + "users/carol", user_json("Pw-carol-1")});
+  CHECK(
+    c.all_files_are("alice:Pw-alice-1\nbob:Pw-bob-1\ncarol:Pw-carol-1\n", 20s));
   for (auto& n : c.nodes)
     CHECK(eventually([&] {
       return n->log().find("source reachable again") != std::string::npos;
@@ -297,8 +302,8 @@ TEST_CASE("cluster: a node SIGKILLed while changes are made and the history "
   REQUIRE(down.mcfgd->wait_exit(5s));
   c.cluster.etcdctl_ok({"put", prefix + "users/bob", user_json("Pw-bob-1")});
   c.cluster.etcdctl_ok({"del", prefix + "users/alice"});
-  auto status = c.cluster.etcdctl_ok({"put", prefix + "users/carol",
-                                      user_json("Pw-carol-1"), "-w", "json"});
+  auto status = c.cluster.etcdctl_ok(
+    {"put", prefix + "users/carol", user_json("Pw-carol-1"), "-w", "json"});
   auto rev_at = status.find("\"revision\":");
   REQUIRE(rev_at != std::string::npos);
   auto revision = std::stoll(status.substr(rev_at + 11));
@@ -310,8 +315,8 @@ TEST_CASE("cluster: a node SIGKILLed while changes are made and the history "
   CHECK(down.refused("alice", "Pw-alice-1"));
   // Registered again, with the revision it now holds (or a later one).
   CHECK(eventually([&] {
-    auto text = c.cluster.etcdctl_ok({"get", prefix + "nodes/node3",
-                                      "--print-value-only"});
+    auto text = c.cluster.etcdctl_ok(
+      {"get", prefix + "nodes/node3", "--print-value-only"});
     auto at = text.find("\"revision\":");
     return at != std::string::npos
            && std::stoll(text.substr(at + 11)) >= revision;
@@ -339,14 +344,13 @@ struct test_pki {
       auto r = run(dir, std::move(args), 30s);
       REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     };
-    write_text(dir / "ext.cnf",
-               "subjectAltName=IP:127.0.0.1\n"
-               "extendedKeyUsage=serverAuth,clientAuth\n");
+    write_text(dir / "ext.cnf", "subjectAltName=IP:127.0.0.1\n"
+                                "extendedKeyUsage=serverAuth,clientAuth\n");
     for (auto& [crt, k] : {std::pair{ca, dir / "ca-key.pem"},
                            std::pair{other_ca, dir / "other-ca-key.pem"}})
       ssl({"req", "-x509", "-newkey", "ec", "-pkeyopt",
-           "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-           "-subj", "/CN=mcfg test CA", "-keyout", k, "-out", crt});
+           "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+           "/CN=mcfg test CA", "-keyout", k, "-out", crt});
     for (auto& [crt, k, subject] :
          {std::tuple{server_cert, server_key, "/CN=127.0.0.1"},
           std::tuple{cert, key, "/O=mcfg node"}}) {
@@ -365,8 +369,8 @@ TEST_CASE("cluster: auth and TLS, the right credentials work, wrong ones "
           "make mcfgd refuse to start with exit 2 and a clear message") {
   test_pki pki;
   etcd_cluster_options opts;
-  opts.tls = etcd_tls{pki.ca,   pki.server_cert, pki.server_key, true,
-                      pki.cert, pki.key};
+  opts.tls = etcd_tls{pki.ca, pki.server_cert, pki.server_key,
+                      true,   pki.cert,        pki.key};
   etcd_cluster cluster{opts};
   cluster.etcdctl_ok({"user", "add", "root", "--new-user-password=Root-pw"});
   cluster.etcdctl_ok({"role", "add", "mcfgd"});
@@ -378,8 +382,8 @@ TEST_CASE("cluster: auth and TLS, the right credentials work, wrong ones "
   cluster.set_etcdctl_user("root:Root-pw");
   cluster.etcdctl_ok({"put", prefix + "users/alice", user_json("Pw-alice-1")});
 
-  auto tls = "    tls: {ca: " + pki.ca + ", cert: " + pki.cert + ", key: "
-             + pki.key + "}\n";
+  auto tls = "    tls: {ca: " + pki.ca + ", cert: " + pki.cert
+             + ", key: " + pki.key + "}\n";
   std::string creds = "    username: mcfgd\n    password_file: etcd.pw\n";
   auto password = [](cluster_node& n, const std::string& pw, mode_t mode) {
     write_text(n.dir / "etcd.pw", pw + "\n");
@@ -389,7 +393,8 @@ TEST_CASE("cluster: auth and TLS, the right credentials work, wrong ones "
   cluster_node good{"good", cluster, creds + tls};
   password(good, "Etcd-pw-1", 0600);
   good.start(false);
-  CHECK(eventually([&] { return read_file(good.auth) == "alice:Pw-alice-1\n"; }));
+  CHECK(
+    eventually([&] { return read_file(good.auth) == "alice:Pw-alice-1\n"; }));
   cluster.etcdctl_ok({"put", prefix + "users/bob", user_json("Pw-bob-1")});
   CHECK(eventually([&] {
     return read_file(good.auth) == "alice:Pw-alice-1\nbob:Pw-bob-1\n";

@@ -35,8 +35,7 @@ public:
     addr.sun_family = AF_UNIX;
     REQUIRE(path_.size() < sizeof(addr.sun_path));
     path_.copy(addr.sun_path, path_.size());
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
-            == 0);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
   }
   ~notify_socket() {
     ::close(fd_);
@@ -82,8 +81,8 @@ struct cli_fixture {
 TEST_CASE("--version prints the project's version and git revision, in "
           "both programs") {
   cli_fixture f;
-  for (auto [program, name] : {std::pair{MCFGD, "mcfgd"},
-                               std::pair{MCFGCTL, "mcfgctl"}}) {
+  for (auto [program, name] :
+       {std::pair{MCFGD, "mcfgd"}, std::pair{MCFGCTL, "mcfgctl"}}) {
     CAPTURE(name);
     auto r = run(f.dir, {program, "--version"});
     CHECK(r.exit_code == 0);
@@ -100,9 +99,8 @@ TEST_CASE("mcfgd --help explains every option and the exit codes") {
   auto r = run(f.dir, {MCFGD, "--help"});
   CHECK(r.exit_code == 0);
   CHECK(r.err.empty());
-  for (auto option :
-       {"-c,--config FILE", "--check", "--log-level LEVEL", "--version",
-        "-h,--help"})
+  for (auto option : {"-c,--config FILE", "--check", "--log-level LEVEL",
+                      "--version", "-h,--help"})
     CHECK_MESSAGE(contains(r.out, option), option);
   // Each option's explanation, not just its name.
   CHECK(contains(r.out, "The node's configuration (node.yaml)"));
@@ -144,8 +142,8 @@ TEST_CASE("mcfgd tells systemd READY=1 only once every file is written") {
   // While the file's path is a non-empty directory, no write can succeed.
   block_with_directory(f.auth);
   ::setenv("NOTIFY_SOCKET", systemd.path().c_str(), 1);
-  child_process mcfgd{{MCFGD, "--config", f.node_yaml}, f.dir / "mcfgd.out",
-                      f.dir / "mcfgd.err"};
+  child_process mcfgd{
+    {MCFGD, "--config", f.node_yaml}, f.dir / "mcfgd.out", f.dir / "mcfgd.err"};
   ::unsetenv("NOTIFY_SOCKET");
 
   // The writer fails and keeps retrying (deadline 10 s): not ready meanwhile.
@@ -189,7 +187,8 @@ TEST_CASE("with stderr the journal, mcfgd's error lines carry priority 3") {
   CHECK(journal.exit_code == 2);
   CHECK(journal.err.rfind("<3>mcfgd: ", 0) == 0);
   CHECK(contains(journal.err, "missing.yaml"));
-  CHECK(contains(journal.err, "\n<3>mcfgd: bad configuration, nothing written\n"));
+  CHECK(
+    contains(journal.err, "\n<3>mcfgd: bad configuration, nothing written\n"));
 
   // The same run outside the journal: the lines as they always were.
   auto plain = run(f.dir, {MCFGD, "--config", f.node_yaml});
@@ -203,13 +202,26 @@ TEST_CASE("mcfgctl --help explains every option, command and exit code") {
   auto r = run(f.dir, {MCFGCTL, "--help"});
   CHECK(r.exit_code == 0);
   CHECK(r.err.empty());
-  for (auto part :
-       {"--config FILE", "--socket PATH", "--node HOST:PORT",
-        "--token-file FILE", "--cacert PEM", "--timeout DURATION", "--version",
-        "-h,--help", "status", "sync", "reload", "health", "import", "export",
-        "cluster", "--endpoints URL[,URL...]", "--password-file FILE",
-        "Exit codes:",
-        "2  bad usage", "Give up after this long"})
+  for (auto part : {"--config FILE",
+                    "--socket PATH",
+                    "--node HOST:PORT",
+                    "--token-file FILE",
+                    "--cacert PEM",
+                    "--timeout DURATION",
+                    "--version",
+                    "-h,--help",
+                    "status",
+                    "sync",
+                    "reload",
+                    "health",
+                    "import",
+                    "export",
+                    "cluster",
+                    "--endpoints URL[,URL...]",
+                    "--password-file FILE",
+                    "Exit codes:",
+                    "2  bad usage",
+                    "Give up after this long"})
     CHECK_MESSAGE(contains(r.out, part), part);
   // A command's own help: its argument and options.
   auto sync = run(f.dir, {MCFGCTL, "sync", "--help"});

@@ -56,7 +56,10 @@ struct api_node : running_node {
 
   /// Writes of the file at `index` in node.yaml, as status says.
   uint64_t writes(size_t index) {
-    return get_json("/v1/status").at("files").at(index).at("writes")
+    return get_json("/v1/status")
+      .at("files")
+      .at(index)
+      .at("writes")
       .get<uint64_t>();
   }
 
@@ -170,9 +173,8 @@ TEST_CASE("another uid is refused: it cannot open the socket, and even with "
                                         "--regid", "nogroup", "--clear-groups"};
   auto curl_as_nobody = [&](std::vector<std::string> args) {
     auto cmd = as_nobody;
-    cmd.insert(cmd.end(), {"curl", "-sS", "-w",
-                           "\nstatus=%{http_code}\n", "--unix-socket",
-                           n.socket});
+    cmd.insert(cmd.end(), {"curl", "-sS", "-w", "\nstatus=%{http_code}\n",
+                           "--unix-socket", n.socket});
     cmd.insert(cmd.end(), args.begin(), args.end());
     auto r = run(n.dir, cmd);
     n.outputs += r.out + r.err;
@@ -226,9 +228,9 @@ TEST_CASE("control.group: the socket is 0660 for that group, whose members "
     auto cmd = std::vector<std::string>{"setpriv", "--reuid", "nobody",
                                         "--regid", group};
     cmd.insert(cmd.end(), groups.begin(), groups.end());
-    cmd.insert(cmd.end(), {"curl", "-sS", "-w",
-                           "\nstatus=%{http_code}\n", "--unix-socket",
-                           n.socket, "http://localhost/healthz"});
+    cmd.insert(cmd.end(),
+               {"curl", "-sS", "-w", "\nstatus=%{http_code}\n", "--unix-socket",
+                n.socket, "http://localhost/healthz"});
     auto r = run(n.dir, cmd);
     n.outputs += r.out + r.err;
     return r;
@@ -274,12 +276,14 @@ TEST_CASE("every endpoint against a running node and a real memcached") {
   REQUIRE(metrics_before.error.empty());
 
   // sync: an edit, then one call, and memcached takes the new password.
-  write_atomically(n.source,
-                   "users:\n  alice: {password: " + alice_pw + "}\n"
-                   "  bob: {password: " + bob_new_pw + "}\n");
+  write_atomically(n.source, "users:\n  alice: {password: " + alice_pw
+                               + "}\n"
+                                 "  bob: {password: "
+                               + bob_new_pw + "}\n");
   auto synced = n.call("POST", "/v1/sync", "{\"file\": \"" + n.auth + "\"}");
   CHECK(synced.status == 200);
-  CHECK(read_file(n.auth) == "alice:" + alice_pw + "\nbob:" + bob_new_pw + "\n");
+  CHECK(read_file(n.auth)
+        == "alice:" + alice_pw + "\nbob:" + bob_new_pw + "\n");
   CHECK(eventually([&] { return n.login("bob", bob_new_pw); }));
   CHECK(try_login(n.memcached->port(), "bob", bob_pw).refused());
   // A version the source has not reached is an error, not a wait.
@@ -365,21 +369,25 @@ TEST_CASE("mcfgctl: status, sync, reload and health through the socket, "
   fs::remove_all(n.perms);
   CHECK(eventually([&] { return n.ctl({"health"}).exit_code == 0; }));
 
-  for (auto bad : std::vector<std::vector<std::string>>{
-         {"shutdown"}, {}, {"status", "extra"}, {"reload", "--version", "3"},
-         {"sync", "--timeout", "soon"}, {"sync", "--bogus"}}) {
+  for (auto bad :
+       std::vector<std::vector<std::string>>{{"shutdown"},
+                                             {},
+                                             {"status", "extra"},
+                                             {"reload", "--version", "3"},
+                                             {"sync", "--timeout", "soon"},
+                                             {"sync", "--bogus"}}) {
     auto r = n.ctl(bad);
     CAPTURE(r.err);
     CHECK(r.exit_code == 2);
   }
   CHECK(run(n.dir, {MCFGCTL, "status"}).exit_code == 2); // no target
-  CHECK(run(n.dir, {MCFGCTL, "--socket", n.socket, "--node", "127.0.0.1:1",
-                    "status"})
+  CHECK(run(n.dir,
+            {MCFGCTL, "--socket", n.socket, "--node", "127.0.0.1:1", "status"})
           .exit_code
         == 2);
   CHECK(n.stop() == 0);
-  auto gone = run(n.dir, {MCFGCTL, "--socket", n.socket, "--timeout", "2s",
-                          "status"});
+  auto gone = run(n.dir,
+                  {MCFGCTL, "--socket", n.socket, "--timeout", "2s", "status"});
   CHECK(gone.exit_code == 1);
   CHECK(contains(gone.err, "cannot reach mcfgd at " + n.socket));
   n.check_no_secrets();
@@ -415,10 +423,12 @@ TEST_CASE("bad clients are answered or dropped, and the node, its files and "
     auto chunked = raw_exchange(
       to, "POST /v1/sync HTTP/1.1\r\nHost: localhost\r\n"
           "Transfer-Encoding: chunked\r\n\r\n"
-          "32000\r\n" + std::string(0x32000, '{') + "\r\n0\r\n\r\n");
+          "32000\r\n"
+            + std::string(0x32000, '{') + "\r\n0\r\n\r\n");
     CHECK(chunked.status == 413);
     std::string huge_header = "GET /v1/status HTTP/1.1\r\nHost: localhost\r\n"
-                              "X-Big: " + std::string(100000, 'a') + "\r\n\r\n";
+                              "X-Big: "
+                              + std::string(100000, 'a') + "\r\n\r\n";
     auto header = raw_exchange(to, huge_header);
     CHECK(header.status != 200);
   }
@@ -508,8 +518,7 @@ TEST_CASE("TCP with a token: none is 401, a wrong one 401, the right one "
   auto wrong = http_call(tcp, "GET", "/v1/status", "", "tok-3f9a1c0b7f");
   CHECK(wrong.status == 401);
   CHECK_FALSE(contains(wrong.body, n.auth));
-  CHECK(http_call(tcp, "GET", "/v1/status", "", token.substr(1)).status
-        == 401);
+  CHECK(http_call(tcp, "GET", "/v1/status", "", token.substr(1)).status == 401);
   CHECK(http_call(tcp, "GET", "/v1/status", "", token + "x").status == 401);
   auto right = http_call(tcp, "GET", "/v1/status", "", token);
   CHECK(right.status == 200);
@@ -531,8 +540,8 @@ TEST_CASE("TCP with a token: none is 401, a wrong one 401, the right one "
 
   // mcfgctl with the token file, and with a wrong one.
   auto node = "127.0.0.1:" + std::to_string(port);
-  auto ok = run(n.dir, {MCFGCTL, "--node", node, "--token-file", n.dir / "token",
-                        "status"});
+  auto ok = run(n.dir, {MCFGCTL, "--node", node, "--token-file",
+                        n.dir / "token", "status"});
   CHECK(ok.exit_code == 0);
   CHECK(contains(ok.out, n.auth));
   write_text(n.dir / "other-token", "nope\n");
@@ -559,9 +568,9 @@ TEST_CASE("the old hole is closed: CAF's protocol on the TCP port reaches no "
   // payload length, the BASP version, empty node and actor ids), then a
   // payload; what mcfgctl 0.1 sent to reach the control actor by name.
   std::string basp(40, '\0');
-  basp[0] = 1;            // client_handshake
-  basp[7] = 16;           // payload length (big-endian uint32)
-  basp[15] = 3;           // BASP version 3 in operation_data
+  basp[0] = 1; // client_handshake
+  basp[7] = 16; // payload length (big-endian uint32)
+  basp[15] = 3; // BASP version 3 in operation_data
   basp += std::string(16, '\0') + "file1";
   auto reply = raw_exchange({"", port}, basp, 10s);
   CAPTURE(reply.raw);
@@ -586,9 +595,10 @@ TEST_CASE("mcfgd refuses an unsafe control section at start with exit 2 "
     const char* expected;
   };
   std::vector<bad_case> cases = {
-    {"a non-loopback listen without TLS", api_node::tcp_control(port, "0.0.0.0"),
-     0600, "control.listen: 0.0.0.0 is not a loopback address: "
-           "control.tls is required"},
+    {"a non-loopback listen without TLS",
+     api_node::tcp_control(port, "0.0.0.0"), 0600,
+     "control.listen: 0.0.0.0 is not a loopback address: "
+     "control.tls is required"},
     {"a listen without a token file",
      "control:\n  listen: \"127.0.0.1:" + std::to_string(port) + "\"\n", 0600,
      "control.listen: requires control.token_file"},
@@ -609,8 +619,8 @@ TEST_CASE("mcfgd refuses an unsafe control section at start with exit 2 "
     api_node n{c.control};
     n.write_token(c.token_mode);
     // PEM files that are no certificate or key.
-    for (auto [name, mode] : {std::pair{"cert.pem", 0644}, {"key.pem", 0600},
-                              {"open.pem", 0644}}) {
+    for (auto [name, mode] :
+         {std::pair{"cert.pem", 0644}, {"key.pem", 0600}, {"open.pem", 0644}}) {
       write_text(n.dir / name, "not PEM\n");
       ::chmod((n.dir / name).c_str(), static_cast<mode_t>(mode));
     }
@@ -629,35 +639,34 @@ TEST_CASE("HTTPS: with control.tls a non-loopback listen is served, to "
           "clients that check the certificate and carry the token") {
   auto port = free_loopback_port();
   api_node n{api_node::tcp_control(port, "0.0.0.0",
-                                    "  tls: {cert: cert.pem, key: key.pem}\n")};
+                                   "  tls: {cert: cert.pem, key: key.pem}\n")};
   n.write_token();
-  auto made = run(n.dir, {"openssl", "req", "-x509", "-newkey", "rsa:2048",
-                          "-nodes", "-keyout", n.dir / "key.pem", "-out",
-                          n.dir / "cert.pem", "-days", "2", "-subj",
-                          "/CN=127.0.0.1", "-addext",
-                          "subjectAltName=IP:127.0.0.1"});
+  auto made = run(n.dir,
+                  {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                   "-keyout", n.dir / "key.pem", "-out", n.dir / "cert.pem",
+                   "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                   "subjectAltName=IP:127.0.0.1"});
   REQUIRE(made.exit_code == 0);
   ::chmod((n.dir / "key.pem").c_str(), 0600);
   n.start();
   auto node = "127.0.0.1:" + std::to_string(port);
-  auto ok = run(n.dir, {MCFGCTL, "--node", node, "--token-file", n.dir / "token",
-                        "--cacert", n.dir / "cert.pem", "sync"});
+  auto ok = run(n.dir,
+                {MCFGCTL, "--node", node, "--token-file", n.dir / "token",
+                 "--cacert", n.dir / "cert.pem", "sync"});
   CAPTURE(ok.err);
   CHECK(ok.exit_code == 0);
   // Plain HTTP gets no answer from the HTTPS port.
   CHECK(http_call({"", port}, "GET", "/v1/status", "", token).status != 200);
   // Without the certificate to check against, curl refuses the server.
-  auto unchecked = run(n.dir, {"curl", "-sS", "-H",
-                               "Authorization: Bearer " + token,
-                               "https://127.0.0.1:" + std::to_string(port)
-                                 + "/v1/status"});
+  auto unchecked = run(
+    n.dir, {"curl", "-sS", "-H", "Authorization: Bearer " + token,
+            "https://127.0.0.1:" + std::to_string(port) + "/v1/status"});
   CHECK(unchecked.exit_code == 60); // peer certificate cannot be verified
-  auto checked = run(n.dir, {"curl", "-sS", "--cacert", n.dir / "cert.pem",
-                             "-H", "Authorization: Bearer " + token,
-                             "https://127.0.0.1:" + std::to_string(port)
-                               + "/healthz"});
+  auto checked = run(
+    n.dir, {"curl", "-sS", "--cacert", n.dir / "cert.pem", "-H",
+            "Authorization: Bearer " + token,
+            "https://127.0.0.1:" + std::to_string(port) + "/healthz"});
   CHECK(checked.exit_code == 0);
   CHECK(contains(checked.out, "\"healthy\":true"));
   CHECK(n.stop() == 0);
 }
-

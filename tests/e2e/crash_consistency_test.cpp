@@ -53,8 +53,8 @@ TEST_CASE("crash consistency: SIGKILL at random moments never leaves a "
     users["bob"] = "b-v" + std::to_string(version);
     auto count = between(0, 6);
     for (int i = 0; i < count; ++i)
-      users["user" + std::to_string(i)]
-        = "v" + std::to_string(version) + "-" + std::to_string(between(0, 1 << 30));
+      users["user" + std::to_string(i)] = "v" + std::to_string(version) + "-"
+                                          + std::to_string(between(0, 1 << 30));
     renderings.insert(auth_file_of(users));
     if (in_place)
       write_text(source, source_of(users));
@@ -78,7 +78,8 @@ TEST_CASE("crash consistency: SIGKILL at random moments never leaves a "
     CAPTURE(kill);
     in_place = kill % 2 == 0;
     child_process mcfgd{{MCFGD, "--config", node_yaml, "--log-level", "error"},
-                        dir / "mcfgd.out", dir / "mcfgd.err"};
+                        dir / "mcfgd.out",
+                        dir / "mcfgd.err"};
     // The restart: the file reaches the latest source within a second, and
     // the dead incarnation's temp file is gone.
     CHECK(eventually([&] { return read_file(auth) == latest; }, 1s));
@@ -112,4 +113,3 @@ TEST_CASE("crash consistency: SIGKILL at random moments never leaves a "
                                    "a kill");
   CHECK(seen.size() > 1); // the kills did land mid-stream
 }
-

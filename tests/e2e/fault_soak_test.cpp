@@ -58,7 +58,8 @@ TEST_CASE("fault soak: edits at 50/s through rename faults, short and long") {
   };
   edit();
   auto err_log = dir / "mcfgd.err";
-  child_process mcfgd{{MCFGD, "--config", node_yaml}, dir / "mcfgd.out", err_log};
+  child_process mcfgd{
+    {MCFGD, "--config", node_yaml}, dir / "mcfgd.out", err_log};
   REQUIRE(eventually([&] { return read_file(auth) == latest; }));
   REQUIRE(eventually([&] { return fs::exists(dir / "mcfgd.sock"); }));
 
@@ -130,4 +131,3 @@ TEST_CASE("fault soak: edits at 50/s through rename faults, short and long") {
   mcfgd.signal(SIGTERM);
   CHECK(mcfgd.wait_exit_code(20s) == 0);
 }
-

@@ -67,8 +67,8 @@ TEST_CASE("mcfgd refuses bad configuration with exit 2, a located message, "
           "and writes nothing") {
   temp_dir dir;
   auto node_yaml = dir / "node.yaml";
-  write_text(dir / "cluster.yaml", "users:\n  alice: {password: " + alice_pw
-                                     + "}\n");
+  write_text(dir / "cluster.yaml",
+             "users:\n  alice: {password: " + alice_pw + "}\n");
   auto good = std::string{"source: cluster.yaml\nfiles:\n"
                           "  - module: memcached_passwords\n"
                           "    path: run/auth\n"};
@@ -80,14 +80,16 @@ TEST_CASE("mcfgd refuses bad configuration with exit 2, a located message, "
   };
   std::vector<bad_case> cases = {
     {"missing node.yaml", "", "",
-     node_yaml + ": cannot read the node configuration: No such file or "
-                 "directory"},
+     node_yaml
+       + ": cannot read the node configuration: No such file or "
+         "directory"},
     {"bad YAML", "source: [cluster.yaml\n", "", node_yaml + ":2:"},
     {"unknown module", good + "  - module: memcached_foo\n    path: run/x\n",
      "", node_yaml + ":5:13: files[1].module"},
     {"bad duration", good + "retry: {interval: 10}\n", "",
      node_yaml + ":5:19: retry.interval"},
-    {"bad mode", good + "    mode: rw\n", "", node_yaml + ":5:11: files[0].mode"},
+    {"bad mode", good + "    mode: rw\n", "",
+     node_yaml + ":5:11: files[0].mode"},
     {"unknown key", good + "retries: 3\n", "", node_yaml + ":5:1: retries"},
     {"a user memcached would misread", good,
      "users:\n  alice: {password: " + alice_pw + "}\n  'b:c': {password: x}\n",
@@ -118,8 +120,9 @@ TEST_CASE("mcfgd --check resolves relative paths against node.yaml's folder "
   node_fixture f;
   auto r = run(f.dir, {MCFGD, "--config", f.node_yaml, "--check"});
   CHECK(r.exit_code == 0);
-  CHECK(r.out.find("== " + f.auth + " (memcached_passwords) ==\n"
-                   "alice:********\nbob:********\n")
+  CHECK(r.out.find("== " + f.auth
+                   + " (memcached_passwords) ==\n"
+                     "alice:********\nbob:********\n")
         != std::string::npos);
   CHECK(r.out.find(f.perms) != std::string::npos);
   CHECK(r.out.find(alice_pw) == std::string::npos);
@@ -140,19 +143,26 @@ TEST_CASE("end to end: an edited source reaches a real memcached after "
 
   // Add a user and change a password.
   write_text(f.source, "users:\n"
-                       "  alice: {password: " + alice_pw + ", roles: [admin]}\n"
-                       "  bob: {password: " + bob_new_pw + ", roles: [reader]}\n"
-                       "  carol: {password: " + carol_pw + "}\n");
+                       "  alice: {password: "
+                         + alice_pw
+                         + ", roles: [admin]}\n"
+                           "  bob: {password: "
+                         + bob_new_pw
+                         + ", roles: [reader]}\n"
+                           "  carol: {password: "
+                         + carol_pw + "}\n");
   synced = f.ctl({"sync"});
   CHECK(synced.exit_code == 0);
-  CHECK(read_file(f.auth) == "alice:" + alice_pw + "\nbob:" + bob_new_pw
-                               + "\ncarol:" + carol_pw + "\n");
+  CHECK(read_file(f.auth)
+        == "alice:" + alice_pw + "\nbob:" + bob_new_pw + "\ncarol:" + carol_pw
+             + "\n");
   // memcached applies a SIGHUP at its next clock tick (once a second).
   CHECK(eventually([&] { return f.login("carol", carol_pw); }));
   CHECK(f.login("bob", bob_new_pw));
   CHECK(f.refused("bob", bob_pw));
   CHECK(f.login("alice", alice_pw));
-  CHECK(read_file(f.perms).find("\"carol\":{\"roles\":[]}") != std::string::npos);
+  CHECK(read_file(f.perms).find("\"carol\":{\"roles\":[]}")
+        != std::string::npos);
 
   auto status = f.ctl({"status"});
   CHECK(status.exit_code == 0);
@@ -172,27 +182,31 @@ TEST_CASE("a rename fault in the running node: a short one is ridden out, "
 
   SUBCASE("held 3 s") {
     block_with_directory(f.auth);
-    write_text(f.source, "users:\n  alice: {password: " + alice_pw + "}\n"
-                         "  bob: {password: " + bob_new_pw + "}\n");
+    write_text(f.source, "users:\n  alice: {password: " + alice_pw
+                           + "}\n"
+                             "  bob: {password: "
+                           + bob_new_pw + "}\n");
     std::this_thread::sleep_for(3s);
     CHECK(fs::is_directory(f.auth));
     fs::remove_all(f.auth);
     CHECK(f.ctl({"sync"}).exit_code == 0);
-    CHECK(read_file(f.auth) == "alice:" + alice_pw + "\nbob:" + bob_new_pw
-                                 + "\n");
+    CHECK(read_file(f.auth)
+          == "alice:" + alice_pw + "\nbob:" + bob_new_pw + "\n");
     CHECK(read_file(f.mcfgd_err).find("restarted child 'file1'")
           == std::string::npos);
   }
   SUBCASE("held 12 s") {
     block_with_directory(f.auth);
-    write_text(f.source, "users:\n  alice: {password: " + alice_pw + "}\n"
-                         "  bob: {password: " + bob_new_pw + "}\n");
+    write_text(f.source, "users:\n  alice: {password: " + alice_pw
+                           + "}\n"
+                             "  bob: {password: "
+                           + bob_new_pw + "}\n");
     std::this_thread::sleep_for(12s);
     CHECK(fs::is_directory(f.auth));
     fs::remove_all(f.auth);
     CHECK(f.ctl({"sync"}).exit_code == 0);
-    CHECK(read_file(f.auth) == "alice:" + alice_pw + "\nbob:" + bob_new_pw
-                                 + "\n");
+    CHECK(read_file(f.auth)
+          == "alice:" + alice_pw + "\nbob:" + bob_new_pw + "\n");
     auto log = read_file(f.mcfgd_err);
     CHECK(log.find("child 'file1' exited: gave up writing " + f.auth)
           != std::string::npos);
@@ -226,7 +240,8 @@ TEST_CASE("SIGHUP re-reads the source and rewrites every file, and the "
   CHECK(f.refused("intruder", "x"));
   auto log = read_file(f.mcfgd_err);
   CHECK(log.find("received SIGHUP: re-reading the source and rewriting "
-                 "every file") != std::string::npos);
+                 "every file")
+        != std::string::npos);
   CHECK(f.stop() == 0);
   f.check_no_secrets();
 }
@@ -236,8 +251,10 @@ TEST_CASE("SIGTERM while renames keep failing leaves no temp file behind") {
   f.start();
   REQUIRE(f.ctl({"sync"}).exit_code == 0);
   block_with_directory(f.auth);
-  write_text(f.source, "users:\n  alice: {password: " + alice_pw + "}\n"
-                       "  bob: {password: " + bob_new_pw + "}\n");
+  write_text(f.source, "users:\n  alice: {password: " + alice_pw
+                         + "}\n"
+                           "  bob: {password: "
+                         + bob_new_pw + "}\n");
   // The new passwords wait in the temp file while the rename keeps failing.
   REQUIRE(eventually([&] { return fs::exists(f.auth + ".tmp"); }));
   CHECK(f.stop() == 0);
@@ -261,7 +278,8 @@ TEST_CASE("four files whose renames fail for 12 s: mcfgd keeps running and "
   write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
   controlled_node node{dir, "retry: {interval: 100ms, deadline: 10s}\n"
                             "supervisor: {intensity: 3, period: 10s}\n"
-                            "files:\n" + files_yaml};
+                            "files:\n"
+                              + files_yaml};
   REQUIRE(node.ctl({"sync"}).exit_code == 0);
   // A fault shared by every file (a read-only or full disk would do).
   for (auto& path : paths)
@@ -283,7 +301,7 @@ TEST_CASE("four files whose renames fail for 12 s: mcfgd keeps running and "
   CHECK(eventually(
     [&] {
       return node.log().find("give-up 2 since the file was last "
-                                         "written")
+                             "written")
              != std::string::npos;
     },
     15s));
@@ -316,14 +334,15 @@ TEST_CASE("a refresh command slower than the write deadline: edits during it "
   auto slow = dir / "slow";
   write_text(dir / "cluster.yaml", source_of({{"alice", alice_pw}}));
   // One slow run (5 s, five times the deadline) when the flag is there.
-  controlled_node node{dir, "retry: {interval: 100ms, deadline: 1s}\n"
-                            "files:\n"
-                            "  - module: memcached_passwords\n"
-                            "    path: run/memcached.auth\n"
-                            "    refresh: {command: [sh, -c, 'if [ -e \"$1\" ]; "
-                            "then rm \"$1\"; echo slow >> \"$0\"; sleep 5; fi; "
-                            "echo run >> \"$0\"', "
-                              + runs + ", " + slow + "]}\n"};
+  controlled_node node{dir,
+                       "retry: {interval: 100ms, deadline: 1s}\n"
+                       "files:\n"
+                       "  - module: memcached_passwords\n"
+                       "    path: run/memcached.auth\n"
+                       "    refresh: {command: [sh, -c, 'if [ -e \"$1\" ]; "
+                       "then rm \"$1\"; echo slow >> \"$0\"; sleep 5; fi; "
+                       "echo run >> \"$0\"', "
+                         + runs + ", " + slow + "]}\n"};
   REQUIRE(node.ctl({"sync"}).exit_code == 0);
   auto count_runs = [&] {
     auto text = read_file(runs);
@@ -425,8 +444,8 @@ TEST_CASE("signal refresh through a stale pidfile: pid 1, mcfgd's own pid and "
                             "pidfile: run/target.pid, "
                             "expect: memcached}\n"};
   auto exe = fs::read_symlink("/proc/" + std::to_string(other.pid()) + "/exe");
-  auto refused_other = "pid " + std::to_string(other.pid()) + " from "
-                       + pidfile + " is sleep (" + exe.string()
+  auto refused_other = "pid " + std::to_string(other.pid()) + " from " + pidfile
+                       + " is sleep (" + exe.string()
                        + "), not memcached; not signalled";
   auto synced = node.ctl({"sync", auth});
   CHECK(synced.exit_code == 1);
@@ -436,9 +455,9 @@ TEST_CASE("signal refresh through a stale pidfile: pid 1, mcfgd's own pid and "
 
   write_text(pidfile, "1\n");
   synced = node.ctl({"sync", auth});
-  CHECK(synced.err.find("pid 1 from " + pidfile
-                        + " is init; refusing to signal it")
-        != std::string::npos);
+  CHECK(
+    synced.err.find("pid 1 from " + pidfile + " is init; refusing to signal it")
+    != std::string::npos);
   write_text(pidfile, std::to_string(node.mcfgd->pid()) + "\n");
   synced = node.ctl({"sync", auth});
   CHECK(synced.err.find("pid " + std::to_string(node.mcfgd->pid()) + " from "
@@ -462,8 +481,8 @@ TEST_CASE("SIGTERM during a slow refresh command stops mcfgd at once, the "
              "    path: run/memcached.auth\n"
              "    refresh: {command: [sh, -c, 'echo $$ > \"$0\"; sleep 60', "
                + started_flag + "]}\n");
-  child_process mcfgd{{MCFGD, "--config", dir / "node.yaml"}, dir / "out",
-                      dir / "err"};
+  child_process mcfgd{
+    {MCFGD, "--config", dir / "node.yaml"}, dir / "out", dir / "err"};
   REQUIRE(eventually([&] {
     auto text = read_file(started_flag); // "<missing>" until it exists
     return !text.empty() && text.back() == '\n';

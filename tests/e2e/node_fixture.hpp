@@ -31,8 +31,11 @@ struct running_node {
   running_node(const std::string& alice_pw, const std::string& bob_pw,
                const std::string& control = {}) {
     write_text(source, "users:\n"
-                       "  alice: {password: " + alice_pw + ", roles: [admin]}\n"
-                       "  bob: {password: " + bob_pw + ", roles: [reader]}\n");
+                       "  alice: {password: "
+                         + alice_pw
+                         + ", roles: [admin]}\n"
+                           "  bob: {password: "
+                         + bob_pw + ", roles: [reader]}\n");
     write_text(node_yaml,
                "source: cluster.yaml\n"
                "retry: {interval: 100ms, deadline: 10s}\n"

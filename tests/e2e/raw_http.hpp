@@ -128,9 +128,9 @@ inline http_reply parse_http_reply(std::string raw) {
 }
 
 /// Sends `bytes` as they are and reads the answer.
-inline http_reply raw_exchange(const http_target& to, const std::string& bytes,
-                               std::chrono::milliseconds timeout
-                               = std::chrono::seconds(30)) {
+inline http_reply
+raw_exchange(const http_target& to, const std::string& bytes,
+             std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   http_socket s{to, timeout};
   if (!s.connected() || !s.send(bytes))
     return {};

@@ -47,8 +47,8 @@ TEST_CASE("prefix_end: the first key after the prefix's keys") {
 
 TEST_CASE("backoff: doubles with jitter up to the cap, reset starts over") {
   backoff b{100ms, 800ms};
-  std::vector<std::pair<long, long>> bounds{
-    {50, 100}, {100, 200}, {200, 400}, {400, 800}, {400, 800}, {400, 800}};
+  std::vector<std::pair<long, long>> bounds{{50, 100},  {100, 200}, {200, 400},
+                                            {400, 800}, {400, 800}, {400, 800}};
   std::set<long> seen;
   for (auto [lo, hi] : bounds) {
     auto w = b.next().count();
@@ -156,16 +156,18 @@ TEST_CASE("client: a watch delivers each revision whole, in order") {
   std::vector<watch_revision> seen;
   std::atomic<bool> created{false};
   std::thread watcher{[&] {
-    c.watch_prefix("/watch/", start,
-                   [&](watch_revision r) {
-                     seen.push_back(std::move(r));
-                     return seen.size() < 4;
-                   },
-                   [&] { created = true; });
+    c.watch_prefix(
+      "/watch/", start,
+      [&](watch_revision r) {
+        seen.push_back(std::move(r));
+        return seen.size() < 4;
+      },
+      [&] { created = true; });
   }};
   client writer{options_for(cluster)};
-  auto r2 = writer.txn({}, {put_op("/watch/users/b", "2"),
-                            put_op("/watch/users/c", "3")})
+  auto r2 = writer
+              .txn({}, {put_op("/watch/users/b", "2"),
+                        put_op("/watch/users/c", "3")})
               .revision;
   writer.put("/elsewhere/x", "not watched");
   auto r3 = writer.delete_prefix("/watch/users/a");
@@ -186,7 +188,8 @@ TEST_CASE("client: a watch delivers each revision whole, in order") {
   CHECK(seen[3].events[0].kv.value == "4");
 }
 
-TEST_CASE("client: a watch from a compacted revision ends with the compaction") {
+TEST_CASE(
+  "client: a watch from a compacted revision ends with the compaction") {
   auto& cluster = shared_cluster();
   client c{options_for(cluster)};
   auto first = c.put("/compact/k", "1");
@@ -228,8 +231,9 @@ TEST_CASE("client: cancel ends a watch that waits for changes, promptly") {
   std::optional<etcd_errc> code;
   std::thread watcher{[&] {
     try {
-      c.watch_prefix("/cancel/", rev + 1, [](watch_revision) { return true; },
-                     first_creation(created));
+      c.watch_prefix(
+        "/cancel/", rev + 1, [](watch_revision) { return true; },
+        first_creation(created));
     } catch (const etcd_error& e) {
       code = e.code();
     }
@@ -249,10 +253,9 @@ TEST_CASE("client: cancel ends a watch that waits for changes, promptly") {
 
 TEST_CASE("client: no endpoint reachable is 'unavailable' after retry_for") {
   client_options opts;
-  opts.endpoints = {"http://127.0.0.1:" + std::to_string(
-                                            test::free_loopback_port()),
-                    "http://127.0.0.1:" + std::to_string(
-                                            test::free_loopback_port())};
+  opts.endpoints = {
+    "http://127.0.0.1:" + std::to_string(test::free_loopback_port()),
+    "http://127.0.0.1:" + std::to_string(test::free_loopback_port())};
   opts.retry_for = 300ms;
   opts.backoff_initial = 20ms;
   client c{opts};
@@ -279,12 +282,13 @@ TEST_CASE("client: one member killed, requests and a watch fail over") {
   std::vector<int64_t> seen;
   std::promise<void> created;
   std::thread watcher{[&] {
-    c.watch_prefix("/fo/", start + 1,
-                   [&](watch_revision r) {
-                     seen.push_back(r.revision);
-                     return seen.size() < 3;
-                   },
-                   first_creation(created));
+    c.watch_prefix(
+      "/fo/", start + 1,
+      [&](watch_revision r) {
+        seen.push_back(r.revision);
+        return seen.size() < 3;
+      },
+      first_creation(created));
   }};
   if (created.get_future().wait_for(10s) != std::future_status::ready) {
     c.cancel();

@@ -82,10 +82,11 @@ TEST_CASE("when stderr is the journal, each line starts with its priority") {
     log::info("mcfgd", "running");
     log::debug("store", "version 2");
   }
-  CHECK(test::read_file(out) == "<3>[error] writer /a: rename failed\n"
-                                "<4>[warning] writer /a: retrying\n"
-                                "<6>[info] mcfgd: running\n"
-                                "<7>[debug] store: version 2\n");
+  CHECK(test::read_file(out)
+        == "<3>[error] writer /a: rename failed\n"
+           "<4>[warning] writer /a: retrying\n"
+           "<6>[info] mcfgd: running\n"
+           "<7>[debug] store: version 2\n");
 }
 
 TEST_CASE("without the journal, lines carry no priority prefix") {

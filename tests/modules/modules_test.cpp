@@ -66,7 +66,8 @@ void check_refused(const std::string& name, const std::string& password,
   CHECK(status["refused"] == reason);
   for (auto& kvp : status)
     CHECK_FALSE(contains(kvp.second, secret));
-  auto problem = validate_memcached_passwords({{"users/" + name, user(password)}});
+  auto problem = validate_memcached_passwords(
+    {{"users/" + name, user(password)}});
   REQUIRE(problem.has_value());
   CHECK(problem->key == key);
   CHECK(reason == problem->key + ": " + problem->message);
@@ -162,7 +163,8 @@ TEST_CASE("passwords: handle_event reports whether the file changes") {
 TEST_CASE("passwords: 8 users render, a 9th is refused") {
   snapshot s;
   for (int i = 1; i <= 8; ++i)
-    s.emplace("users/u" + std::to_string(i), user("secret-" + std::to_string(i)));
+    s.emplace("users/u" + std::to_string(i),
+              user("secret-" + std::to_string(i)));
   memcached_passwords m;
   m.init(s);
   auto text = content_of(m);
@@ -348,11 +350,14 @@ TEST_CASE("permissions: filter and handle_event") {
   CHECK_FALSE(m.filter_event("passwords/alice"));
   m.init({{"users/alice", user("pw1", {"admin", "reader"})}});
   auto before = content_of(m);
-  CHECK_FALSE(m.handle_event(change("users/alice", user("pw1", {"admin", "reader"}))));
+  CHECK_FALSE(
+    m.handle_event(change("users/alice", user("pw1", {"admin", "reader"}))));
   // Only the password changed: nothing for this file.
-  CHECK_FALSE(m.handle_event(change("users/alice", user("pw2", {"admin", "reader"}))));
+  CHECK_FALSE(
+    m.handle_event(change("users/alice", user("pw2", {"admin", "reader"}))));
   // Reordered or repeated roles are the same set.
-  CHECK_FALSE(m.handle_event(change("users/alice", user("pw2", {"reader", "admin", "admin"}))));
+  CHECK_FALSE(m.handle_event(
+    change("users/alice", user("pw2", {"reader", "admin", "admin"}))));
   CHECK(content_of(m) == before);
   CHECK(m.handle_event(change("users/alice", user("pw2", {"reader"}))));
   CHECK(nlohmann::json::parse(content_of(m))["users"]["alice"]["roles"]
@@ -372,7 +377,8 @@ TEST_CASE("permissions: malformed roles are refused, naming the key") {
   bad_roles.emplace("roles", config_value{std::string{"admin"}});
   config_value::dictionary bad_role;
   bad_role.emplace("password", config_value{std::string{"SECRET"}});
-  bad_role.emplace("roles", config_value{config_value::list{config_value{int64_t{7}}}});
+  bad_role.emplace("roles",
+                   config_value{config_value::list{config_value{int64_t{7}}}});
   for (auto value : {config_value{bad_roles}, config_value{bad_role},
                      config_value{std::string{"SECRET"}}}) {
     memcached_permissions m;
@@ -398,13 +404,14 @@ TEST_CASE("permissions: a name that is not UTF-8 is refused") {
   CHECK_FALSE(contains(reason, "SECRET"));
   CHECK(validate_memcached_permissions({{"users/al\xff", user("SECRET")}})
           .has_value());
-  CHECK_FALSE(validate_memcached_permissions({{"users/alice", user("pw")}})
-                .has_value());
+  CHECK_FALSE(
+    validate_memcached_permissions({{"users/alice", user("pw")}}).has_value());
 }
 
 TEST_CASE("permissions: format_status has names and roles count, no password") {
   memcached_permissions m;
-  m.init({{"users/bob", user("SECRET-b", {"x"})}, {"users/alice", user("SECRET-a")}});
+  m.init({{"users/bob", user("SECRET-b", {"x"})},
+          {"users/alice", user("SECRET-a")}});
   auto status = m.format_status();
   CHECK(status["users"] == "2");
   CHECK(status["names"] == "alice,bob");

@@ -54,9 +54,9 @@ TEST_CASE("node.yaml etcd: every field, resolved") {
   CHECK(cfg.source.empty());
   CHECK(cfg.name == "node-1.a");
   REQUIRE(cfg.etcd);
-  CHECK(cfg.etcd->endpoints
-        == std::vector<std::string>{"http://127.0.0.1:2379",
-                                    "https://etcd2:2379"});
+  CHECK(
+    cfg.etcd->endpoints
+    == std::vector<std::string>{"http://127.0.0.1:2379", "https://etcd2:2379"});
   CHECK(cfg.etcd->prefix == "/mc/");
   CHECK(cfg.etcd->username == "mcfgd");
   CHECK(cfg.etcd->password_file == "/etc/mcfg/etcd.pw");
@@ -95,11 +95,13 @@ TEST_CASE("node.yaml etcd: bad input, located") {
   e = only_error("source: {etcd: {endpoints: []}}\n");
   CHECK(e.key == "source.etcd.endpoints");
 
-  e = only_error("source: {etcd: {endpoints: [\"http://h:1\"], prefix: /mc}}\n");
+  e = only_error(
+    "source: {etcd: {endpoints: [\"http://h:1\"], prefix: /mc}}\n");
   CHECK(e.key == "source.etcd.prefix");
   CHECK(contains(e.message, "must end with '/'"));
 
-  e = only_error("source: {etcd: {endpoints: [\"http://h:1\"], username: u}}\n");
+  e = only_error(
+    "source: {etcd: {endpoints: [\"http://h:1\"], username: u}}\n");
   CHECK(e.key == "source.etcd.username");
   CHECK(contains(e.message, "requires source.etcd.password_file"));
 

@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <string>
 
-#include "memcached_cfg/source/source_document.hpp"
 #include "memcached_cfg/modules/memcached_passwords.hpp"
 #include "memcached_cfg/modules/memcached_permissions.hpp"
 #include "memcached_cfg/node/node_config.hpp"
 #include "memcached_cfg/node/node_tree.hpp"
+#include "memcached_cfg/source/source_document.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace mcfg;
@@ -94,9 +94,9 @@ TEST_CASE("parse_mode: octal with its leading 0, up to 0777") {
   CHECK(parse_mode("0o644") == mode_t{0644});
   CHECK(parse_mode("0777") == mode_t{0777});
   CHECK(parse_mode("00") == mode_t{0});
-  for (const char* bad : {"600", "384", "0800", "0o", "0", "", "rw",
-                          "01777", "04755", "0o1000", "0x180", "-0600",
-                          "0600 ", "000600"}) {
+  for (const char* bad :
+       {"600", "384", "0800", "0o", "0", "", "rw", "01777", "04755", "0o1000",
+        "0x180", "-0600", "0600 ", "000600"}) {
     CAPTURE(bad);
     CHECK_FALSE(parse_mode(bad).has_value());
   }
@@ -112,7 +112,8 @@ TEST_CASE("parse_signal: a few names, with or without SIG") {
   CHECK(parse_signal("SigUsr1")->signal == SIGUSR1);
   CHECK(parse_signal("USR2")->name == "SIGUSR2");
   CHECK(parse_signal("TERM")->signal == SIGTERM);
-  for (const char* bad : {"", "SIG", "1", "KILL", "SIGKILL", "HUP ", "HANGUP"}) {
+  for (const char* bad :
+       {"", "SIG", "1", "KILL", "SIGKILL", "HUP ", "HANGUP"}) {
     CAPTURE(bad);
     CHECK_FALSE(parse_signal(bad).has_value());
   }
@@ -132,9 +133,9 @@ TEST_CASE("parse_listen_address: host:port, loopback by default") {
   REQUIRE(v6);
   CHECK(v6->host == "::1");
   CHECK(v6->port == 11311);
-  for (const char* bad : {"host:65536", "host:", "", ":", "::1:4000",
-                          "host:-1", "a b:1", "host:99999", "host:0x10",
-                          "[::1]", "[]:80", "host:000080"}) {
+  for (const char* bad :
+       {"host:65536", "host:", "", ":", "::1:4000", "host:-1", "a b:1",
+        "host:99999", "host:0x10", "[::1]", "[]:80", "host:000080"}) {
     CAPTURE(bad);
     CHECK_FALSE(parse_listen_address(bad).has_value());
   }
@@ -285,8 +286,9 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      "supervisor.intensity", "got \"three\""},
     {minimal + "supervisor: {intensity: -1}\n", 5, 25, "supervisor.intensity",
      "expected a number of restarts"},
-    {minimal + "retry: 100ms\n", 5, 8, "retry", "expected a mapping with "
-                                                 "interval, deadline"},
+    {minimal + "retry: 100ms\n", 5, 8, "retry",
+     "expected a mapping with "
+     "interval, deadline"},
     // modes
     {with_file_fields("    mode: 600\n"), 5, 11, "files[0].mode",
      "expected an octal mode like 0600, got \"600\""},
@@ -306,10 +308,9 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      "control, log_level, allow_empty_users)"},
     {minimal + "retry: {intreval: 1s}\n", 5, 9, "retry.intreval",
      "unknown key (known: interval, deadline)"},
-    {with_file_fields("    pathh: x\n"), 5, 5, "files[0].pathh",
-     "unknown key"},
-    {with_file_fields("    refresh: {signal: HUP, pidfile: p, delay: 1s}\n"),
-     5, 40, "files[0].refresh.delay", "unknown key"},
+    {with_file_fields("    pathh: x\n"), 5, 5, "files[0].pathh", "unknown key"},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, delay: 1s}\n"), 5,
+     40, "files[0].refresh.delay", "unknown key"},
     {minimal + "control: {listen: \":1\", token_file: t, port: 2}\n", 5, 40,
      "control.port", "unknown key"},
     {minimal + "source: other.yaml\n", 5, 1, "source", "duplicate key"},
@@ -324,7 +325,8 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      5, 40, "files[0].refresh", "not both"},
     {with_file_fields("    refresh: {signal: HUP, pidfile: p, expect: "
                       "/usr/bin/memcached}\n"),
-     5, 48, "files[0].refresh.expect", "expected a program name like "
+     5, 48, "files[0].refresh.expect",
+     "expected a program name like "
      "memcached (no '/'), got \"/usr/bin/memcached\""},
     {with_file_fields("    refresh: {signal: HUP, pidfile: p, expect: []}\n"),
      5, 48, "files[0].refresh.expect", "expected a program name"},
@@ -343,8 +345,8 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
     // control and log level
     {minimal + "control:\n  listen: \"localhost:70000\"\n", 6, 11,
      "control.listen", "port from 0 to 65535, got \"localhost:70000\""},
-    {minimal + "control:\n  listen: \"127.0.0.1:1\"\n", 6, 3,
-     "control.listen", "requires control.token_file"},
+    {minimal + "control:\n  listen: \"127.0.0.1:1\"\n", 6, 3, "control.listen",
+     "requires control.token_file"},
     {minimal + "control:\n  listen: \"0.0.0.0:1\"\n  token_file: t\n", 6, 3,
      "control.listen",
      "0.0.0.0 is not a loopback address: control.tls is required"},
@@ -354,8 +356,9 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      "is only used with control.listen"},
     {minimal + "control:\n  tls: {cert: c, key: k}\n", 6, 3, "control.tls",
      "is only used with control.listen"},
-    {minimal + "control:\n  listen: \"0.0.0.0:1\"\n  token_file: t\n"
-                 "  tls: {cert: c}\n",
+    {minimal
+       + "control:\n  listen: \"0.0.0.0:1\"\n  token_file: t\n"
+         "  tls: {cert: c}\n",
      8, 8, "control.tls", "needs both cert and key"},
     {minimal + "control: {group: no-such-group-x}\n", 5, 18, "control.group",
      "no such group \"no-such-group-x\""},
@@ -384,11 +387,13 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      35, "files[0].path", "expected a file path, got nothing"},
     {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: run/}\n",
      3, 41, "files[0].path", "got a directory"},
-    {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: run/..}\n",
+    {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: "
+     "run/..}\n",
      3, 41, "files[0].path", "got a directory"},
-    {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: .}\n",
-     3, 41, "files[0].path", "got a directory"},
-    {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: node.yaml}\n",
+    {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: .}\n", 3,
+     41, "files[0].path", "got a directory"},
+    {"source: c.yaml\nfiles:\n  - {module: memcached_passwords, path: "
+     "node.yaml}\n",
      3, 41, "files[0].path", "is this node.yaml itself"},
     {"source: [a]\nfiles:\n  - {module: memcached_passwords, path: a}\n", 1, 9,
      "source", "expected a file path, got a list"},
@@ -412,9 +417,10 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
 }
 
 TEST_CASE("node.yaml: a world-readable mode is fine for permissions") {
-  auto cfg = ok("source: c.yaml\n"
-                "files:\n"
-                "  - {module: memcached_permissions, path: p.json, mode: 0644}\n");
+  auto cfg = ok(
+    "source: c.yaml\n"
+    "files:\n"
+    "  - {module: memcached_permissions, path: p.json, mode: 0644}\n");
   CHECK(cfg.files[0].mode == 0644);
 }
 
@@ -433,19 +439,21 @@ TEST_CASE("node.yaml: YAML syntax errors give line and column") {
 }
 
 TEST_CASE("node.yaml: two files on one path are refused") {
-  auto e = only_error("source: c.yaml\n"
-                      "files:\n"
-                      "  - {module: memcached_passwords, path: run/auth}\n"
-                      "  - {module: memcached_permissions, path: ./run/../run/auth}\n");
+  auto e = only_error(
+    "source: c.yaml\n"
+    "files:\n"
+    "  - {module: memcached_passwords, path: run/auth}\n"
+    "  - {module: memcached_permissions, path: ./run/../run/auth}\n");
   CHECK(e.line == 4);
   CHECK(e.column == 43);
   CHECK(e.key == "files[1].path");
   CHECK(contains(e.message, "same file as files[0] ("));
   SUBCASE("absolute and relative spellings of one path") {
-    auto r = parse("source: c.yaml\n"
-                   "files:\n"
-                   "  - {module: memcached_passwords, path: auth}\n"
-                   "  - {module: memcached_permissions, path: /etc/mcfg/auth}\n");
+    auto r = parse(
+      "source: c.yaml\n"
+      "files:\n"
+      "  - {module: memcached_passwords, path: auth}\n"
+      "  - {module: memcached_permissions, path: /etc/mcfg/auth}\n");
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].message == "same file as files[0] (/etc/mcfg/auth)");
   }
@@ -476,13 +484,14 @@ TEST_CASE("node.yaml: two files on one path are refused") {
 }
 
 TEST_CASE("node.yaml: every error is reported, in document order") {
-  auto r = parse_node_config("source: c.yaml\n"
-                             "retry: {interval: soon}\n"
-                             "files:\n"
-                             "  - {module: nope, path: a}\n"
-                             "  - {module: memcached_passwords, path: b, mode: rw}\n"
-                             "log_level: loud\n",
-                             "node.yaml");
+  auto r = parse_node_config(
+    "source: c.yaml\n"
+    "retry: {interval: soon}\n"
+    "files:\n"
+    "  - {module: nope, path: a}\n"
+    "  - {module: memcached_passwords, path: b, mode: rw}\n"
+    "log_level: loud\n",
+    "node.yaml");
   REQUIRE_FALSE(r.ok());
   REQUIRE(r.errors.size() == 4);
   CHECK(r.errors[0].key == "retry.interval");
@@ -517,7 +526,8 @@ TEST_CASE("node.yaml: files on disk") {
     auto r = parse_node_config(minimal, "sub/node.yaml");
     REQUIRE(r.ok());
     auto cwd = std::filesystem::current_path();
-    CHECK(r.value->source == (cwd / "sub/cluster.yaml").lexically_normal().string());
+    CHECK(r.value->source
+          == (cwd / "sub/cluster.yaml").lexically_normal().string());
     CHECK(std::filesystem::path{r.value->files[0].path}.is_absolute());
   }
   SUBCASE("a missing node.yaml names the path and the OS error") {
@@ -528,8 +538,9 @@ TEST_CASE("node.yaml: files on disk") {
     CHECK(r.errors[0].file == path);
     CHECK(r.errors[0].line == 0);
     CHECK(r.errors[0].to_string()
-          == path + ": cannot read the node configuration: No such file or "
-                    "directory");
+          == path
+               + ": cannot read the node configuration: No such file or "
+                 "directory");
   }
   SUBCASE("a directory is not a node.yaml") {
     auto r = load_node_config(dir.path.string());

@@ -10,11 +10,11 @@
 #include "actors/fake_file_port.hpp"
 #include "memcached_cfg/node/node_tree.hpp"
 #include "memcached_cfg/programs/supervisor_log.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
 #include "support/user_value.hpp"
-#include "memcached_cfg/supervision/supervisor.hpp"
 
 using namespace mcfg;
 using namespace mcfg::test;
@@ -24,8 +24,8 @@ namespace {
 
 struct files_fixture : coordinator_fixture {
   std::shared_ptr<fake_file_port> port = std::make_shared<fake_file_port>();
-  std::shared_ptr<source_of_truth> truth
-    = source_of_truth::make({{"users/alice", user("Pw-1")}});
+  std::shared_ptr<source_of_truth> truth = source_of_truth::make(
+    {{"users/alice", user("Pw-1")}});
   node_config cfg;
   log_capture logs;
   /// The supervisors' lines (restarts) in the captured log, as in mcfgd.
@@ -182,9 +182,9 @@ TEST_CASE_FIXTURE(files_fixture,
   run();
   for (size_t i = 0; i < 4; ++i)
     REQUIRE(tmp_exists(i));
-  auto stopped = ask<caf::ok_atom>(
-    sys, files_supervisor(),
-    sup::terminate_child_atom::value, writer_child_id(0));
+  auto stopped = ask<caf::ok_atom>(sys, files_supervisor(),
+                                   sup::terminate_child_atom::value,
+                                   writer_child_id(0));
   run();
   REQUIRE(stopped->value);
   CHECK_FALSE(tmp_exists(0));

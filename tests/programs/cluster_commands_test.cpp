@@ -46,8 +46,10 @@ struct fixture {
   /// A node's registration as a node writes it.
   void register_node(const std::string& name, int64_t revision,
                      const std::string& digest, bool synced = true) {
-    nlohmann::json j{{"name", name},     {"revision", revision},
-                     {"digest", digest}, {"healthy", true},
+    nlohmann::json j{{"name", name},
+                     {"revision", revision},
+                     {"digest", digest},
+                     {"healthy", true},
                      {"synced", synced}};
     client().put("/cc/nodes/" + name, j.dump());
   }
@@ -73,9 +75,9 @@ TEST_CASE("import: the file's users replace users/ in one transaction") {
   auto users = c.range_prefix("/cc/users/");
   REQUIRE(users.kvs.size() == 2);
   CHECK(users.kvs[0].key == "/cc/users/alice");
-  CHECK(nlohmann::json::parse(users.kvs[0].value)
-        == nlohmann::json::parse(
-          R"({"password":"Pw-alice-1","roles":["admin"]})"));
+  CHECK(
+    nlohmann::json::parse(users.kvs[0].value)
+    == nlohmann::json::parse(R"({"password":"Pw-alice-1","roles":["admin"]})"));
   CHECK(users.kvs[0].mod_revision == revision);
   // bob was already so: not rewritten. gone was deleted at `revision`.
   CHECK(users.kvs[1].mod_revision < revision);
@@ -118,7 +120,8 @@ TEST_CASE("export: the source as YAML, passwords masked unless asked") {
   std::ostringstream err;
   REQUIRE(cluster_export(f.target, false, out, err) == 0);
   CHECK_FALSE(contains(out.str(), "Pw"));
-  CHECK(contains(out.str(), "alice: {password: \"********\", roles: [admin, x]}"));
+  CHECK(
+    contains(out.str(), "alice: {password: \"********\", roles: [admin, x]}"));
   std::ostringstream secret;
   REQUIRE(cluster_export(f.target, true, secret, err) == 0);
   // What export shows imports back to the same users.

@@ -12,10 +12,10 @@
 #include "actors/writer_fixture.hpp"
 #include "memcached_cfg/messages/errors.hpp"
 #include "memcached_cfg/refresh/refresher.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
-#include "memcached_cfg/supervision/supervisor.hpp"
 
 using namespace mcfg;
 using namespace mcfg::test;
@@ -43,9 +43,8 @@ struct manual_runners {
 
   /// For refresher_spec::spawn_runner.
   auto spawner() {
-    return [runs = runs, handles = handles](caf::actor_system& sys,
-                                            const std::string& path,
-                                            refresh_action) {
+    return [runs = runs, handles = handles](
+             caf::actor_system& sys, const std::string& path, refresh_action) {
       auto runner = sys.spawn(
         [runs, path](manual_runner::stateful_pointer<manual_runner_state> self)
           -> manual_runner::behavior_type {
@@ -276,7 +275,8 @@ TEST_CASE_FIXTURE(failing_refresher_fixture,
 TEST_CASE_FIXTURE(refresher_fixture,
                   "held syncs are answered when the refresher is stopped or "
                   "killed, and its runners stop with it") {
-  for (auto reason : {caf::exit_reason::user_shutdown, caf::exit_reason::kill}) {
+  for (auto reason :
+       {caf::exit_reason::user_shutdown, caf::exit_reason::kill}) {
     CAPTURE(caf::to_string(reason));
     start({"/a"});
     request("/a");

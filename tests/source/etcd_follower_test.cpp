@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "source/etcd_fixture.hpp"
 #include "memcached_cfg/node/etcd_registration.hpp"
 #include "memcached_cfg/source/etcd_follower.hpp"
+#include "source/etcd_fixture.hpp"
 
 using namespace mcfg;
 using namespace mcfg::etcd;
@@ -40,8 +40,8 @@ struct version_log {
   }
 
   /// The first version at or after `revision`; fails after `timeout`.
-  users_version wait_for(int64_t revision, std::chrono::milliseconds timeout
-                                           = 10s) {
+  users_version wait_for(int64_t revision,
+                         std::chrono::milliseconds timeout = 10s) {
     std::unique_lock<std::mutex> guard{mtx};
     users_version found;
     bool ok = cv.wait_for(guard, timeout, [&] {
@@ -176,12 +176,11 @@ TEST_CASE("registration: a node whose description changes at every look "
   std::atomic<int> looks{0};
   // A put does not extend a lease: writing every 100 ms must not stand in
   // for the renewals.
-  auto describe = [&] {
-    return nlohmann::json{{"look", ++looks}}.dump();
-  };
+  auto describe = [&] { return nlohmann::json{{"look", ++looks}}.dump(); };
   etcd_registration reg{options_for(cluster), "/busy/nodes/n1", 2s, reach,
                         describe};
-  REQUIRE(eventually([&] { return !c.range_prefix("/busy/nodes/").kvs.empty(); }));
+  REQUIRE(
+    eventually([&] { return !c.range_prefix("/busy/nodes/").kvs.empty(); }));
   auto lease = c.range_prefix("/busy/nodes/").kvs.at(0).lease;
   REQUIRE(eventually([&] { return reg.renewals() >= 4; }, 10s));
   auto kvs = c.range_prefix("/busy/nodes/").kvs;

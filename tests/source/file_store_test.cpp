@@ -132,7 +132,8 @@ TEST_CASE_FIXTURE(store_fixture,
   CHECK(store_status().watching == "events");
 
   // A good edit is read once nothing was reported for the quiet period.
-  write_text(source, "users:\n  alice: {password: a1}\n  bob: {password: b1}\n");
+  write_text(source,
+             "users:\n  alice: {password: a1}\n  bob: {password: b1}\n");
   event();
   advance(49ms);
   CHECK(read_file(auth) == "alice:a1\n");
@@ -154,7 +155,8 @@ TEST_CASE_FIXTURE(store_fixture,
                         + ":"));
   }
   SUBCASE("a user memcached would misread, located at its line and column") {
-    write_text(source, "users:\n  alice: {password: a2}\n  'c:d': {password: x}\n");
+    write_text(source,
+               "users:\n  alice: {password: a2}\n  'c:d': {password: x}\n");
     event(file_event_kind::complete);
     advance(1ms);
     CHECK(read_file(auth) == "alice:a1\nbob:b1\n");
@@ -385,9 +387,10 @@ TEST_CASE_FIXTURE(store_fixture,
   auto v = store_sync();
   REQUIRE(v->error.has_value());
   CHECK(describe(*v->error)
-        == "source refused: " + source + ":1:1: users: 9 users defined, but "
-             "memcached reads at most 8 from its auth file and silently "
-             "ignores the rest");
+        == "source refused: " + source
+             + ":1:1: users: 9 users defined, but "
+               "memcached reads at most 8 from its auth file and silently "
+               "ignores the rest");
   CHECK(truth->version() == 6);
   CHECK(read_file(auth) == auth_lines(6, 8));
 }

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "memcached_cfg/source/source_document.hpp"
 #include "memcached_cfg/modules/memcached_passwords.hpp"
+#include "memcached_cfg/source/source_document.hpp"
 #include "support/temp_dir.hpp"
 #include "support/user_value.hpp"
 
@@ -37,12 +37,13 @@ bool contains(const std::string& haystack, const std::string& needle) {
 } // namespace
 
 TEST_CASE("source: users flatten into one key each") {
-  auto r = parse_source("users:\n"
-                        "  alice: {password: \"s3cret\", roles: [admin, reader]}\n"
-                        "  bob:   {password: \"pw2\", roles: []}\n"
-                        "  carol:\n"
-                        "    password: 0123\n",
-                        "cluster.yaml");
+  auto r = parse_source(
+    "users:\n"
+    "  alice: {password: \"s3cret\", roles: [admin, reader]}\n"
+    "  bob:   {password: \"pw2\", roles: []}\n"
+    "  carol:\n"
+    "    password: 0123\n",
+    "cluster.yaml");
   REQUIRE(r.ok());
   CHECK(r.errors.empty());
   auto& doc = *r.value;
@@ -145,8 +146,8 @@ TEST_CASE("source: schema errors carry line, column and key") {
      "users/alice/roles[1]", "expected a role name"},
     {"users:\n  alice: {password: s3cret, roles: [\"\"]}\n", 2, 37,
      "users/alice/roles[0]", "empty string"},
-    {"users:\n  alice: {password: s3cret}\n  alice: {password: s3cret}\n", 3,
-     3, "users/alice", "duplicate user name"},
+    {"users:\n  alice: {password: s3cret}\n  alice: {password: s3cret}\n", 3, 3,
+     "users/alice", "duplicate user name"},
     {"users: {}\ngroups: {}\n", 2, 1, "groups", "unknown section"},
     {"users: {}\nusers: {}\n", 2, 1, "users", "duplicate section name"},
     {"groups: {}\n", 1, 1, "groups", "unknown section"},
@@ -266,7 +267,8 @@ TEST_CASE("source: files") {
   SUBCASE("a directory is not a source") {
     auto r = load_source_file(dir.path.string());
     REQUIRE(r.errors.size() == 1);
-    CHECK(r.errors[0].message == "cannot read: a directory, not a regular file");
+    CHECK(r.errors[0].message
+          == "cannot read: a directory, not a regular file");
   }
 }
 
@@ -301,15 +303,17 @@ TEST_CASE("read_source_bytes: only a regular file, whole, within the cap") {
     test::write_text(path, std::string(64, 'x'));
     CHECK(std::holds_alternative<std::string>(read_source_bytes(path, 64)));
     CHECK(error_of(read_source_bytes(path, 63))
-          == path + ": cannot read: the file is 64 bytes, more than the 63 bytes "
-                    "a source may have");
+          == path
+               + ": cannot read: the file is 64 bytes, more than the 63 bytes "
+                 "a source may have");
     int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     REQUIRE(fd >= 0);
     REQUIRE(::ftruncate(fd, max_source_bytes + 1) == 0); // sparse
     ::close(fd);
     CHECK(error_of(read_source_bytes(path))
-          == path + ": cannot read: the file is 16777217 bytes, more than the "
-                    "16 MiB a source may have");
+          == path
+               + ": cannot read: the file is 16777217 bytes, more than the "
+                 "16 MiB a source may have");
   }
 }
 

@@ -37,10 +37,11 @@ TEST_CASE("source users: JSON values flatten as a file's users do") {
                     {"users/carol", test::user("123")}};
   CHECK(r.value->values == expected);
   // The same users written as a file give the same snapshot.
-  auto file = parse_source("users:\n"
-                           "  alice: {password: s3cret, roles: [admin, reader]}\n"
-                           "  bob: {password: pw2}\n"
-                           "  carol: {password: \"123\"}\n");
+  auto file = parse_source(
+    "users:\n"
+    "  alice: {password: s3cret, roles: [admin, reader]}\n"
+    "  bob: {password: pw2}\n"
+    "  carol: {password: \"123\"}\n");
   REQUIRE(file.ok());
   CHECK(file.value->values == r.value->values);
 }

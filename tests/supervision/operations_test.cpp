@@ -93,8 +93,8 @@ TEST_CASE_FIXTURE(supervision_fixture,
     auto s = spawn(flags("root", sup::strategy::one_for_one), {stubborn});
     auto h = handle_of(s, a);
     forget_events();
-    auto reply
-      = ask_later<caf::ok_atom>(s, sup::terminate_child_atom::value, a);
+    auto reply = ask_later<caf::ok_atom>(s, sup::terminate_child_atom::value,
+                                         a);
     advance(std::chrono::hours(1));
     CHECK(!reply->has_value());
     CHECK(events->empty());
@@ -196,9 +196,9 @@ TEST_CASE_FIXTURE(supervision_fixture,
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "a first child that fails leaves nothing to stop") {
-  auto s = sup::spawn_supervisor(
-    sys, flags("root", sup::strategy::one_for_one),
-    {sup::worker_child(a, failing("a", boom())), child(b)});
+  auto s = sup::spawn_supervisor(sys, flags("root", sup::strategy::one_for_one),
+                                 {sup::worker_child(a, failing("a", boom())),
+                                  child(b)});
   supervisors.push_back(caf::actor_cast<caf::actor>(s));
   auto gone = watch(s);
   CHECK(*events == journal{"fail a"});
@@ -273,8 +273,8 @@ TEST_CASE_FIXTURE(supervision_fixture,
 namespace {
 
 using get_id_atom = caf::atom_constant<caf::atom("t_get_id")>;
-using typed_worker = caf::typed_actor<
-  caf::replies_to<get_id_atom>::with<caf::actor_id>>;
+using typed_worker
+  = caf::typed_actor<caf::replies_to<get_id_atom>::with<caf::actor_id>>;
 
 typed_worker::behavior_type typed_worker_impl(typed_worker::pointer self) {
   return {[self](get_id_atom) { return self->id(); }};
@@ -287,8 +287,8 @@ TEST_CASE_FIXTURE(supervision_fixture,
                   "by name with its type") {
   // As the writer will be: make_start casts the typed handle.
   auto typed = sup::worker_child(a, sup::make_start([](caf::actor_system& sys) {
-    return sys.spawn(typed_worker_impl);
-  }));
+                                   return sys.spawn(typed_worker_impl);
+                                 }));
   auto s = spawn(flags("root", sup::strategy::one_for_one), {typed});
   auto by_name = sys.registry().get<typed_worker>(a);
   REQUIRE(by_name);
@@ -306,8 +306,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   }
 }
 
-TEST_CASE_FIXTURE(supervision_fixture,
-                  "a child can opt out of the registry") {
+TEST_CASE_FIXTURE(supervision_fixture, "a child can opt out of the registry") {
   auto anonymous = child(a);
   anonymous.register_name = false;
   auto s = spawn(flags("root", sup::strategy::one_for_one), {anonymous});
@@ -414,12 +413,10 @@ TEST_CASE_FIXTURE(supervision_fixture,
   REQUIRE(ask<caf::ok_atom>(s, sup::delete_child_atom::value, a));
   CHECK(children_of(s).count(a) == 0);
   // Unknown ids.
-  for (auto err : {ask<caf::ok_atom>(s, sup::terminate_child_atom::value, a)
-                     .error(),
-                   ask<caf::actor>(s, sup::restart_child_atom::value, a)
-                     .error(),
-                   ask<caf::ok_atom>(s, sup::delete_child_atom::value, a)
-                     .error()}) {
+  for (auto err :
+       {ask<caf::ok_atom>(s, sup::terminate_child_atom::value, a).error(),
+        ask<caf::actor>(s, sup::restart_child_atom::value, a).error(),
+        ask<caf::ok_atom>(s, sup::delete_child_atom::value, a).error()}) {
     CHECK(is(err, sup::sup_errc::child_not_found));
     CHECK(sup::describe(err) == "supervisor root has no child 'a'");
   }
@@ -432,11 +429,10 @@ TEST_CASE_FIXTURE(supervision_fixture,
   stubborn.shutdown = sup::shutdown_policy::timeout(3s);
   auto s = spawn(flags("root", sup::strategy::one_for_one),
                  {stubborn, child(b)});
-  auto stopping
-    = ask_later<caf::ok_atom>(s, sup::terminate_child_atom::value, a);
-  auto listing
-    = ask_later<std::vector<sup::child_info>>(s,
-                                               sup::which_children_atom::value);
+  auto stopping = ask_later<caf::ok_atom>(s, sup::terminate_child_atom::value,
+                                          a);
+  auto listing = ask_later<std::vector<sup::child_info>>(
+    s, sup::which_children_atom::value);
   run();
   CHECK(!stopping->has_value());
   CHECK(!listing->has_value());
@@ -519,8 +515,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   spec.backoff.min = 100ms;
   spec.backoff.max = 400ms;
   spec.backoff.reset_after = 10s;
-  auto s = spawn(flags("root", sup::strategy::one_for_one, 100, 10s),
-                 {spec});
+  auto s = spawn(flags("root", sup::strategy::one_for_one, 100, 10s), {spec});
   forget_events();
   for (auto delay : {100ms, 200ms, 400ms, 400ms}) {
     crash(handle_of(s, a), boom());
@@ -550,10 +545,9 @@ TEST_CASE_FIXTURE(supervision_fixture,
   auto s = spawn(flags("root", sup::strategy::one_for_one), {spec});
   crash(handle_of(s, a), boom());
   run();
-  for (auto err : {ask<caf::ok_atom>(s, sup::delete_child_atom::value, a)
-                     .error(),
-                   ask<caf::actor>(s, sup::restart_child_atom::value, a)
-                     .error()})
+  for (auto err :
+       {ask<caf::ok_atom>(s, sup::delete_child_atom::value, a).error(),
+        ask<caf::actor>(s, sup::restart_child_atom::value, a).error()})
     CHECK(is(err, sup::sup_errc::child_restarting));
   REQUIRE(ask<caf::ok_atom>(s, sup::terminate_child_atom::value, a));
   forget_events();
@@ -607,8 +601,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   // Without a system: CAF's own text, the category and context as they are.
   CHECK(sup::describe(err) == caf::to_string(err));
   CHECK(sup::describe(wrapped)
-        == "supervisor root failed to start child 'a': "
-             + caf::to_string(err));
+        == "supervisor root failed to start child 'a': " + caf::to_string(err));
   // CAF's categories read the same either way.
   CHECK(sup::describe(caf::sec::request_timeout, sys)
         == "system_error(request_timeout)");
@@ -633,8 +626,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
                   "their levels, and nowhere else") {
   std::vector<line> lines;
   auto previous = sup::log::set_handler(
-    [&lines](sup::log::level lvl, std::string_view who,
-             std::string_view text) {
+    [&lines](sup::log::level lvl, std::string_view who, std::string_view text) {
       lines.push_back({lvl, std::string{who}, std::string{text}});
     });
   auto s = spawn(flags("root", sup::strategy::one_for_one), {child(a)});

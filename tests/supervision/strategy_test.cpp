@@ -46,8 +46,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   run();
   CHECK(*events
         == journal{"stop b (boom)", "stop c (user_shutdown)",
-                   "stop a (user_shutdown)", "start a", "start b",
-                   "start c"});
+                   "stop a (user_shutdown)", "start a", "start b", "start c"});
   auto after = children_of(s);
   for (auto id : {a, b, c}) {
     CHECK(after[id].handle != before[id].handle);
@@ -66,8 +65,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   run();
   CHECK(*events
         == journal{"stop b (boom)", "stop d (user_shutdown)",
-                   "stop c (user_shutdown)", "start b", "start c",
-                   "start d"});
+                   "stop c (user_shutdown)", "start b", "start c", "start d"});
   auto after = children_of(s);
   CHECK(after[a].handle == before[a].handle);
   for (auto id : {b, c, d})
@@ -85,8 +83,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
                   "a temporary sibling stopped by a restart is not started "
                   "again") {
   auto s = spawn(flags("root", sup::strategy::one_for_all),
-                 {child(a), child(b, sup::restart_type::temporary),
-                  child(c)});
+                 {child(a), child(b, sup::restart_type::temporary), child(c)});
   forget_events();
   crash(handle_of(s, c), boom());
   run();
@@ -233,8 +230,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
 
 TEST_CASE_FIXTURE(supervision_fixture,
                   "as in OTP, a restart exactly one period ago still counts") {
-  auto s = spawn(flags("root", sup::strategy::one_for_one, 1, 10s),
-                 {child(a)});
+  auto s = spawn(flags("root", sup::strategy::one_for_one, 1, 10s), {child(a)});
   auto exit_reason = watch(s);
   crash(handle_of(s, a), boom());
   run();
@@ -319,11 +315,11 @@ TEST_CASE_FIXTURE(supervision_fixture,
                   "up in turn, naming it") {
   constexpr auto sub = caf::atom("sub");
   constexpr auto x = caf::atom("x");
-  auto root = spawn(flags("root", sup::strategy::one_for_one, 1, 10s),
-                    {child(a), sup::supervisor_child(
-                                 sub, flags("sub", sup::strategy::one_for_one,
-                                            0, 10s),
-                                 {child(x)})});
+  auto root = spawn(
+    flags("root", sup::strategy::one_for_one, 1, 10s),
+    {child(a),
+     sup::supervisor_child(
+       sub, flags("sub", sup::strategy::one_for_one, 0, 10s), {child(x)})});
   auto root_exit = watch(root);
   for (int i = 0; i < 2; ++i) {
     auto inner = caf::actor_cast<sup::supervisor_actor>(handle_of(root, sub));
@@ -355,8 +351,7 @@ TEST_CASE_FIXTURE(supervision_fixture,
   run();
   auto why = "rename /tmp/auth.tmp -> /tmp/auth failed: Is a directory";
   for (auto n : {"1", "2"}) {
-    auto window = std::string{"[restarts in the last 10s: "} + n
-                  + ", limit 3]";
+    auto window = std::string{"[restarts in the last 10s: "} + n + ", limit 3]";
     CHECK(logs.count("[warning] supervisor root: child 'a' exited: "
                      + std::string{why} + "; restarting it " + window)
           == 1);

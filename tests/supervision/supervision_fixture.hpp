@@ -14,9 +14,9 @@
 
 #include "memcached_cfg/messages/errors.hpp"
 #include "memcached_cfg/programs/supervisor_log.hpp"
+#include "memcached_cfg/supervision/supervisor.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
-#include "memcached_cfg/supervision/supervisor.hpp"
 
 namespace mcfg::test {
 
@@ -59,8 +59,8 @@ struct supervision_fixture : coordinator_fixture {
   /// requests stops only when killed (or told to crash).
   sup::start_function worker(std::string name, bool ignore_exit = false) {
     auto log = events;
-    return [log, name, ignore_exit](caf::actor_system& sys)
-             -> caf::expected<caf::actor> {
+    return [log, name,
+            ignore_exit](caf::actor_system& sys) -> caf::expected<caf::actor> {
       log->push_back("start " + name);
       auto h = sys.spawn([ignore_exit](caf::event_based_actor* self) {
         if (ignore_exit)
@@ -82,11 +82,11 @@ struct supervision_fixture : coordinator_fixture {
   /// A start function that fails with `reason`.
   sup::start_function failing(std::string name, caf::error reason) {
     auto log = events;
-    return [log, name, reason](caf::actor_system&)
-             -> caf::expected<caf::actor> {
-      log->push_back("fail " + name);
-      return reason;
-    };
+    return
+      [log, name, reason](caf::actor_system&) -> caf::expected<caf::actor> {
+        log->push_back("fail " + name);
+        return reason;
+      };
   }
 
   sup::child_spec child(caf::atom_value id, bool ignore_exit = false) {
@@ -99,10 +99,9 @@ struct supervision_fixture : coordinator_fixture {
     return result;
   }
 
-  static sup::supervisor_flags flags(std::string name, sup::strategy how,
-                                     uint32_t intensity = 3,
-                                     caf::timespan period
-                                     = std::chrono::seconds(10)) {
+  static sup::supervisor_flags
+  flags(std::string name, sup::strategy how, uint32_t intensity = 3,
+        caf::timespan period = std::chrono::seconds(10)) {
     sup::supervisor_flags result;
     result.name = std::move(name);
     result.how = how;

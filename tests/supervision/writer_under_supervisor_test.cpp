@@ -11,14 +11,14 @@
 #include "actors/fake_file_port.hpp"
 #include "actors/kv_module.hpp"
 #include "memcached_cfg/actors/memcached_cfg.hpp"
-#include "memcached_cfg/source/source_of_truth.hpp"
 #include "memcached_cfg/messages/errors.hpp"
-#include "support/actor_probes.hpp"
-#include "support/coordinator_fixture.hpp"
-#include "support/log_capture.hpp"
+#include "memcached_cfg/source/source_of_truth.hpp"
 #include "memcached_cfg/supervision/errors.hpp"
 #include "memcached_cfg/supervision/supervisor.hpp"
 #include "supervision_fixture.hpp"
+#include "support/actor_probes.hpp"
+#include "support/coordinator_fixture.hpp"
+#include "support/log_capture.hpp"
 
 using namespace mcfg;
 using namespace mcfg::test;
@@ -30,8 +30,8 @@ constexpr auto writer_id = caf::atom("auth");
 
 struct scenario_fixture : coordinator_fixture {
   std::shared_ptr<fake_file_port> files = std::make_shared<fake_file_port>();
-  std::shared_ptr<source_of_truth> truth
-    = source_of_truth::make({{"cfg/a", config_value{int64_t{1}}}});
+  std::shared_ptr<source_of_truth> truth = source_of_truth::make(
+    {{"cfg/a", config_value{int64_t{1}}}});
   const std::string path = "/etc/mcfg/auth";
   log_capture logs;
   supervisor_lines_in_log routed;
@@ -46,7 +46,8 @@ struct scenario_fixture : coordinator_fixture {
       t->subscribe(self);
     };
     spec.read_snapshot = [t = truth] { return t->read(); };
-    return sup::worker_child(writer_id, sup::make_start([spec](caf::actor_system& sys) {
+    return sup::worker_child(writer_id,
+                             sup::make_start([spec](caf::actor_system& sys) {
                                return spawn_memcached_cfg(sys, spec);
                              }));
   }

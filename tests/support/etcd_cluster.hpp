@@ -92,8 +92,8 @@ public:
 
   /// Member `i`'s client URL.
   std::string endpoint(size_t i) const {
-    return scheme() + "://127.0.0.1:"
-           + std::to_string(members_.at(i).client_port);
+    return scheme()
+           + "://127.0.0.1:" + std::to_string(members_.at(i).client_port);
   }
 
   /// Every member's client URL, in member order.
@@ -151,12 +151,13 @@ public:
   }
 
   /// Whether member `i` answers a health check (a quorum read) in time.
-  bool healthy(size_t i, std::chrono::milliseconds timeout
-                         = std::chrono::seconds(2)) const {
-    auto r = etcdctl_at(endpoint(i), {"endpoint", "health",
-                                      "--command-timeout="
-                                        + std::to_string(timeout.count())
-                                        + "ms"});
+  bool
+  healthy(size_t i,
+          std::chrono::milliseconds timeout = std::chrono::seconds(2)) const {
+    auto r = etcdctl_at(
+      endpoint(i),
+      {"endpoint", "health",
+       "--command-timeout=" + std::to_string(timeout.count()) + "ms"});
     return r.exit_code == 0;
   }
 
@@ -173,9 +174,9 @@ public:
 
   /// Runs etcdctl against every member (with the cluster's TLS and user);
   /// `stdin_text`, when given, is its standard input.
-  etcdctl_result etcdctl(std::vector<std::string> args,
-                         const std::optional<std::string>& stdin_text
-                         = std::nullopt) const {
+  etcdctl_result
+  etcdctl(std::vector<std::string> args,
+          const std::optional<std::string>& stdin_text = std::nullopt) const {
     return etcdctl_at(endpoint_list(), std::move(args), stdin_text);
   }
 
@@ -300,16 +301,16 @@ private:
     return false;
   }
 
-  etcdctl_result
-  etcdctl_at(const std::string& endpoints, std::vector<std::string> args,
-             const std::optional<std::string>& stdin_text
-             = std::nullopt) const {
+  etcdctl_result etcdctl_at(
+    const std::string& endpoints, std::vector<std::string> args,
+    const std::optional<std::string>& stdin_text = std::nullopt) const {
     std::vector<std::string> argv{opts_.etcdctl, "--endpoints=" + endpoints,
                                   "--dial-timeout=2s"};
     if (opts_.tls) {
       argv.push_back("--cacert=" + opts_.tls->ca);
       auto& t = *opts_.tls;
-      argv.push_back("--cert=" + (t.client_cert.empty() ? t.cert : t.client_cert));
+      argv.push_back("--cert="
+                     + (t.client_cert.empty() ? t.cert : t.client_cert));
       argv.push_back("--key=" + (t.client_key.empty() ? t.key : t.client_key));
     }
     if (!opts_.etcdctl_user.empty())
@@ -328,8 +329,8 @@ private:
     etcdctl_result result;
     {
       child_process proc{std::move(argv), out, err, false, in};
-      result.exit_code = proc.wait_exit_code(std::chrono::seconds(30))
-                           .value_or(-3);
+      result.exit_code
+        = proc.wait_exit_code(std::chrono::seconds(30)).value_or(-3);
     }
     result.out = read_file(out);
     result.err = read_file(err);

@@ -42,9 +42,8 @@ class memcached_client {
 public:
   /// Connects to 127.0.0.1:`port`; throws std::runtime_error on failure.
   /// `timeout` bounds the connect and every later send and receive.
-  explicit memcached_client(uint16_t port,
-                            std::chrono::milliseconds timeout
-                            = std::chrono::seconds(2))
+  explicit memcached_client(uint16_t port, std::chrono::milliseconds timeout
+                                           = std::chrono::seconds(2))
     : timeout_(timeout) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd_ < 0)

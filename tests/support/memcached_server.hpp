@@ -58,8 +58,8 @@ struct memcached_options {
 };
 
 /// Whether the memcached binary is there to run.
-inline bool memcached_installed(const std::string& binary
-                                = "/usr/bin/memcached") {
+inline bool
+memcached_installed(const std::string& binary = "/usr/bin/memcached") {
   return ::access(binary.c_str(), X_OK) == 0;
 }
 
@@ -191,21 +191,11 @@ public:
 private:
   bool try_start(std::string& failure) {
     port_ = free_loopback_port();
-    std::vector<std::string> args{opts_.binary,
-                                  "-p",
-                                  std::to_string(port_),
-                                  "-U",
-                                  "0",
-                                  "-l",
-                                  "127.0.0.1",
-                                  "-Y",
-                                  opts_.auth_file,
-                                  "-t",
-                                  "1",
-                                  "-m",
-                                  "16",
-                                  "-c",
-                                  "64"};
+    std::vector<std::string> args{opts_.binary, "-p", std::to_string(port_),
+                                  "-U",         "0",  "-l",
+                                  "127.0.0.1",  "-Y", opts_.auth_file,
+                                  "-t",         "1",  "-m",
+                                  "16",         "-c", "64"};
     if (::geteuid() == 0) {
       args.emplace_back("-u");
       args.emplace_back("root");
@@ -230,8 +220,7 @@ private:
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
     pid_t pid = 0;
-    auto rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(),
-                          environ);
+    auto rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0)

@@ -75,8 +75,7 @@ public:
       posix_spawn_file_actions_addopen(&files, 2, err.c_str(), mode, 0600);
     if (!in.empty())
       posix_spawn_file_actions_addopen(&files, 0, in.c_str(), O_RDONLY, 0);
-    auto rc = posix_spawnp(&pid_, argv[0], &files, &attr, argv.data(),
-                           environ);
+    auto rc = posix_spawnp(&pid_, argv[0], &files, &attr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&files);
     posix_spawnattr_destroy(&attr);
     if (rc != 0)
@@ -133,8 +132,8 @@ private:
 
 /// Polls `pred` every 10 ms for up to `timeout`.
 template <class Predicate>
-bool eventually(Predicate pred, std::chrono::milliseconds timeout
-                                = std::chrono::seconds(5)) {
+bool eventually(Predicate pred,
+                std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!pred()) {
     if (std::chrono::steady_clock::now() >= deadline)

@@ -32,8 +32,9 @@ struct prometheus_text {
                               const std::string& file = {}) const {
     for (auto& s : samples)
       if (s.name == name
-          && (file.empty() ? s.labels.empty()
-                           : s.labels.count("file") && s.labels.at("file") == file))
+          && (file.empty()
+                ? s.labels.empty()
+                : s.labels.count("file") && s.labels.at("file") == file))
         return s.value;
     return std::nullopt;
   }
@@ -126,8 +127,8 @@ inline prometheus_text parse_prometheus_text(const std::string& text) {
       words >> name >> type;
       static const std::set<std::string> known{"counter", "gauge", "histogram",
                                                "summary", "untyped"};
-      if (!detail::metric_name_ok(name) || !known.count(type) || (words >> extra)
-          || out.types.count(name))
+      if (!detail::metric_name_ok(name) || !known.count(type)
+          || (words >> extra) || out.types.count(name))
         return fail("bad or repeated TYPE");
       if (type == "counter"
           && (name.size() < 6
