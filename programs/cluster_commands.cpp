@@ -38,7 +38,10 @@ std::vector<located_error> validate(const cluster_target& t,
 }
 
 /// A user's value as etcd holds it: {"password": ..., "roles": [...]}.
-std::string user_json(const config_value& value) {
+/// Bytes that are not UTF-8 are replaced (or dropped), never thrown on.
+std::string
+user_json(const config_value& value,
+          json::error_handler_t on_bad = json::error_handler_t::replace) {
   json out{{"password", ""}, {"roles", json::array()}};
   if (auto dict = caf::get_if<config_value::dictionary>(&value)) {
     if (auto i = dict->find("password"); i != dict->end())
@@ -50,7 +53,71 @@ std::string user_json(const config_value& value) {
           if (auto s = caf::get_if<std::string>(&r))
             out["roles"].push_back(*s);
   }
-  return out.dump();
+  return out.dump(-1, ' ', false, on_bad);
+}
+
+/// Each of `wanted`'s users as the full key and the value etcd is to hold;
+/// an error naming the first user whose password or roles are not valid
+/// UTF-8 (a JSON value cannot hold them, and writing them replaced would
+/// change a password without saying so).
+result<std::map<std::string, std::string>>
+user_texts(const cluster_target& t,
+           const std::map<std::string, config_value>& wanted) {
+  std::map<std::string, std::string> out;
+  for (auto& [key, value] : wanted) {
+    auto text = user_json(value);
+    if (text != user_json(value, json::error_handler_t::ignore))
+      return mcfg::fail(key
+                        + ": its password or a role is not valid UTF-8, "
+                          "which an etcd value cannot hold");
+    out.emplace(t.prefix + key, std::move(text));
+  }
+  return out;
+}
+
+/// The puts and deletes that make `current` hold `texts` (key -> value).
+std::vector<etcd::txn_op>
+import_ops(const std::map<std::string, std::string>& texts,
+           const etcd::range_result& current) {
+  std::map<std::string, const std::string*> read;
+  for (auto& kv : current.kvs)
+    read.emplace(kv.key, &kv.value);
+  std::vector<etcd::txn_op> ops;
+  for (auto& [key, text] : texts) {
+    auto i = read.find(key);
+    if (i == read.end() || *i->second != text)
+      ops.push_back(etcd::put_op(key, text));
+  }
+  for (auto& kv : current.kvs)
+    if (texts.count(kv.key) == 0)
+      ops.push_back(etcd::delete_op(kv.key));
+  return ops;
+}
+
+/// Compares that hold only while `<prefix>users/` is as `current` read it:
+/// each key read still at the mod_revision it was read at (a key deleted
+/// since compares as 0), and no key under the prefix modified or created
+/// after the read's revision. The first alone misses a new key, the second
+/// alone a deleted one: a user deleted meanwhile that the file keeps
+/// unchanged would be lost while import reported success.
+std::vector<etcd::txn_compare>
+unchanged_since_read(const cluster_target& t,
+                     const etcd::range_result& current) {
+  std::vector<etcd::txn_compare> out;
+  etcd::txn_compare none_newer;
+  none_newer.result = etcd::txn_compare::less;
+  none_newer.key = users_key_prefix(t);
+  none_newer.range_end = etcd::prefix_end(none_newer.key);
+  none_newer.mod_revision = current.revision + 1;
+  out.push_back(std::move(none_newer));
+  for (auto& kv : current.kvs) {
+    etcd::txn_compare same;
+    same.result = etcd::txn_compare::equal;
+    same.key = kv.key;
+    same.mod_revision = kv.mod_revision;
+    out.push_back(std::move(same));
+  }
+  return out;
 }
 
 /// What a registered node says about itself.
@@ -94,7 +161,8 @@ int fail(std::ostream& err, const std::string& message) {
 } // namespace
 
 int cluster_import(const cluster_target& t, const std::string& path,
-                   std::ostream& out, std::ostream& err) {
+                   std::ostream& out, std::ostream& err,
+                   const std::function<void()>& before_commit) {
   auto loaded = load_and_validate(path, [&](const source_document& doc) {
     return validate(t, doc);
   });
@@ -103,46 +171,29 @@ int cluster_import(const cluster_target& t, const std::string& path,
       err << "mcfgctl: " << e.to_string() << '\n';
     return fail(err, "nothing imported");
   }
-  auto& wanted = loaded.value->values;
+  auto texts = user_texts(t, loaded.value->values);
+  if (!texts)
+    return fail(err, texts.error().message + "; nothing imported");
   try {
     etcd::client c{t.client};
-    // Read, then write only if nothing under users/ changed since: a
-    // concurrent writer makes the transaction fail, and it is tried again.
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      auto current = c.range_prefix(users_key_prefix(t));
-      std::vector<etcd::txn_op> ops;
-      std::set<std::string> keep;
-      for (auto& [key, value] : wanted) {
-        auto full = t.prefix + key;
-        keep.insert(full);
-        auto text = user_json(value);
-        auto same = std::any_of(current.kvs.begin(), current.kvs.end(),
-                                [&](const etcd::key_value& kv) {
-                                  return kv.key == full && kv.value == text;
-                                });
-        if (!same)
-          ops.push_back(etcd::put_op(full, text));
-      }
-      for (auto& kv : current.kvs)
-        if (keep.count(kv.key) == 0)
-          ops.push_back(etcd::delete_op(kv.key));
-      if (ops.empty()) {
-        out << current.revision << '\n';
-        return cli::exit_ok;
-      }
-      etcd::txn_compare unchanged;
-      unchanged.result = etcd::txn_compare::less;
-      unchanged.key = users_key_prefix(t);
-      unchanged.range_end = etcd::prefix_end(unchanged.key);
-      unchanged.mod_revision = current.revision + 1;
-      auto r = c.txn({unchanged}, ops);
-      if (r.succeeded) {
-        out << r.revision << '\n';
-        return cli::exit_ok;
-      }
+    auto current = c.range_prefix(users_key_prefix(t));
+    auto ops = import_ops(*texts, current);
+    if (ops.empty()) {
+      out << current.revision << '\n';
+      return cli::exit_ok;
     }
-    return fail(err, "the users kept changing while importing; nothing "
-                     "imported, try again");
+    if (before_commit)
+      before_commit();
+    auto r = c.txn(unchanged_since_read(t, current), ops);
+    if (!r.succeeded)
+      // Not tried again: another writer's change would be overwritten by a
+      // file that was made without seeing it.
+      return fail(err, "the users under " + users_key_prefix(t)
+                         + " changed since they were read at revision "
+                         + std::to_string(current.revision)
+                         + "; nothing imported, try again");
+    out << r.revision << '\n';
+    return cli::exit_ok;
   } catch (const etcd::etcd_error& e) {
     return fail(err, std::string{e.what()} + "; nothing imported");
   }

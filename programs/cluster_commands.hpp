@@ -32,9 +32,14 @@ struct cluster_target {
 /// Validates the YAML source at `path` exactly as a node's file backend
 /// does and makes `<prefix>users/` hold it, in one transaction: users not in
 /// the file are deleted, changed ones written. Prints the revision that
-/// holds the file's users. An invalid file changes nothing.
+/// holds the file's users. An invalid file changes nothing. The transaction
+/// holds only if no key under `<prefix>users/` was created, changed or
+/// deleted since the read: otherwise nothing is written and it returns 1,
+/// asking to try again. `before_commit`, when set, runs between the read
+/// and the transaction (for tests: a concurrent writer).
 int cluster_import(const cluster_target& t, const std::string& path,
-                   std::ostream& out, std::ostream& err);
+                   std::ostream& out, std::ostream& err,
+                   const std::function<void()>& before_commit = {});
 
 /// Prints `<prefix>users/` at the newest revision as a source YAML;
 /// passwords masked unless `show_secrets`.

@@ -1,8 +1,13 @@
 #include "memcached_cfg/source/etcd_store.hpp"
 
+#include <chrono>
+#include <condition_variable>
+#include <exception>
 #include <mutex>
+#include <set>
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -28,12 +33,21 @@ std::string describe_etcd_source(const etcd::client_options& opts,
 
 namespace {
 
-/// What the follower's thread and the actor share.
+/// What the follower's thread, the actor and its sync probes share.
 struct shared_state {
   std::mutex mtx;
+  /// Notified after each version handed over, and when the store stops.
+  std::condition_variable handed_over;
   source_status status;
-  /// The revision of the last revision handed over, accepted or not.
+  /// The revision of the last revision handed over, accepted or not, and
+  /// the digest of its users; revision 0 before the first.
   int64_t last_revision = 0;
+  std::string last_digest;
+  /// Set when the store stops: probes waiting give up.
+  bool stopping = false;
+  /// The clients of the sync probes reading now, cancelled when the store
+  /// stops so that no probe holds up the node's shutdown.
+  std::set<etcd::client*> probes;
 };
 
 /// Runs on the follower's thread: validate the revision whole, publish it
@@ -42,8 +56,11 @@ void consider(const etcd_store_spec& spec, shared_state& shared,
               const std::string& log_name, etcd::users_version v) {
   auto result = validate_users(v, spec.validate);
   std::lock_guard<std::mutex> guard{shared.mtx};
+  // Under the lock, so a probe that checks and then waits misses nothing.
+  shared.handed_over.notify_all();
   auto& st = shared.status;
   shared.last_revision = v.revision;
+  shared.last_digest = v.digest;
   if (!result.ok()) {
     auto text = to_string(result.errors);
     if (text != st.last_error) {
@@ -66,12 +83,116 @@ void consider(const etcd_store_spec& spec, shared_state& shared,
                           + std::to_string(st.version));
 }
 
+/// Whether the versions handed over have caught up with `now`, the users
+/// etcd held when a sync arrived: the follower handed over that revision or
+/// a later one, or one whose users are those of `now` (same keys at the
+/// same mod_revisions: nothing under users/ changed since). The second
+/// covers a newest revision that touched other keys only, which the
+/// follower's watch of users/ never delivers. Called under `shared.mtx`.
+bool caught_up(const shared_state& shared, const etcd::users_version& now) {
+  return shared.last_revision > 0
+         && (shared.last_revision >= now.revision
+             || shared.last_digest == now.digest);
+}
+
+/// How long a sync may take from its arrival, the read of etcd and the
+/// follower's handing over together: the client's bound on one request
+/// over every endpoint (retry_for, plus the attempt under way when it runs
+/// out). Below the control API's request timeout with the defaults.
+std::chrono::milliseconds sync_bound(const etcd::client_options& o) {
+  return o.retry_for + o.request_timeout;
+}
+
+/// Reads etcd's current users linearizably (so every write acknowledged
+/// before the sync arrived is in), on a client of its own that the store
+/// can cancel.
+etcd::users_version read_now(const etcd::client_options& opts,
+                             const std::string& prefix, shared_state& shared) {
+  etcd::client c{opts};
+  {
+    std::lock_guard<std::mutex> guard{shared.mtx};
+    if (shared.stopping)
+      throw etcd::etcd_error(etcd::etcd_errc::cancelled, "the store stopped");
+    shared.probes.insert(&c);
+  }
+  auto forget = [&] {
+    std::lock_guard<std::mutex> guard{shared.mtx};
+    shared.probes.erase(&c);
+  };
+  try {
+    auto now = etcd::read_users(c, prefix);
+    forget();
+    return now;
+  } catch (...) {
+    forget();
+    throw;
+  }
+}
+
+/// What a sync waits for, blocking (on a probe's own thread): etcd's
+/// current revision, then the follower handing it over. An error saying
+/// which did not happen within sync_bound.
+caf::error await_current(const etcd::client_options& opts,
+                         const std::string& prefix, shared_state& shared) {
+  auto bound = sync_bound(opts);
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  etcd::users_version now;
+  try {
+    now = read_now(opts, prefix, shared);
+  } catch (const std::exception& e) {
+    return caf::make_error(errc::invalid_source,
+                           std::string{"sync could not read etcd's current "
+                                       "revision, the files keep the last "
+                                       "good version: "}
+                             + e.what());
+  }
+  std::unique_lock<std::mutex> guard{shared.mtx};
+  bool done = shared.handed_over.wait_until(guard, deadline, [&] {
+    return shared.stopping || caught_up(shared, now);
+  });
+  if (shared.stopping)
+    return caf::make_error(errc::invalid_source,
+                           "the etcd store stopped before the sync was done");
+  if (!done)
+    return caf::make_error(errc::invalid_source,
+                           "the watch did not reach etcd revision "
+                             + std::to_string(now.revision) + " within "
+                             + std::to_string(bound.count()) + "ms (it is at "
+                             + std::to_string(shared.last_revision) + ")");
+  return {};
+}
+
+/// One sync's helper: a detached actor (the wait blocks; the store must
+/// stay free to answer status) that answers one sync_atom and quits.
+caf::behavior sync_probe(caf::event_based_actor* self,
+                         etcd::client_options opts, std::string prefix,
+                         std::shared_ptr<shared_state> shared) {
+  return {
+    [=](sync_atom) -> caf::result<caf::ok_atom> {
+      self->quit();
+      if (auto err = await_current(opts, prefix, *shared))
+        return err;
+      return caf::ok_atom::value;
+    },
+  };
+}
+
 struct store_state {
   static inline const char* name = "etcd_store";
   std::shared_ptr<shared_state> shared;
   std::shared_ptr<etcd::etcd_reachability> reach;
   /// Stopped and joined with the state, when the actor goes.
   std::unique_ptr<etcd::etcd_follower> follower;
+
+  ~store_state() {
+    if (!shared)
+      return;
+    std::lock_guard<std::mutex> guard{shared->mtx};
+    shared->stopping = true;
+    for (auto* c : shared->probes)
+      c->cancel();
+    shared->handed_over.notify_all();
+  }
 };
 
 using store_self = store_actor::stateful_pointer<store_state>;
@@ -116,11 +237,26 @@ store_actor::behavior_type etcd_store(store_self self, etcd_store_spec spec) {
       return caf::ok_atom::value;
     },
     [=](sync_atom) -> caf::result<uint64_t> {
-      // The version published last: every revision the watch has seen.
-      auto status = status_of(self);
-      if (!status.last_error.empty())
-        return caf::make_error(errc::invalid_source, status.last_error);
-      return status.version;
+      // The version published once the follower has handed over etcd's
+      // revision as of now: a put acknowledged before the sync counts.
+      auto rp = self->make_response_promise<uint64_t>();
+      auto probe = self->spawn<caf::detached>(sync_probe, spec.client,
+                                              spec.prefix, self->state.shared);
+      // The probe answers within sync_bound; the margin only guards
+      // against a probe that never answers.
+      auto margin = sync_bound(spec.client) + std::chrono::seconds(2);
+      self->request(probe, margin, sync_atom::value)
+        .then(
+          [=](caf::ok_atom) mutable {
+            auto status = status_of(self);
+            if (!status.last_error.empty())
+              rp.deliver(
+                caf::make_error(errc::invalid_source, status.last_error));
+            else
+              rp.deliver(status.version);
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [=](status_atom) { return status_of(self); },
   };

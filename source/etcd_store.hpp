@@ -42,7 +42,12 @@ struct etcd_store_spec {
 
 /// The store, answering reload (ok: there is nothing to re-read, the
 /// watch is live; the last refusal otherwise) and status as file_store
-/// does.
+/// does. A sync reads etcd's current revision (linearizably, off the
+/// store's thread) and answers once the follower has handed that revision
+/// over, so a put acknowledged before the sync counts: with the version
+/// then published, the last refusal, or an error when etcd did not answer
+/// or the watch did not get there within the client's retry_for plus one
+/// request_timeout.
 store_actor spawn_etcd_store(caf::actor_system& sys, etcd_store_spec spec);
 
 /// Validates one whole revision of the users as the file backend validates

@@ -432,3 +432,41 @@ TEST_CASE("cluster: auth and TLS, the right credentials work, wrong ones "
   password(no_cert, "Etcd-pw-1", 0600);
   refuses(no_cert, "no etcd endpoint answered");
 }
+
+TEST_CASE("cluster: mcfgctl sync right after an etcdctl put returns with "
+          "the put in the node's file, 10 times") {
+  etcd_cluster cluster;
+  cluster.etcdctl_ok({"put", prefix + "users/alice", user_json("Pw-alice-0")});
+  cluster_node n{"node1", cluster};
+  n.start();
+  for (int i = 1; i <= 10; ++i) {
+    auto pw = "Pw-alice-" + std::to_string(i);
+    cluster.etcdctl_ok({"put", prefix + "users/alice", user_json(pw)});
+    auto synced = n.ctl({"sync"});
+    REQUIRE_MESSAGE(synced.exit_code == 0, synced.err);
+    // Read once, at once: sync's answer is the proof, not a later poll.
+    CHECK(read_file(n.auth) == "alice:" + pw + "\n");
+  }
+  CHECK(n.log().find("Pw-alice") == std::string::npos);
+}
+
+TEST_CASE("cluster: mcfgctl sync with every etcd member down exits 1 "
+          "naming etcd within the node's etcd bounds") {
+  etcd_cluster cluster;
+  cluster.etcdctl_ok({"put", prefix + "users/alice", user_json("Pw-alice-1")});
+  cluster_node n{"node1", cluster};
+  n.start();
+  REQUIRE(n.ctl({"sync"}).exit_code == 0);
+  for (size_t i = 0; i < cluster.size(); ++i)
+    cluster.kill_member(i);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = n.ctl({"sync"});
+  auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("could not read etcd's current revision")
+        != std::string::npos);
+  CHECK(r.err.find("Pw-") == std::string::npos);
+  // The client's retry_for (5s) and one request_timeout (3s), then margin.
+  CHECK(took < 10s);
+  CHECK(read_file(n.auth) == "alice:Pw-alice-1\n");
+}

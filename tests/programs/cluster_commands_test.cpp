@@ -200,3 +200,93 @@ TEST_CASE("cluster status and sync --cluster over the nodes' registrations") {
                                    + ": no longer registered"));
   CHECK_FALSE(contains(gone_err.str(), "node n1"));
 }
+
+TEST_CASE("import: a user deleted between the read and the transaction "
+          "fails the import and nothing is written") {
+  fixture f;
+  auto c = f.client();
+  c.put("/cc/users/alice", R"({"password":"Pw-alice-1","roles":[]})");
+  c.put("/cc/users/bob", R"({"password":"Pw-bob-1","roles":[]})");
+  int64_t deleted_at = 0;
+  auto path = f.dir / "cluster.yaml";
+  // bob is kept unchanged, alice changes: only alice would be written.
+  test::write_text(path, "users:\n"
+                         "  alice: {password: Pw-alice-2}\n"
+                         "  bob: {password: Pw-bob-1}\n");
+  auto code = cluster_import(f.target, path, f.out, f.err, [&] {
+    deleted_at = c.delete_prefix("/cc/users/bob");
+  });
+  CHECK(code == 1);
+  REQUIRE(deleted_at > 0);
+  CHECK(contains(f.err.str(), "changed since they were read"));
+  CHECK(contains(f.err.str(), "nothing imported, try again"));
+  CHECK_FALSE(contains(f.err.str(), "Pw-"));
+  CHECK(f.out.str().empty());
+  // Nothing after the delete: alice is as before, bob stays deleted.
+  auto users = c.range_prefix("/cc/users/");
+  CHECK(users.revision == deleted_at);
+  REQUIRE(users.kvs.size() == 1);
+  CHECK(users.kvs[0].key == "/cc/users/alice");
+  CHECK(contains(users.kvs[0].value, "Pw-alice-1"));
+}
+
+TEST_CASE("import: a user created between the read and the transaction "
+          "fails the import and nothing is written") {
+  fixture f;
+  auto c = f.client();
+  c.put("/cc/users/alice", R"({"password":"Pw-alice-1","roles":[]})");
+  int64_t created_at = 0;
+  auto path = f.dir / "cluster.yaml";
+  test::write_text(path, "users:\n  alice: {password: Pw-alice-2}\n");
+  auto code = cluster_import(f.target, path, f.out, f.err, [&] {
+    created_at = c.put("/cc/users/carol", R"({"password":"Pw-carol"})");
+  });
+  CHECK(code == 1);
+  CHECK(contains(f.err.str(), "changed since they were read"));
+  CHECK(f.out.str().empty());
+  auto users = c.range_prefix("/cc/users/");
+  CHECK(users.revision == created_at);
+  REQUIRE(users.kvs.size() == 2);
+  CHECK(contains(users.kvs[0].value, "Pw-alice-1"));
+  CHECK(users.kvs[1].key == "/cc/users/carol");
+}
+
+TEST_CASE("import: a change outside users/ between the read and the "
+          "transaction does not fail the import") {
+  fixture f;
+  auto c = f.client();
+  c.put("/cc/users/alice", R"({"password":"Pw-alice-1","roles":[]})");
+  c.put("/cc/users/bob", R"({"password":"Pw-bob-1","roles":[]})");
+  auto path = f.dir / "cluster.yaml";
+  test::write_text(path, "users:\n"
+                         "  alice: {password: Pw-alice-2}\n"
+                         "  bob: {password: Pw-bob-1}\n");
+  int hooks = 0;
+  auto code = cluster_import(f.target, path, f.out, f.err, [&] {
+    ++hooks;
+    c.put("/cc/nodes/n1", "{}");
+  });
+  REQUIRE(code == 0);
+  CHECK(hooks == 1);
+  CHECK(f.err.str().empty());
+  auto revision = std::stoll(f.out.str());
+  auto users = c.range_prefix("/cc/users/");
+  CHECK(users.revision == revision);
+  REQUIRE(users.kvs.size() == 2);
+  CHECK(contains(users.kvs[0].value, "Pw-alice-2"));
+  CHECK(users.kvs[0].mod_revision == revision);
+  CHECK(users.kvs[1].mod_revision < revision); // bob: not rewritten
+}
+
+TEST_CASE("import: a password that is not valid UTF-8 is refused and "
+          "nothing is written") {
+  fixture f;
+  auto c = f.client();
+  auto before = c.put("/cc/users/alice", R"({"password":"Pw-alice-1"})");
+  CHECK(f.import("users:\n  alice: {password: \"Pw-\xe9t\xe9\"}\n") == 1);
+  CHECK(contains(f.err.str(), "users/alice: its password or a role is not "
+                              "valid UTF-8"));
+  CHECK(contains(f.err.str(), "nothing imported"));
+  CHECK_FALSE(contains(f.err.str(), "Pw-"));
+  CHECK(c.range_prefix("/cc/").revision == before);
+}
