@@ -7,6 +7,9 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <sys/stat.h>
 
 #include "memcached_cfg/messages/duration.hpp"
 #include "memcached_cfg/messages/errors.hpp"
@@ -56,6 +59,9 @@ struct store_state {
   std::optional<std::string> last_bytes;
   /// Stopped and joined when the state goes, with the actor.
   std::unique_ptr<file_watcher> watcher;
+  /// Whether edits are noticed by polling (asked for, no inotify, or the
+  /// watch stopped).
+  bool polling = false;
   /// The watcher's event count as of the last file_event handled.
   uint64_t events_seen = 0;
   /// The one live settle timer (a stale one that still fires is dropped).
@@ -66,6 +72,20 @@ struct store_state {
   clock_time settle_due;
   /// Polling: changed bytes seen once, to be confirmed by the next poll.
   std::optional<std::string> poll_candidate;
+  /// Reloads and syncs that came while a change was unsettled: answered by
+  /// the next read that counts.
+  std::vector<caf::typed_response_promise<caf::ok_atom>> held_reloads;
+  std::vector<caf::typed_response_promise<uint64_t>> held_syncs;
+
+  /// A request still held when the store stops (a restart, the node's
+  /// shutdown) is answered as one the store never took, not left hanging.
+  ~store_state() {
+    auto down = [] { return caf::make_error(caf::sec::request_receiver_down); };
+    for (auto& p : held_reloads)
+      p.deliver(down());
+    for (auto& p : held_syncs)
+      p.deliver(down());
+  }
 };
 
 using store_self = file_store_impl::stateful_pointer<store_state>;
@@ -111,8 +131,22 @@ std::optional<std::string> consider(store_self self, source_read read) {
   return std::nullopt;
 }
 
-std::optional<std::string> look(store_self self) {
-  return consider(self, read_source_bytes(self->state.spec.source_path));
+/// Takes a read that counts, and answers the requests held for one with
+/// what it gave: the refusal, or ok and the version then held.
+void take(store_self self, source_read read) {
+  auto& st = self->state;
+  auto refusal = consider(self, std::move(read));
+  auto reloads = std::move(st.held_reloads);
+  auto syncs = std::move(st.held_syncs);
+  st.held_reloads.clear();
+  st.held_syncs.clear();
+  auto refused = [&] {
+    return caf::make_error(errc::invalid_source, *refusal);
+  };
+  for (auto& p : reloads)
+    refusal ? p.deliver(refused()) : p.deliver(caf::ok_atom::value);
+  for (auto& p : syncs)
+    refusal ? p.deliver(refused()) : p.deliver(st.status.version);
 }
 
 void arm_settle(store_self self, caf::timespan after) {
@@ -134,7 +168,7 @@ void settle(store_self self) {
     arm_settle(self, st.spec.recheck);
     return;
   }
-  consider(self, std::move(read));
+  take(self, std::move(read));
 }
 
 void on_settle(store_self self, uint64_t id) {
@@ -168,7 +202,9 @@ void on_file_event(store_self self, file_event_kind kind, uint64_t seen) {
     arm_settle(self, wait);
 }
 
-void on_poll(store_self self) {
+/// Polling: a change counts once a second read confirms it; what is
+/// unchanged, or unreadable, counts at once.
+void poll_read(store_self self) {
   auto& st = self->state;
   auto read = read_source_bytes(st.spec.source_path);
   auto bytes = std::get_if<std::string>(&read);
@@ -176,28 +212,74 @@ void on_poll(store_self self) {
     st.poll_candidate = *bytes;
   } else {
     st.poll_candidate.reset();
-    consider(self, std::move(read));
+    take(self, std::move(read));
   }
+}
+
+void on_poll(store_self self) {
+  poll_read(self);
+  self->delayed_send(self, self->state.spec.poll_interval, poll_atom::value);
+}
+
+/// A reload or sync came: it is held (by the caller) until a read counts.
+/// On a quiet source that read is made now; while a change is unsettled,
+/// the settle or poll under way makes it.
+void look_for_request(store_self self) {
+  auto& st = self->state;
+  if (st.settle_timer)
+    return; // a settle is due: it answers
+  if (st.polling) {
+    // A candidate waits for the next poll to confirm it; a first sight of
+    // a change becomes one.
+    if (!st.poll_candidate)
+      poll_read(self);
+    return;
+  }
+  settle(self);
+}
+
+std::string start_polling(store_self self) {
+  auto& st = self->state;
+  st.polling = true;
   self->delayed_send(self, st.spec.poll_interval, poll_atom::value);
+  return "polling every " + format_duration(st.spec.poll_interval);
+}
+
+/// The watcher's thread ended: say so where health looks, and poll so that
+/// edits are still taken.
+void on_watch_stopped(store_self self, const std::string& why) {
+  auto& st = self->state;
+  if (st.polling)
+    return;
+  st.watcher.reset(); // its thread has ended: joined at once
+  st.poll_candidate.reset();
+  st.status.watching = start_polling(self);
+  st.status.unreachable = "source watch stopped: " + why + "; "
+                          + st.status.watching + " instead";
+  log::error(st.log_name, st.status.unreachable);
+  // A settle under way relied on the watcher: the polls decide from now on
+  // (its timer, when it fires, is stale and dropped).
+  st.settle_timer.reset();
 }
 
 /// Starts the watcher the spec asks for; says how edits are noticed.
 std::string start_watching(store_self self) {
   auto& st = self->state;
-  auto polling = [&] {
-    self->delayed_send(self, st.spec.poll_interval, poll_atom::value);
-    return "polling every " + format_duration(st.spec.poll_interval);
-  };
   switch (st.spec.watch) {
     case watch_mode::events:
       return "events";
     case watch_mode::polling:
-      return polling();
+      return start_polling(self);
     case watch_mode::automatic:
       break;
   }
   // Weak: the watcher, owned by the state, must not keep the actor alive.
   auto addr = self->address();
+  file_watcher::options opts;
+  opts.on_stop = [addr](const std::string& why) {
+    if (auto me = caf::actor_cast<file_store_watched_actor>(addr))
+      caf::anon_send(me, watch_stopped_atom::value, why);
+  };
   std::string why_not;
   st.watcher = file_watcher::start(
     st.spec.source_path,
@@ -206,12 +288,41 @@ std::string start_watching(store_self self) {
         caf::anon_send(me, file_event_atom::value, static_cast<uint8_t>(kind),
                        seen);
     },
-    why_not);
+    why_not, std::move(opts));
   if (st.watcher)
     return "inotify";
-  auto how = polling();
+  auto how = start_polling(self);
   log::warning(st.log_name, why_not + "; " + how);
   return how;
+}
+
+/// How long ago the file at `path` was last modified (never negative);
+/// none when it cannot be looked at.
+std::optional<caf::timespan> modified_ago(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return std::nullopt;
+  auto mtime = std::chrono::system_clock::time_point{
+    std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::seconds{st.st_mtim.tv_sec}
+      + std::chrono::nanoseconds{st.st_mtim.tv_nsec})};
+  auto ago = std::chrono::system_clock::now() - mtime;
+  return std::max(caf::timespan{0},
+                  std::chrono::duration_cast<caf::timespan>(ago));
+}
+
+/// The first read, at start or restart: the events before it are unknown,
+/// but a file modified within the quiet period may be a save under way.
+void first_look(store_self self) {
+  auto& st = self->state;
+  auto ago = modified_ago(st.spec.source_path);
+  if (ago && *ago < st.spec.quiet_period) {
+    auto wait = st.spec.quiet_period - *ago;
+    st.settle_due = self->clock().now() + wait;
+    arm_settle(self, wait);
+    return;
+  }
+  settle(self);
 }
 
 file_store_impl::behavior_type file_store(store_self self,
@@ -223,22 +334,27 @@ file_store_impl::behavior_type file_store(store_self self,
   st.status.version = st.spec.truth->version();
   // Watch first, then read: an edit in between is reported, not lost.
   st.status.watching = start_watching(self);
-  look(self);
+  first_look(self);
   return {
     [=](file_event_atom, uint8_t kind, uint64_t seen) {
       on_file_event(self, static_cast<file_event_kind>(kind), seen);
     },
+    [=](watch_stopped_atom, const std::string& why) {
+      on_watch_stopped(self, why);
+    },
     [=](settle_atom, uint64_t id) { on_settle(self, id); },
     [=](poll_atom) { on_poll(self); },
     [=](reload_atom) -> caf::result<caf::ok_atom> {
-      if (auto refusal = look(self))
-        return caf::make_error(errc::invalid_source, *refusal);
-      return caf::ok_atom::value;
+      auto p = self->make_response_promise<caf::ok_atom>();
+      self->state.held_reloads.push_back(p);
+      look_for_request(self);
+      return p;
     },
     [=](sync_atom) -> caf::result<uint64_t> {
-      if (auto refusal = look(self))
-        return caf::make_error(errc::invalid_source, *refusal);
-      return self->state.status.version;
+      auto p = self->make_response_promise<uint64_t>();
+      self->state.held_syncs.push_back(p);
+      look_for_request(self);
+      return p;
     },
     [=](status_atom) { return self->state.status; },
   };

@@ -16,6 +16,20 @@
 // truncated and then refilled, is read only once its writer is done with it.
 // Where inotify is unavailable the file is polled every `poll_interval`, and
 // a changed file counts once two polls in a row read the same bytes.
+//
+// Every read obeys that rule, whoever asks for it. At start (and so at a
+// restart) no event has been seen yet: a file modified less than
+// `quiet_period` ago (its mtime) is read once that much time has passed
+// since. A reload or sync (`mcfgctl sync`, `reload`, SIGHUP) on a quiet
+// source is answered at once, as the read gives; one that comes while a
+// change is unsettled (an event not yet settled, an event not yet reported,
+// a poll not yet confirmed) is held and answered once the source settles
+// and is read, with what that read gives. So no request ever reads half a
+// save; one made during a save that never ends waits for the caller's
+// timeout, or for the store to stop (then answered request_receiver_down).
+//
+// When the watcher's thread stops (inotify failed), the store says so in its
+// status (`unreachable`, and so in /healthz) and polls from then on.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -38,8 +52,12 @@ namespace mcfg {
 /// The store as its watcher sees it: file_event(kind, seen) reports a batch
 /// of events about the source (kind: a file_event_kind; seen: the watcher's
 /// event count). Tests send these under the test_coordinator.
+/// watch_stopped(why): the watcher's thread ended on a failure (why).
+using watch_stopped_atom = caf::atom_constant<caf::atom("wstopped")>;
+
 using file_store_watched_actor
-  = store_actor::extend<caf::reacts_to<file_event_atom, uint8_t, uint64_t>>;
+  = store_actor::extend<caf::reacts_to<file_event_atom, uint8_t, uint64_t>,
+                        caf::reacts_to<watch_stopped_atom, std::string>>;
 
 /// How the store learns about edits.
 enum class watch_mode {

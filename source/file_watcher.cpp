@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -134,7 +135,8 @@ private:
 
 std::unique_ptr<file_watcher> file_watcher::start(const std::string& path,
                                                   callback cb,
-                                                  std::string& why_not) {
+                                                  std::string& why_not,
+                                                  options opts) {
   int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) {
     why_not = std::string{"inotify_init1 failed: "} + std::strerror(errno);
@@ -150,7 +152,9 @@ std::unique_ptr<file_watcher> file_watcher::start(const std::string& path,
   auto watches = std::make_shared<detail::watch_set>(fd, path);
   watches->refresh();
   w->thread_ = std::thread{
-    [p = w.get(), watches, cb = std::move(cb)] { p->run(*watches, cb); }};
+    [p = w.get(), watches, cb = std::move(cb), opts = std::move(opts)] {
+      p->run(*watches, cb, opts);
+    }};
   return w;
 }
 
@@ -160,6 +164,9 @@ file_watcher::file_watcher(int inotify_fd, int stop_fd)
 
 bool file_watcher::quiet_since(uint64_t seen) const {
   std::lock_guard<std::mutex> guard{batch_mtx_};
+  // A watch that failed sees nothing: it cannot vouch for quiet.
+  if (failed_)
+    return false;
   int queued = 0;
   if (::ioctl(inotify_fd_, FIONREAD, &queued) != 0)
     return false;
@@ -176,44 +183,88 @@ file_watcher::~file_watcher() {
   ::close(stop_fd_);
 }
 
-void file_watcher::run(detail::watch_set& watches, const callback& cb) {
-  alignas(inotify_event) char buf[64 * 1024];
+void file_watcher::run(detail::watch_set& watches, const callback& cb,
+                       const options& opts) {
+  std::string why;
+  // No exception ends the thread unseen: it is a failure like any other.
+  try {
+    why = watch(watches, cb, opts.poll ? opts.poll : poll_function{::poll});
+  } catch (const std::exception& e) {
+    why = std::string{"the watch failed: "} + e.what();
+  } catch (...) {
+    why = "the watch failed: unknown exception";
+  }
+  if (why.empty())
+    return; // asked to stop
+  {
+    std::lock_guard<std::mutex> guard{batch_mtx_};
+    failed_ = true;
+  }
+  if (opts.on_stop) {
+    try {
+      opts.on_stop(why);
+    } catch (...) {
+      // Nothing is left to tell: the thread ends either way.
+    }
+  }
+}
+
+std::string file_watcher::watch(detail::watch_set& watches, const callback& cb,
+                                const poll_function& poll) {
   for (;;) {
     pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     int timeout = watches.complete() ? -1 : rewatch_ms;
-    int ready = ::poll(fds, 2, timeout);
+    int ready = poll(fds, 2, timeout);
     if (ready < 0 && errno != EINTR)
-      return;
+      return std::string{"poll on inotify failed: "} + std::strerror(errno);
+    if (ready < 0)
+      continue;
     if (fds[1].revents != 0)
-      return;
-    std::lock_guard<std::mutex> guard{batch_mtx_};
-    uint64_t hits = 0;
-    auto last = file_event_kind::modified;
-    // Drain the queue: one callback for the batch, with its last event.
-    for (;;) {
-      auto n = ::read(inotify_fd_, buf, sizeof(buf));
-      if (n <= 0)
-        break;
-      for (char* p = buf; p < buf + n;) {
-        auto* ev = reinterpret_cast<inotify_event*>(p);
-        p += sizeof(inotify_event) + ev->len;
-        if (!watches.relevant(*ev))
-          continue;
-        ++hits;
-        last = (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE))
-                 ? file_event_kind::complete
-                 : file_event_kind::modified;
-      }
-    }
-    if (watches.refresh() && hits == 0) {
-      hits = 1;
-      last = file_event_kind::modified;
-    }
-    if (hits > 0) {
-      seen_ += hits;
-      cb(last, seen_);
+      return {};
+    // A broken descriptor would make every poll return at once, unread.
+    if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+      return "poll on inotify reported the descriptor broken";
+    auto why = report_batch(watches, cb);
+    if (!why.empty())
+      return why;
+  }
+}
+
+std::string file_watcher::report_batch(detail::watch_set& watches,
+                                       const callback& cb) {
+  alignas(inotify_event) char buf[64 * 1024];
+  std::lock_guard<std::mutex> guard{batch_mtx_};
+  uint64_t hits = 0;
+  auto last = file_event_kind::modified;
+  // Drain the queue: one callback for the batch, with its last event.
+  for (;;) {
+    auto n = ::read(inotify_fd_, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno != EAGAIN)
+      return std::string{"read from inotify failed: "} + std::strerror(errno);
+    if (n <= 0)
+      break;
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(p);
+      p += sizeof(inotify_event) + ev->len;
+      if (!watches.relevant(*ev))
+        continue;
+      ++hits;
+      last = (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE))
+               ? file_event_kind::complete
+               : file_event_kind::modified;
     }
   }
+  if (watches.refresh() && hits == 0) {
+    hits = 1;
+    last = file_event_kind::modified;
+  }
+  if (hits > 0) {
+    seen_ += hits;
+    cb(last, seen_);
+  }
+  return {};
 }
 
 } // namespace mcfg

@@ -3,6 +3,10 @@
 // simulated time, and the shared source of truth.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <ctime>
+#include <thread>
+
 #include <caf/send.hpp>
 
 #include <fcntl.h>
@@ -59,6 +63,16 @@ void append_text(const std::string& path, const std::string& text) {
   ::close(fd);
 }
 
+/// Dates the file's last modification an hour back: a source that has been
+/// quiet for long, read at once at start.
+void make_old(const std::string& path) {
+  struct timespec times[2];
+  REQUIRE(::clock_gettime(CLOCK_REALTIME, &times[0]) == 0);
+  times[0].tv_sec -= 3600;
+  times[1] = times[0];
+  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+}
+
 struct store_fixture : coordinator_fixture {
   temp_dir dir;
   std::string source = dir / "source.yaml";
@@ -68,16 +82,25 @@ struct store_fixture : coordinator_fixture {
   memcached_cfg_actor writer;
   log_capture logs;
 
-  void start(const std::string& yaml, watch_mode mode = watch_mode::events) {
+  /// Starts the store on `yaml`, written long ago (so read at once), and a
+  /// writer of `auth` subscribed to the truth.
+  void start(const std::string& yaml, watch_mode mode = watch_mode::events,
+             caf::timespan quiet_period = 50ms) {
     write_text(source, yaml);
+    make_old(source);
     file_store_spec spec;
     spec.source_path = source;
     spec.truth = truth;
     spec.validate = validate_passwords;
     spec.watch = mode;
+    spec.quiet_period = quiet_period;
     store = caf::actor_cast<file_store_watched_actor>(
       spawn_file_store(sys, spec));
     run();
+    start_writer();
+  }
+
+  void start_writer() {
     writer_spec ws;
     ws.settings.path = auth;
     ws.make_module = make_memcached_passwords;
@@ -269,6 +292,7 @@ TEST_CASE_FIXTURE(store_fixture,
   spec.watch = watch_mode::events;
   spec.settle_complete = 5ms;
   write_text(source, users_yaml(1, 1));
+  make_old(source);
   store = caf::actor_cast<file_store_watched_actor>(
     spawn_file_store(sys, spec));
   run();
@@ -425,4 +449,271 @@ TEST_CASE("source_of_truth: one update per version, none when nothing "
   auto now = truth->read();
   CHECK(now.version == 2);
   CHECK(now.values.at("users/a") == config_value{"2"});
+}
+
+// The settle rule on every read path (issue 19): an in-place save under way,
+// `password: wonder` written and `land` not yet, must never be published by
+// a sync or a reload that comes meanwhile.
+namespace {
+
+const std::string before = "users:\n  alice:\n    password: a1\n";
+// Valid YAML on its own: a save cut here would give alice "wonder".
+const std::string half = "users:\n  alice:\n    password: wonder";
+const std::string rest = "land\n  bob:\n    password: b1\n";
+const std::string whole_auth = "alice:wonderland\nbob:b1\n";
+
+/// A request whose answer is awaited: answered with `version`, or not yet.
+bool synced_to(const std::shared_ptr<reply<uint64_t>>& r, uint64_t version) {
+  return r->value && *r->value == version && !r->error;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "a sync and a reload that come during an unsettled "
+                  "in-place save are answered once it settles, with the "
+                  "whole save, and not before") {
+  start(before);
+  REQUIRE(truth->version() == 1);
+  write_text(source, half);
+  event();
+  auto sync = store_sync();
+  auto reload = ask<caf::ok_atom>(sys, store, reload_atom::value);
+  caf::anon_send(store, reload_atom::value); // as SIGHUP sends it
+  run();
+  advance(30ms);
+  CHECK_FALSE(sync->answered());
+  CHECK_FALSE(reload->answered());
+  CHECK(truth->version() == 1);
+  CHECK(read_file(auth) == "alice:a1\n");
+  SUBCASE("settled by its writer's close") {
+    append_text(source, rest);
+    event();
+    CHECK_FALSE(sync->answered());
+    event(file_event_kind::complete);
+  }
+  SUBCASE("settled by the quiet period after its last write") {
+    append_text(source, rest);
+    event();
+    advance(49ms);
+    CHECK_FALSE(sync->answered());
+    CHECK_FALSE(reload->answered());
+    advance(1ms);
+  }
+  // One version for the save, the whole one: the half was never published.
+  CHECK(synced_to(sync, 2));
+  CHECK(reload->value.has_value());
+  CHECK(truth->version() == 2);
+  CHECK(read_file(auth) == whole_auth);
+  CHECK(writer_holds(2));
+  CHECK(logs.count("now version") == 2);
+  CHECK_FALSE(logs.contains("now version 3"));
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "a sync held during a save that ends refused is answered "
+                  "with the refusal the read gives") {
+  start(before);
+  write_text(source, half);
+  event();
+  auto sync = store_sync();
+  auto reload = ask<caf::ok_atom>(sys, store, reload_atom::value);
+  run();
+  CHECK_FALSE(sync->answered());
+  append_text(source, "\n  'c:d': {password: x}\n");
+  event(file_event_kind::complete);
+  REQUIRE(sync->error.has_value());
+  REQUIRE(reload->error.has_value());
+  auto expected = "source refused: " + source + ":4:3: users/c:d:";
+  CHECK(describe(*sync->error).rfind(expected, 0) == 0);
+  CHECK(describe(*reload->error) == describe(*sync->error));
+  CHECK(truth->version() == 1);
+  CHECK(read_file(auth) == "alice:a1\n");
+  CHECK(store_status().refused_edits == 1);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "a sync and a reload held when the store stops are "
+                  "answered with an error, not left hanging") {
+  start(before);
+  write_text(source, half);
+  event();
+  auto sync = store_sync();
+  auto reload = ask<caf::ok_atom>(sys, store, reload_atom::value);
+  run();
+  REQUIRE_FALSE(sync->answered());
+  caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
+  run();
+  REQUIRE(sync->error.has_value());
+  CHECK(*sync->error == caf::sec::request_receiver_down);
+  REQUIRE(reload->error.has_value());
+  CHECK(*reload->error == caf::sec::request_receiver_down);
+  CHECK(truth->version() == 1);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "a sync and a reload on a quiet source are answered at "
+                  "once, with no time passing") {
+  start(before);
+  auto same = store_sync();
+  CHECK(synced_to(same, 1));
+  write_text(source, half + rest); // nothing reported: quiet
+  auto sync = store_sync();
+  CHECK(synced_to(sync, 2));
+  auto reload = ask<caf::ok_atom>(sys, store, reload_atom::value);
+  run();
+  CHECK(reload->value.has_value());
+  CHECK(truth->version() == 2);
+  CHECK(read_file(auth) == whole_auth);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "at start, a source modified within the quiet period is "
+                  "read once it has been quiet that long, and a sync "
+                  "meanwhile waits for it") {
+  write_text(source, before); // modified just now
+  file_store_spec spec;
+  spec.source_path = source;
+  spec.truth = truth;
+  spec.watch = watch_mode::events;
+  // Long, so that the real time the file's age is measured in does not
+  // matter: the wait is the quiet period less that age.
+  spec.quiet_period = 10s;
+  store = caf::actor_cast<file_store_watched_actor>(
+    spawn_file_store(sys, spec));
+  run();
+  CHECK(truth->version() == 0);
+  auto sync = store_sync();
+  CHECK_FALSE(sync->answered());
+  advance(9s);
+  CHECK_FALSE(sync->answered());
+  CHECK(truth->version() == 0);
+  advance(1s);
+  CHECK(synced_to(sync, 1));
+  CHECK(truth->version() == 1);
+  advance(20s);
+  CHECK(truth->version() == 1);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "at start, a source last modified long ago is read at "
+                  "once") {
+  write_text(source, before);
+  make_old(source);
+  file_store_spec spec;
+  spec.source_path = source;
+  spec.truth = truth;
+  spec.watch = watch_mode::events;
+  store = caf::actor_cast<file_store_watched_actor>(
+    spawn_file_store(sys, spec));
+  run();
+  CHECK(truth->version() == 1);
+  CHECK(synced_to(store_sync(), 1));
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "polling: a sync that sees a change first is answered by "
+                  "the poll that confirms it, one on an unchanged file at "
+                  "once") {
+  start(before, watch_mode::polling);
+  CHECK(synced_to(store_sync(), 1));
+  write_text(source, half);
+  auto sync = store_sync();
+  CHECK_FALSE(sync->answered());
+  append_text(source, rest); // still being written
+  advance(100ms); // another content: not confirmed
+  CHECK_FALSE(sync->answered());
+  CHECK(truth->version() == 1);
+  advance(100ms); // the same bytes again
+  CHECK(synced_to(sync, 2));
+  CHECK(read_file(auth) == whole_auth);
+  CHECK(truth->version() == 2);
+}
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "when the watch stops, the status says so and why, and "
+                  "edits are then taken by polling") {
+  start(before);
+  REQUIRE(store_status().unreachable.empty());
+  caf::anon_send(store, watch_stopped_atom::value,
+                 std::string{"poll on inotify failed: Bad address"});
+  run();
+  auto st = store_status();
+  CHECK(st.watching == "polling every 100ms");
+  CHECK(st.unreachable
+        == "source watch stopped: poll on inotify failed: Bad address; "
+           "polling every 100ms instead");
+  CHECK(st.last_error.empty()); // not a refused edit
+  CHECK(logs.count("source watch stopped") == 1);
+  write_text(source, half + rest);
+  advance(100ms);
+  CHECK(truth->version() == 1);
+  advance(100ms);
+  CHECK(truth->version() == 2);
+  CHECK(read_file(auth) == whole_auth);
+  // A second report changes nothing.
+  caf::anon_send(store, watch_stopped_atom::value, std::string{"again"});
+  run();
+  CHECK(store_status().unreachable == st.unreachable);
+  CHECK(logs.count("source watch stopped") == 1);
+}
+
+namespace {
+
+/// Runs the coordinator, a simulated millisecond at a time, until `pred`
+/// holds or 5 s of real time passed: the real watcher's reports come from
+/// its own thread.
+template <class Predicate>
+bool run_until(coordinator_fixture& f, Predicate pred) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    f.advance(1ms);
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(store_fixture,
+                  "real inotify: a sync and a reload during an in-place save "
+                  "held half-written are answered after its close with the "
+                  "whole save, never the half") {
+  // A quiet period longer than the test: only the close settles the save.
+  start(before, watch_mode::automatic, 1h);
+  REQUIRE(store_status().watching == "inotify");
+  REQUIRE(truth->version() == 1);
+  int fd = ::open(source.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, half.data(), half.size()) == ssize_t(half.size()));
+  REQUIRE(::fsync(fd) == 0);
+  // The kernel queued the events before write returned: whether the store
+  // handles them before or after the requests, the requests are held.
+  auto sync = store_sync();
+  auto reload = ask<caf::ok_atom>(sys, store, reload_atom::value);
+  caf::anon_send(store, reload_atom::value); // as SIGHUP sends it
+  run();
+  // Let the watcher's reports of the half save arrive (bounded): the
+  // requests stay held and nothing is published.
+  for (int i = 0; i < 50; ++i) {
+    advance(1ms);
+    std::this_thread::yield();
+  }
+  CHECK_FALSE(sync->answered());
+  CHECK_FALSE(reload->answered());
+  CHECK(truth->version() == 1);
+  REQUIRE(::write(fd, rest.data(), rest.size()) == ssize_t(rest.size()));
+  REQUIRE(::close(fd) == 0);
+  REQUIRE(run_until(*this, [&] { return sync->answered(); }));
+  REQUIRE(run_until(*this, [&] { return reload->answered(); }));
+  CHECK(synced_to(sync, 2));
+  CHECK(reload->value.has_value());
+  CHECK(truth->version() == 2);
+  CHECK(read_file(auth) == whole_auth);
+  CHECK_FALSE(logs.contains("now version 3"));
+  // The watcher goes with the store, before the temp dir does.
+  caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
+  run();
 }
