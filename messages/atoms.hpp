@@ -22,5 +22,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
 /// file_event(kind, seen): the watcher saw the source change (file_store).
 using file_event_atom = caf::atom_constant<caf::atom("file_event")>;
+/// watch_stopped(why): the watcher's thread ended on a failure (file_store).
+using watch_stopped_atom = caf::atom_constant<caf::atom("wstopped")>;
 
 } // namespace mcfg

@@ -27,8 +27,11 @@ struct source_status {
   /// once a later edit is accepted.
   std::string last_error;
   uint64_t refused_edits = 0;
-  /// "source unreachable since <time>: <why>" while no etcd member answers
-  /// (the files keep the last good version); empty otherwise.
+  /// Why the source cannot be followed as it should, while that lasts (the
+  /// files keep the last good version; /healthz reports it): "source
+  /// unreachable since <time>: <why>" while no etcd member answers, or
+  /// "source watch stopped: <why>; polling every <interval> instead" once
+  /// the file watcher's thread has ended. Empty otherwise.
   std::string unreachable;
 };
 

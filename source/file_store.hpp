@@ -51,9 +51,8 @@ namespace mcfg {
 
 /// The store as its watcher sees it: file_event(kind, seen) reports a batch
 /// of events about the source (kind: a file_event_kind; seen: the watcher's
-/// event count). Tests send these under the test_coordinator.
-/// watch_stopped(why): the watcher's thread ended on a failure (why).
-using watch_stopped_atom = caf::atom_constant<caf::atom("wstopped")>;
+/// event count); watch_stopped(why): the watcher's thread ended on a
+/// failure. Tests send these under the test_coordinator.
 
 using file_store_watched_actor
   = store_actor::extend<caf::reacts_to<file_event_atom, uint8_t, uint64_t>,
