@@ -15,11 +15,13 @@
 namespace mcfg {
 
 using store_actor = caf::typed_actor<
-  // Look at the source file now; ok once it is loaded (or unchanged), an
-  // error naming file, line and column when the edit is refused.
+  // Look at the source now, as soon as it has settled (a save under way
+  // is waited for, never read half-written): ok once it is loaded (or
+  // unchanged), an error naming where when the edit is refused.
   caf::replies_to<reload_atom>::with<caf::ok_atom>,
-  // The same, answered with the version published once the file is looked
-  // at: what a caller then syncs the writers to.
+  // The same, answered with the version published once the source is
+  // looked at (for etcd: once the store holds etcd's current revision):
+  // what a caller then syncs the writers to.
   caf::replies_to<sync_atom>::with<uint64_t>,
   caf::replies_to<status_atom>::with<source_status>>;
 
