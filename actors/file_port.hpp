@@ -18,9 +18,11 @@ public:
   /// Creates `dir` and missing parents (mode 0700); an existing one is fine.
   virtual std::error_code make_directories(const std::string& dir) = 0;
 
-  /// Opens `path` with O_WRONLY|O_CREAT|O_TRUNC|O_NOFOLLOW|O_CLOEXEC, sets
-  /// `mode` whatever the umask, writes every byte, fsyncs when `durable`,
-  /// and closes. A symlink at `path` is refused (ELOOP), never followed.
+  /// Removes whatever is at `path` (a file or a symlink itself, never what
+  /// it points to), creates it with O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC,
+  /// sets `mode` whatever the umask, writes every byte, fsyncs when
+  /// `durable`, and closes. The bytes only go into a file this call
+  /// created: something appearing at `path` in between fails it (EEXIST).
   virtual std::error_code write_file(const std::string& path,
                                      std::string_view bytes, mode_t mode,
                                      bool durable)

@@ -54,13 +54,20 @@ public:
 
   std::error_code write_file(const std::string& path, std::string_view bytes,
                              mode_t mode, bool durable) override {
+    // Whatever is at the temp path is stale (a dead incarnation's file, or
+    // one planted there, possibly another user's or a symlink): unlink
+    // removes the name, never what a symlink points to. The file is then
+    // created anew, exclusively: if anything appears at the path meanwhile
+    // the open fails (EEXIST) and nothing is written, so the bytes only
+    // ever go into a file this process created, owned by its user.
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      return last_os_error();
     int fd = ::open(path.c_str(),
-                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                    mode);
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
       return last_os_error();
-    // open() applies the umask and leaves an existing file's mode alone;
-    // fchmod makes the mode exactly what was asked for.
+    // open() applies the umask; fchmod makes the mode exactly what was
+    // asked for, on the descriptor.
     if (::fchmod(fd, mode) != 0)
       return close_keeping(fd, last_os_error());
     const char* data = bytes.data();

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -118,7 +119,10 @@ listening_socket::bind_unix(const std::string& path,
     out.dev_ = st.st_dev;
     out.ino_ = st.st_ino;
   }
-  if (group && ::chown(path.c_str(), static_cast<uid_t>(-1), *group) != 0)
+  // lchown: the name bind just made, never what a symlink put in its place
+  // would point to. (fchown on the socket would change the socket, not its
+  // file.)
+  if (group && ::lchown(path.c_str(), static_cast<uid_t>(-1), *group) != 0)
     return os_error("control socket " + path + ": chown to group "
                       + std::to_string(*group),
                     errno);
@@ -223,6 +227,69 @@ result<void> check_peer(int fd, std::optional<gid_t> group) {
   return fail("uid " + std::to_string(cred.uid));
 }
 
+/// Refused clients, logged without letting a flood fill the log (and trip
+/// journald's rate limit, which would then drop the node's real errors):
+/// the first refusal of each kind is logged in full, the later ones of an
+/// interval are counted, and the count is logged once the interval is
+/// over, or at stop.
+class refusal_log {
+public:
+  using clock = std::chrono::steady_clock;
+
+  explicit refusal_log(std::chrono::seconds interval) : interval_(interval) {
+  }
+
+  /// A refusal of `kind` ("without a token on HOST:PORT"); `line` says
+  /// this one in full.
+  void refused(const std::string& kind, const std::string& line) {
+    auto now = clock::now();
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto found = kinds_.find(kind);
+    if (found != kinds_.end() && now - found->second.since < interval_) {
+      ++found->second.more;
+      return;
+    }
+    if (found != kinds_.end())
+      summarise(found->first, found->second, now);
+    log::warning("control", line);
+    kinds_[kind] = window{now, 0};
+  }
+
+  /// Logs the counts of the intervals that are over (of all, with `all`).
+  void flush(bool all) {
+    auto now = clock::now();
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& [kind, w] : kinds_)
+      if (w.more > 0 && (all || now - w.since >= interval_))
+        summarise(kind, w, now);
+  }
+
+private:
+  struct window {
+    clock::time_point since;
+    uint64_t more = 0;
+  };
+
+  static void summarise(const std::string& kind, window& w,
+                        clock::time_point now) {
+    if (w.more == 0)
+      return;
+    auto elapsed = std::chrono::ceil<std::chrono::seconds>(now - w.since);
+    log::warning("control", std::to_string(w.more) + " more requests refused "
+                              + kind + " in the last "
+                              + std::to_string(std::max<long long>(
+                                1, static_cast<long long>(elapsed.count())))
+                              + " s");
+    w.since = now;
+    w.more = 0;
+  }
+
+  std::chrono::seconds interval_;
+  std::mutex mtx_;
+  /// A few kinds per listener (no token, a wrong one, another user).
+  std::map<std::string, window> kinds_;
+};
+
 } // namespace
 
 class control_server::impl {
@@ -238,7 +305,8 @@ public:
   };
 
   impl(control_backend& backend, control_limits limits)
-    : backend_(backend), limits_(limits) {
+    : backend_(backend), limits_(limits),
+      refusals_(limits.refusal_log_interval) {
   }
 
   ~impl() {
@@ -254,6 +322,7 @@ public:
     for (auto& d : daemons_)
       if (d->daemon)
         MHD_stop_daemon(d->daemon);
+    refusals_.flush(true); // no count is lost at stop
   }
 
   result<void, control_start_error>
@@ -318,30 +387,45 @@ private:
     return {};
   }
 
-  static void on_mhd_log(void* cls, const char* fmt, va_list ap) {
-    char buf[512];
-    std::vsnprintf(buf, sizeof(buf), fmt, ap);
-    std::string line = buf;
-    while (!line.empty() && line.back() == '\n')
-      line.pop_back();
-    auto* d = static_cast<daemon_ctx*>(cls);
-    log::write(d->running ? log::level::debug : log::level::warning, "control",
-               d->listener.socket.name() + ": " + line);
+  // Every callback handed to libmicrohttpd is noexcept: an exception
+  // crossing its C frames would end the process (std::terminate). What
+  // throws is logged and, for a request, answered 500.
+  static void on_mhd_log(void* cls, const char* fmt, va_list ap) noexcept {
+    try {
+      char buf[512];
+      std::vsnprintf(buf, sizeof(buf), fmt, ap);
+      std::string line = buf;
+      while (!line.empty() && line.back() == '\n')
+        line.pop_back();
+      auto* d = static_cast<daemon_ctx*>(cls);
+      log::write(d->running ? log::level::debug : log::level::warning,
+                 "control", d->listener.socket.name() + ": " + line);
+    } catch (...) {
+      // Out of memory for a log line: the line is lost, the node goes on.
+    }
   }
 
   static void on_connection(void* cls, MHD_Connection* c, void** socket_ctx,
-                            MHD_ConnectionNotificationCode code) {
+                            MHD_ConnectionNotificationCode code) noexcept {
     auto* d = static_cast<daemon_ctx*>(cls);
     auto& self = *d->owner;
     std::lock_guard<std::mutex> guard{self.mtx_};
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-      auto conn = new connection;
+      // Without memory for its record the connection has no deadline of
+      // ours; MHD's idle timeout still ends it.
+      auto conn = std::unique_ptr<connection>{new (std::nothrow) connection};
+      if (!conn)
+        return;
       auto* info = MHD_get_connection_info(c,
                                            MHD_CONNECTION_INFO_CONNECTION_FD);
       conn->fd = info ? info->connect_fd : -1;
       conn->accepted = std::chrono::steady_clock::now();
-      self.connections_.insert(conn);
-      *socket_ctx = conn;
+      try {
+        self.connections_.insert(conn.get());
+      } catch (...) {
+        return;
+      }
+      *socket_ctx = conn.release();
     } else if (auto conn = static_cast<connection*>(*socket_ctx)) {
       self.connections_.erase(conn);
       delete conn;
@@ -350,7 +434,7 @@ private:
   }
 
   static void on_completed(void*, MHD_Connection*, void** con_cls,
-                           MHD_RequestTerminationCode) {
+                           MHD_RequestTerminationCode) noexcept {
     delete static_cast<request_state*>(*con_cls);
     *con_cls = nullptr;
   }
@@ -362,6 +446,7 @@ private:
     std::unique_lock<std::mutex> guard{mtx_};
     while (!stopping_) {
       cv_.wait_for(guard, std::chrono::milliseconds(250));
+      refusals_.flush(false);
       auto now = std::chrono::steady_clock::now();
       for (auto* conn : connections_)
         if (!conn->answering && conn->fd >= 0
@@ -404,9 +489,9 @@ private:
       auto allowed = check_peer(info ? info->connect_fd : -1, l.group);
       if (allowed)
         return std::nullopt;
-      log::warning("control", "refused a request from "
-                                + allowed.error().message + " on "
-                                + l.socket.name());
+      refusals_.refused("from other users on " + l.socket.name(),
+                        "refused a request from " + allowed.error().message
+                          + " on " + l.socket.name());
       return error_response(403, "this socket serves mcfgd's own user, "
                                  "root and control.group only");
     }
@@ -414,10 +499,9 @@ private:
                                              MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth && equal_constant_time(auth, "Bearer " + l.token))
       return std::nullopt;
-    log::warning("control",
-                 std::string{"refused a request "}
-                   + (auth ? "with a wrong token" : "without a token") + " on "
-                   + l.socket.name());
+    auto kind = std::string{auth ? "with a wrong token" : "without a token"}
+                + " on " + l.socket.name();
+    refusals_.refused(kind, "refused a request " + kind);
     auto out = error_response(401, "a bearer token is required "
                                    "(Authorization: Bearer <token>)");
     out.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -425,9 +509,38 @@ private:
   }
 
   static MHD_Result on_request(void* cls, MHD_Connection* c, const char* url,
-                               const char* method, const char*,
+                               const char* method, const char* version,
                                const char* upload_data,
-                               size_t* upload_data_size, void** con_cls) {
+                               size_t* upload_data_size,
+                               void** con_cls) noexcept {
+    try {
+      return answer(cls, c, url, method, version, upload_data, upload_data_size,
+                    con_cls);
+    } catch (...) {
+      // The exception's text is not logged: it may quote what was read.
+      return internal_error(c, method, url);
+    }
+  }
+
+  /// A 500 with a fixed message for a request whose handling threw; when
+  /// even that fails, MHD closes the connection (MHD_NO).
+  static MHD_Result internal_error(MHD_Connection* c, const char* method,
+                                   const char* url) noexcept {
+    try {
+      log::error("control", std::string{"answering "} + (method ? method : "")
+                              + " " + (url ? url : "")
+                              + " threw an exception: answered 500");
+      return send(c, error_response(500, "internal error while answering "
+                                         "the request"));
+    } catch (...) {
+      return MHD_NO;
+    }
+  }
+
+  static MHD_Result answer(void* cls, MHD_Connection* c, const char* url,
+                           const char* method, const char*,
+                           const char* upload_data, size_t* upload_data_size,
+                           void** con_cls) {
     auto* d = static_cast<daemon_ctx*>(cls);
     auto& self = *d->owner;
     auto* st = static_cast<request_state*>(*con_cls);
@@ -479,6 +592,7 @@ private:
   std::condition_variable cv_;
   bool stopping_ = false;
   std::set<connection*> connections_;
+  refusal_log refusals_;
   std::thread watchdog_;
 };
 

@@ -84,6 +84,10 @@ struct control_limits {
   /// From accept until the request (headers and body) has arrived, and
   /// the most a connection may sit idle.
   std::chrono::seconds request_timeout{10};
+  /// Refused clients: the first of each kind (no token, a wrong token,
+  /// another user; per listener) is logged, later ones are counted and the
+  /// count logged once per interval.
+  std::chrono::seconds refusal_log_interval{60};
 };
 
 /// Why a server did not start.

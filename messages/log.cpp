@@ -86,17 +86,84 @@ sink set_sink(sink s) {
   return s;
 }
 
-void write(level lvl, std::string_view component, std::string_view message) {
-  if (lvl > max_level)
-    return;
+namespace {
+
+/// The length of the valid UTF-8 sequence at the start of `s` that is no
+/// C0/C1 control character and no DEL; 0 when it must be escaped.
+size_t printable_utf8_length(std::string_view s) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  auto c = byte(0);
+  if (c >= 0x20 && c < 0x7f)
+    return 1;
+  size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+             : c >= 0xe0 && c <= 0xef ? 3
+             : c >= 0xf0 && c <= 0xf4 ? 4
+                                      : 0;
+  if (n == 0 || s.size() < n)
+    return 0;
+  for (size_t i = 1; i < n; ++i)
+    if ((byte(i) & 0xc0) != 0x80)
+      return 0;
+  // RFC 3629 §4: no overlong form, no surrogate, nothing above U+10FFFF.
+  auto second = byte(1);
+  if ((c == 0xe0 && second < 0xa0) || (c == 0xed && second > 0x9f)
+      || (c == 0xf0 && second < 0x90) || (c == 0xf4 && second > 0x8f))
+    return 0;
+  if (c == 0xc2 && second <= 0x9f) // U+0080..U+009F, the C1 controls
+    return 0;
+  return n;
+}
+
+void append_escaped(std::string& out, std::string_view text) {
+  static const char hex[] = "0123456789abcdef";
+  while (!text.empty()) {
+    if (auto n = printable_utf8_length(text)) {
+      out.append(text.data(), n);
+      text.remove_prefix(n);
+      continue;
+    }
+    auto c = static_cast<unsigned char>(text.front());
+    text.remove_prefix(1);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    }
+  }
+}
+
+} // namespace
+
+std::string escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  append_escaped(out, text);
+  return out;
+}
+
+std::string format_line(level lvl, std::string_view component,
+                        std::string_view message) {
   std::string line;
   line.reserve(component.size() + message.size() + 16);
   line += '[';
   line += to_string(lvl);
   line += "] ";
-  line += component;
+  append_escaped(line, component);
   line += ": ";
-  line += message;
+  append_escaped(line, message);
+  return line;
+}
+
+void write(level lvl, std::string_view component, std::string_view message) {
+  if (lvl > max_level)
+    return;
+  auto line = format_line(lvl, component, message);
   std::lock_guard<std::mutex> guard{sink_mtx};
   if (current_sink)
     current_sink(lvl, line);

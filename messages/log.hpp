@@ -3,7 +3,9 @@
 // When stderr is the journal (a systemd service's), each line starts with
 // its syslog priority, "<4>[warning] ...", which journald strips and keeps
 // as the entry's priority (`journalctl -p warning`). Tests swap the sink to
-// capture lines. Callers never pass secrets here.
+// capture lines. Callers never pass secrets here. Every component and
+// message is escaped (see `escape`), so no input, a user name or a path,
+// can end a line early or start one with a forged "<0>" priority.
 #include <functional>
 #include <optional>
 #include <string>
@@ -38,6 +40,17 @@ level current_level();
 using sink = std::function<void(level, const std::string& line)>;
 /// Installs `s` and returns the previous sink.
 sink set_sink(sink s);
+
+/// `text` safe for one log line: each byte below 0x20 and 0x7f (\n, \r and
+/// \t as such, others as \xNN), each byte that is not part of valid UTF-8,
+/// and each C1 control character (U+0080..U+009F, which terminals may
+/// obey) as \xNN per byte. Valid UTF-8 otherwise stays as it is.
+std::string escape(std::string_view text);
+
+/// The line `write` emits: "[level] component: message", both escaped, no
+/// newline, never starting with '<', without the journal's prefix.
+std::string format_line(level lvl, std::string_view component,
+                        std::string_view message);
 
 void write(level lvl, std::string_view component, std::string_view message);
 

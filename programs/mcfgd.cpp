@@ -10,17 +10,25 @@
 // supervisor gave up (or the node could not start); 2 bad usage or bad
 // configuration, before anything is written.
 #include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include <fcntl.h>
 #include <pthread.h>
-
-#include <fstream>
-#include <sstream>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -28,6 +36,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "memcached_cfg/actors/file_port.hpp"
 #include "memcached_cfg/control/bridge.hpp"
 #include "memcached_cfg/control/server.hpp"
 #include "memcached_cfg/messages/log.hpp"
@@ -101,8 +110,9 @@ std::ostream& fatal() {
 }
 
 int report(const std::vector<mcfg::located_error>& errors) {
+  // Escaped as log lines are: an error may quote a key of the source.
   for (auto& err : errors)
-    fatal() << err.to_string() << '\n';
+    fatal() << mcfg::log::escape(err.to_string()) << '\n';
   fatal() << "bad configuration, nothing written\n";
   return exit_bad_config;
 }
@@ -147,7 +157,7 @@ struct startup_failure {
 /// Prints `why` (and, for bad configuration, that nothing was written);
 /// the exit code.
 int report(const startup_failure& why) {
-  fatal() << why.message << '\n';
+  fatal() << mcfg::log::escape(why.message) << '\n';
   if (why.exit_code == exit_bad_config)
     fatal() << "bad configuration, nothing written\n";
   return why.exit_code;
@@ -181,20 +191,25 @@ read_tcp_secrets(const mcfg::control_config& control) {
   return tcp;
 }
 
+/// The TCP listener's secrets when there is one (read_tcp_secrets).
+mcfg::result<std::optional<mcfg::control_listener>, startup_failure>
+read_control_secrets(const mcfg::node_config& cfg) {
+  if (!cfg.control.listen)
+    return std::optional<mcfg::control_listener>{};
+  auto read = read_tcp_secrets(cfg.control);
+  if (!read)
+    return read.error();
+  return std::optional<mcfg::control_listener>{std::move(read).value()};
+}
+
 /// The control API's sockets, bound before any thread starts (the Unix
-/// socket's mode comes from the umask at bind), with what each requires.
-/// A problem with the token or TLS files is bad configuration (exit 2);
-/// a socket that cannot be bound makes the node unable to start (exit 1).
+/// socket's mode comes from the umask at bind), with what each requires;
+/// `tcp` is what read_control_secrets read. A socket that cannot be bound
+/// makes the node unable to start (exit 1).
 mcfg::result<std::vector<mcfg::control_listener>, startup_failure>
-open_control(const mcfg::node_config& cfg) {
+open_control(const mcfg::node_config& cfg,
+             std::optional<mcfg::control_listener> tcp) {
   auto& control = cfg.control;
-  std::optional<mcfg::control_listener> tcp;
-  if (control.listen) {
-    auto read = read_tcp_secrets(control);
-    if (!read)
-      return read.error();
-    tcp = std::move(read).value();
-  }
   auto unix_socket = mcfg::listening_socket::bind_unix(control.socket,
                                                        control.group);
   if (!unix_socket)
@@ -213,6 +228,120 @@ open_control(const mcfg::node_config& cfg) {
     out.push_back(std::move(*tcp));
   }
   return out;
+}
+
+// -- one node per set of files -----------------------------------------------
+
+/// The locks that make this the only node on its node.yaml and on each of
+/// its files, held (open, flock'ed) for the process's life. The kernel
+/// drops them when it exits, however it exits, so no stale lock outlives a
+/// crash.
+class node_locks {
+public:
+  node_locks() = default;
+  node_locks(const node_locks&) = delete;
+  node_locks& operator=(const node_locks&) = delete;
+  ~node_locks() {
+    for (int fd : fds_)
+      ::close(fd);
+  }
+  void hold(int fd) {
+    fds_.push_back(fd);
+  }
+
+private:
+  std::vector<int> fds_;
+};
+
+/// ", pid N": the process holding a flock on `st`'s file, as /proc/locks
+/// shows it ("1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF"); "" when
+/// it cannot tell.
+std::string lock_holder(const struct stat& st) {
+  std::ifstream in{"/proc/locks"};
+  char id[64];
+  std::snprintf(id, sizeof(id), "%02x:%02x:%ju", major(st.st_dev),
+                minor(st.st_dev), static_cast<uintmax_t>(st.st_ino));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words{line};
+    std::string number, kind, advisory, mode, pid, where;
+    words >> number >> kind >> advisory >> mode >> pid >> where;
+    if (kind == "FLOCK" && where == id) // "->" lines are waiters: skipped
+      return ", pid " + pid;
+  }
+  return {};
+}
+
+/// Takes an exclusive flock on `path`, opened with `flags`, for `subject`
+/// (node.yaml, or the file `path` is the lock of). False when `path` does
+/// not exist and `flags` do not create it.
+mcfg::result<bool, startup_failure> lock(const std::string& path, int flags,
+                                         const std::string& subject,
+                                         node_locks& held) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOENT && (flags & O_CREAT) == 0)
+    return false;
+  if (fd < 0)
+    return startup_failure{"could not start: cannot open " + path
+                           + " to lock it: " + std::strerror(errno)};
+  held.hold(fd);
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
+    return true;
+  if (errno != EWOULDBLOCK)
+    return startup_failure{"could not start: cannot lock " + path + ": "
+                           + std::strerror(errno)};
+  struct stat st {};
+  auto holder = ::fstat(fd, &st) == 0 ? lock_holder(st) : std::string{};
+  auto lock_file = path == subject ? std::string{} : " (lock " + path + ")";
+  return startup_failure{"could not start: " + subject
+                         + " is in use by another mcfgd" + holder + lock_file
+                         + "; nothing written"};
+}
+
+/// One node per node.yaml and per file: a second mcfgd on either would
+/// race the first through the same temp files and control socket. The lock
+/// on node.yaml is the file itself (read-only: /etc may be), taken before
+/// the control socket is touched.
+mcfg::result<void, startup_failure> lock_node_yaml(const mcfg::node_config& cfg,
+                                                   node_locks& held) {
+  // node.yaml may be a link that configuration management keeps.
+  auto locked = lock(cfg.config_file, O_RDONLY, cfg.config_file, held);
+  if (!locked)
+    return locked.error();
+  return {};
+}
+
+/// The lock of each file is "<file>.lock" beside it (the file itself is
+/// replaced by each write), a file of this program's own, never a link.
+/// Taken once the control API is up (a certificate that does not load is
+/// bad configuration, found before this writes anything) and before any
+/// writer starts. The lock files that exist are locked first, so that a
+/// second node is refused before it creates one of its own (or a folder).
+mcfg::result<void, startup_failure> lock_files(const mcfg::node_config& cfg,
+                                               node_locks& held) {
+  std::vector<bool> done;
+  for (auto& file : cfg.files) {
+    auto locked = lock(file.path + ".lock", O_RDONLY | O_NOFOLLOW, file.path,
+                       held);
+    if (!locked)
+      return locked.error();
+    done.push_back(*locked);
+  }
+  auto files = mcfg::make_posix_file_port();
+  for (size_t i = 0; i < cfg.files.size(); ++i) {
+    auto& file = cfg.files[i];
+    if (done[i])
+      continue;
+    auto dir = std::string{std::filesystem::path{file.path}.parent_path()};
+    if (auto ec = files->make_directories(dir))
+      return startup_failure{"could not start: mkdir " + dir + ": "
+                             + ec.message()};
+    auto created = lock(file.path + ".lock", O_RDWR | O_CREAT | O_NOFOLLOW,
+                        file.path, held);
+    if (!created)
+      return created.error();
+  }
+  return {};
 }
 
 /// Requests from the API wait this long for the node's actors; a sync owes
@@ -325,8 +454,8 @@ private:
 class node_process {
 public:
   node_process(const mcfg::node_config& cfg, const mcfg::node_source& src,
-               sigset_t signals)
-    : cfg_(cfg), src_(src), signals_(signals) {
+               sigset_t signals, node_locks& locks)
+    : cfg_(cfg), src_(src), signals_(signals), locks_(locks) {
   }
 
   ~node_process() {
@@ -346,6 +475,8 @@ public:
   start(std::vector<mcfg::control_listener> listeners) {
     if (auto api = start_control(std::move(listeners)); !api)
       return api;
+    if (auto locked = lock_files(cfg_, locks_); !locked)
+      return locked;
     truth_ = mcfg::make_truth(src_);
     stopping_flag_ = std::make_shared<std::atomic<bool>>(false);
     auto root = mcfg::sup::start_supervisor(
@@ -416,6 +547,8 @@ private:
   const mcfg::node_config& cfg_;
   const mcfg::node_source& src_;
   sigset_t signals_;
+  /// node.yaml's and the files' locks: released last, after every job.
+  node_locks& locks_;
   // The jobs, in start order (see the class comment).
   caf::actor_system_config sys_cfg_;
   caf::actor_system sys_{configure(sys_cfg_)};
@@ -431,19 +564,27 @@ private:
 };
 
 int run(const mcfg::node_config& cfg, const mcfg::node_source& src) {
+  // A bad token or key file is bad configuration, found before anything
+  // (a lock file included) is written.
+  auto secrets = read_control_secrets(cfg);
+  if (!secrets)
+    return report(secrets.error());
+  node_locks locks;
+  if (auto locked = lock_node_yaml(cfg, locks); !locked)
+    return report(locked.error());
   auto signals = handled_signals();
-  auto listeners = open_control(cfg);
+  auto listeners = open_control(cfg, std::move(secrets).value());
   if (!listeners)
     return report(listeners.error());
   mcfg::result<void> stopped;
   {
-    node_process node{cfg, src, signals};
+    node_process node{cfg, src, signals, locks};
     if (auto started = node.start(std::move(listeners).value()); !started)
       return report(started.error());
     stopped = node.wait();
   } // the ordered teardown
   if (!stopped) {
-    fatal() << stopped.error().message << '\n';
+    fatal() << mcfg::log::escape(stopped.error().message) << '\n';
     return exit_gave_up;
   }
   mcfg::log::info("mcfgd", "stopped");
@@ -453,6 +594,7 @@ int run(const mcfg::node_config& cfg, const mcfg::node_source& src) {
 } // namespace
 
 int main(int argc, char** argv) {
+  mcfg::forbid_core_dumps(); // before any secret is read: no core holds one
   int code = exit_ok;
   auto opts = parse_args(argc, argv, code);
   if (!opts)

@@ -14,7 +14,15 @@ namespace mcfg {
 
 readiness::readiness(caf::actor_system& sys, std::vector<sup::child_id> writers)
   : thread_([this, &sys, writers = std::move(writers)] {
-      wait_and_notify(sys, writers);
+      // A thread's entry lets no exception out (that would be
+      // std::terminate, and a core): without READY=1, systemd's start
+      // timeout then says the node did not come up.
+      try {
+        wait_and_notify(sys, writers);
+      } catch (...) {
+        log::error("mcfgd", "the readiness wait failed (an exception); "
+                            "systemd is not told READY=1");
+      }
     }) {
   // nop
 }

@@ -131,21 +131,49 @@ TEST_CASE_FIXTURE(posix_writer_fixture,
   CHECK(read_file(path + "/keep") == "x"); // nothing of the user's lost
 }
 
-TEST_CASE("the POSIX port refuses a symlink at the temp path") {
+TEST_CASE("the POSIX port replaces a symlink at the temp path and never "
+          "writes through it") {
   temp_dir dir;
   auto victim = dir / "victim";
   write_text(victim, "precious");
   auto link = dir / "auth.tmp";
   REQUIRE(::symlink(victim.c_str(), link.c_str()) == 0);
   auto port = make_posix_file_port();
-  auto err = port->write_file(link, "attacker's content", 0600, true);
-  CHECK(err == std::error_code{ELOOP, std::generic_category()});
+  CHECK_FALSE(port->write_file(link, "new content", 0600, true));
   CHECK(read_file(victim) == "precious");
-  CHECK(std::filesystem::is_symlink(link));
+  CHECK_FALSE(std::filesystem::is_symlink(link));
+  CHECK(std::filesystem::is_regular_file(link));
+  CHECK(read_file(link) == "new content");
+  CHECK(mode_of(link) == 0600);
+}
+
+TEST_CASE("the POSIX port never writes into a temp file it did not create") {
+  // A file planted at the temp path, which its planter can still read
+  // through a second name (a hard link) or an open descriptor: opening it
+  // with O_TRUNC would have put the secret into the planter's file.
+  temp_dir dir;
+  auto planted = dir / "planted";
+  write_text(planted, "the planter's");
+  ::chmod(planted.c_str(), 0666);
+  auto tmp = dir / "auth.tmp";
+  REQUIRE(::link(planted.c_str(), tmp.c_str()) == 0);
+  auto port = make_posix_file_port();
+  CHECK_FALSE(port->write_file(tmp, "secret content", 0600, false));
+  CHECK(read_file(planted) == "the planter's");
+  CHECK(mode_of(planted) == 0666);
+  struct stat a {};
+  struct stat b {};
+  REQUIRE(::stat(planted.c_str(), &a) == 0);
+  REQUIRE(::stat(tmp.c_str(), &b) == 0);
+  CHECK(a.st_ino != b.st_ino);
+  CHECK(a.st_nlink == 1);
+  CHECK(b.st_uid == ::geteuid());
+  CHECK(read_file(tmp) == "secret content");
+  CHECK(mode_of(tmp) == 0600);
 }
 
 TEST_CASE_FIXTURE(posix_writer_fixture,
-                  "a symlink planted at the temp path is refused by the "
+                  "a symlink planted at the temp path is removed by the "
                   "writer, not followed") {
   start();
   auto victim = dir / "victim";
@@ -153,15 +181,28 @@ TEST_CASE_FIXTURE(posix_writer_fixture,
   REQUIRE(::symlink(victim.c_str(), tmp_path.c_str()) == 0);
   change("cfg/a", 2);
   auto st = status();
-  CHECK(st.phase == writer_phase::retrying);
-  CHECK(st.last_error
-        == "write " + tmp_path + " failed: Too many levels of symbolic links");
-  CHECK(read_file(victim) == "precious");
-  CHECK(read_file(path) == "cfg/a=1\n");
-  std::filesystem::remove(tmp_path);
-  advance(100ms);
+  CHECK(st.phase == writer_phase::idle);
   CHECK(read_file(path) == "cfg/a=2\n");
   CHECK(read_file(victim) == "precious");
+  CHECK_FALSE(std::filesystem::exists(tmp_path));
+  CHECK_FALSE(std::filesystem::is_symlink(path));
+}
+
+TEST_CASE_FIXTURE(posix_writer_fixture,
+                  "a file planted at the temp path is replaced, not written "
+                  "into, and the planter's copy keeps its content") {
+  start();
+  auto planted = dir / "planted";
+  write_text(planted, "the planter's");
+  REQUIRE(::link(planted.c_str(), tmp_path.c_str()) == 0);
+  change("cfg/a", 2);
+  CHECK(status().phase == writer_phase::idle);
+  CHECK(read_file(path) == "cfg/a=2\n");
+  CHECK(read_file(planted) == "the planter's");
+  struct stat st {};
+  REQUIRE(::stat(planted.c_str(), &st) == 0);
+  CHECK(st.st_nlink == 1); // the auth file is no second name of it
+  CHECK(mode_of(path) == 0600);
 }
 
 TEST_CASE_FIXTURE(posix_writer_fixture,

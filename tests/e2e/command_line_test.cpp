@@ -10,6 +10,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
 
 #include "node_harness.hpp"
 #include "support/process_helpers.hpp"
@@ -284,4 +287,185 @@ TEST_CASE("mcfgctl: bad usage exits 2 naming the problem, reaching no node") {
     // Rejected before any connection: not the "cannot reach" of exit 1.
     CHECK_FALSE(contains(r.err, "cannot reach"));
   }
+}
+
+TEST_CASE("a running mcfgd is not dumpable, so no core can hold its "
+          "passwords") {
+  // proc(5): the files in /proc/PID are owned by the process's effective
+  // user, except that they are made root:root when its "dumpable" attribute
+  // is not 1, the attribute that also decides whether a core is written
+  // and whether another process of that user may ptrace it or read its
+  // memory. So the owner of /proc/PID/status shows it from outside: mcfgd
+  // runs as an unprivileged user here (as root it would be root's either
+  // way), and its status file is root's only when mcfgd turned dumping off
+  // itself (the exec of a readable binary by a plain user sets it to 1).
+  const uid_t nobody = 65534;
+  cli_fixture f;
+  REQUIRE(::chown(f.dir.path.c_str(), nobody, nobody) == 0);
+  for (auto& name : {"cluster.yaml", "node.yaml"})
+    REQUIRE(::chown((f.dir / name).c_str(), nobody, nobody) == 0);
+  auto err = f.dir / "mcfgd.err";
+  child_process mcfgd{{"setpriv", "--reuid=65534", "--regid=65534",
+                       "--clear-groups", MCFGD, "--config", f.node_yaml},
+                      f.dir / "mcfgd.out",
+                      err};
+  REQUIRE(eventually(
+    [&] { return contains(read_file(err), "ready: 1 files written"); }, 20s));
+  struct stat proc_file {};
+  auto status = "/proc/" + std::to_string(mcfgd.pid()) + "/status";
+  REQUIRE(::stat(status.c_str(), &proc_file) == 0);
+  // It is mcfgd running as that user, not setpriv still.
+  std::ifstream in{status};
+  std::string line;
+  uid_t real_uid = 0;
+  while (std::getline(in, line))
+    if (line.rfind("Uid:", 0) == 0)
+      real_uid = static_cast<uid_t>(std::stoul(line.substr(4)));
+  CHECK(real_uid == nobody);
+  CHECK(read_file(status).find("Name:\tmcfgd") != std::string::npos);
+  CHECK(proc_file.st_uid == 0);
+  CHECK(proc_file.st_gid == 0);
+  mcfgd.signal(SIGTERM);
+  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK(read_file(f.auth) == "alice:Pw-alice-1\n");
+}
+
+TEST_CASE("a running mcfgctl is not dumpable either") {
+  // As above: mcfgctl, as an unprivileged user, waits on a socket that
+  // accepts its connection and never answers, while its /proc files are
+  // looked at.
+  const uid_t nobody = 65534;
+  cli_fixture f;
+  ::chmod(f.dir.path.c_str(), 0755);
+  auto path = f.dir / "silent.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  path.copy(addr.sun_path, path.size());
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(fd, 4) == 0);
+  ::chmod(path.c_str(), 0666);
+  child_process ctl{{"setpriv", "--reuid=65534", "--regid=65534",
+                     "--clear-groups", MCFGCTL, "--socket", path, "--timeout",
+                     "20s", "status"},
+                    f.dir / "ctl.out",
+                    f.dir / "ctl.err"};
+  auto status = "/proc/" + std::to_string(ctl.pid()) + "/status";
+  // Connected: the connection waits in the backlog (poll sees it).
+  pollfd p{fd, POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 10000) == 1);
+  REQUIRE(contains(read_file(status), "Name:\tmcfgctl"));
+  CHECK(contains(read_file(status), "Uid:\t65534"));
+  struct stat proc_file {};
+  REQUIRE(::stat(status.c_str(), &proc_file) == 0);
+  CHECK(proc_file.st_uid == 0);
+  CHECK(proc_file.st_gid == 0);
+  CHECK(proc_file.st_uid != nobody);
+  ::close(fd);
+  ctl.signal(SIGKILL);
+  ctl.wait_exit(5s);
+}
+
+TEST_CASE("the systemd unit allows no core file") {
+  // This file is tests/e2e/ of the checkout (CMake passes absolute paths).
+  auto root = fs::path{__FILE__}.parent_path().parent_path().parent_path();
+  auto unit = read_file(root / "packaging/mcfgd.service");
+  REQUIRE(unit != "<missing>");
+  CHECK(contains(unit, "\nLimitCORE=0\n"));
+}
+
+namespace {
+
+/// Sets JOURNAL_STREAM to `path`'s device and inode (the file must exist)
+/// while it lives, as systemd does for a service whose stderr is the
+/// journal.
+struct journal_stream_at {
+  explicit journal_stream_at(const std::string& path) {
+    struct stat st;
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    auto stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    ::setenv("JOURNAL_STREAM", stream.c_str(), 1);
+  }
+  ~journal_stream_at() {
+    ::unsetenv("JOURNAL_STREAM");
+  }
+};
+
+/// Each line of a journal stream starts with a priority mcfgd uses (error,
+/// warning, info, debug) and holds no control byte; checks it line by line.
+void check_journal_lines(const std::string& text) {
+  REQUIRE_FALSE(text.empty());
+  CHECK(text.back() == '\n');
+  std::istringstream lines{text};
+  for (std::string line; std::getline(lines, line);) {
+    CAPTURE(line);
+    CHECK(line.size() > 3);
+    auto prefix = line.substr(0, 3);
+    CHECK((prefix == "<3>" || prefix == "<4>" || prefix == "<6>"
+           || prefix == "<7>"));
+    CHECK((line.compare(3, 1, "[") == 0 || line.compare(3, 7, "mcfgd: ") == 0));
+    for (unsigned char c : line)
+      CHECK((c >= 0x20 && c != 0x7f));
+  }
+}
+
+} // namespace
+
+TEST_CASE("a user name with a newline and <0> forges no journal line, at "
+          "start or in an edit") {
+  cli_fixture f;
+  auto evil = std::string{"users:\n"
+                          "  \"x\\n<0>evil\\r\\n<1>x\": {password: Pw-evil-1}\n"
+                          "  alice: {password: Pw-alice-1}\n"};
+  auto source = f.dir / "cluster.yaml";
+  auto err = f.dir / "cmd.err";
+
+  // At start: refused as bad configuration, in escaped lines.
+  write_text(source, evil);
+  write_text(err, "");
+  {
+    journal_stream_at journal{err};
+    auto r = run(f.dir, {MCFGD, "--config", f.node_yaml});
+    CHECK(r.exit_code == 2);
+  }
+  auto at_start = read_file(err);
+  check_journal_lines(at_start);
+  CHECK(contains(at_start, "users/x\\n<0>evil\\r\\n<1>x: user name"));
+  CHECK_FALSE(contains(at_start, "\n<0>"));
+  CHECK_FALSE(contains(at_start, "\n<1>"));
+  CHECK_FALSE(fs::exists(f.auth));
+
+  // In an edit of a running node: the refusal is one line.
+  write_text(source, "users:\n  alice: {password: Pw-alice-1}\n");
+  auto node_err = f.dir / "mcfgd.err";
+  write_text(node_err, "");
+  std::unique_ptr<child_process> mcfgd;
+  {
+    journal_stream_at journal{node_err};
+    mcfgd = std::make_unique<child_process>(
+      std::vector<std::string>{MCFGD, "--config", f.node_yaml},
+      f.dir / "mcfgd.out", node_err, true);
+  }
+  REQUIRE(eventually(
+    [&] { return contains(read_file(node_err), "ready: 1 files written"); },
+    20s));
+  write_atomically(source, evil);
+  REQUIRE(eventually(
+    [&] { return contains(read_file(node_err), "edit refused"); }, 20s));
+  mcfgd->signal(SIGTERM);
+  CHECK(mcfgd->wait_exit_code(20s) == 0);
+  auto running = read_file(node_err);
+  check_journal_lines(running);
+  size_t refusals = 0;
+  std::istringstream lines{running};
+  for (std::string line; std::getline(lines, line);)
+    if (contains(line, "edit refused")) {
+      ++refusals;
+      CHECK(line.rfind("<3>[error] file_store ", 0) == 0);
+      CHECK(contains(line, "users/x\\n<0>evil\\r\\n<1>x: user name"));
+    }
+  CHECK(refusals == 1);
+  CHECK(read_file(f.auth) == "alice:Pw-alice-1\n");
+  CHECK_FALSE(contains(at_start + running, "Pw-"));
 }

@@ -10,11 +10,15 @@
 #include <atomic>
 #include <fstream>
 #include <set>
+#include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "memcached_cfg/control/server.hpp"
 #include "node_fixture.hpp"
+#include "support/log_capture.hpp"
 #include "support/prometheus_text.hpp"
 
 using namespace mcfg::test;
@@ -150,10 +154,22 @@ TEST_CASE("the control socket is mcfgd's own, mode 0600, a stale one is "
   CHECK(st.st_uid == ::geteuid());
   CHECK(n.call("GET", "/healthz").status == 200);
 
-  // A second node on the same socket is refused before it writes anything.
-  auto second = run(n.dir, {MCFGD, "--config", n.node_yaml});
+  // A second node on the same socket (another node.yaml beside the first,
+  // other files) is refused before it writes anything.
+  auto other_yaml = n.dir / "other.yaml";
+  write_text(other_yaml, "source: cluster.yaml\n"
+                         "files:\n"
+                         "  - module: memcached_passwords\n"
+                         "    path: other/memcached.auth\n");
+  auto second = run(n.dir, {MCFGD, "--config", other_yaml});
   CHECK(second.exit_code == 1);
   CHECK(contains(second.err, "another process is listening on it"));
+  CHECK_FALSE(fs::exists(n.dir / "other"));
+  CHECK(n.call("GET", "/healthz").status == 200);
+  // On the same node.yaml, its lock refuses it first (node_lock_test.cpp).
+  second = run(n.dir, {MCFGD, "--config", n.node_yaml});
+  CHECK(second.exit_code == 1);
+  CHECK(contains(second.err, "is in use by another mcfgd"));
   CHECK(n.call("GET", "/healthz").status == 200);
 
   CHECK(n.stop() == 0);
@@ -635,6 +651,34 @@ TEST_CASE("mcfgd refuses an unsafe control section at start with exit 2 "
   }
 }
 
+TEST_CASE("a token file that is a symlink or a FIFO is refused at start "
+          "with exit 2, without blocking or writing") {
+  auto port = free_loopback_port();
+  for (auto kind : {"symlink", "fifo"}) {
+    CAPTURE(kind);
+    api_node n{api_node::tcp_control(port)};
+    if (std::string{kind} == "symlink") {
+      write_text(n.dir / "real-token", token + "\n");
+      ::chmod((n.dir / "real-token").c_str(), 0600);
+      REQUIRE(::symlink("real-token", (n.dir / "token").c_str()) == 0);
+    } else {
+      // Opening a FIFO for reading would wait for a writer forever.
+      REQUIRE(::mkfifo((n.dir / "token").c_str(), 0600) == 0);
+    }
+    auto r = run(n.dir, {MCFGD, "--config", n.node_yaml}, 20s);
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, "token file " + n.dir / "token: "));
+    CHECK(contains(r.err, std::string{kind} == "symlink"
+                            ? "is a symbolic link; name the file itself"
+                            : "not a regular file"));
+    CHECK(contains(r.err, "bad configuration, nothing written"));
+    CHECK_FALSE(fs::exists(n.dir / "run"));
+    CHECK_FALSE(fs::exists(n.socket));
+    CHECK_FALSE(contains(r.err, token));
+  }
+}
+
 TEST_CASE("HTTPS: with control.tls a non-loopback listen is served, to "
           "clients that check the certificate and carry the token") {
   auto port = free_loopback_port();
@@ -669,4 +713,102 @@ TEST_CASE("HTTPS: with control.tls a non-loopback listen is served, to "
   CHECK(checked.exit_code == 0);
   CHECK(contains(checked.out, "\"healthy\":true"));
   CHECK(n.stop() == 0);
+}
+
+TEST_CASE("a flood of refused clients is logged once per kind and counted, "
+          "not line by line") {
+  auto port = free_loopback_port();
+  api_node n{api_node::tcp_control(port)};
+  n.write_token();
+  n.start();
+  http_target tcp{"", port};
+  const int flood = 150;
+  int answered = 0;
+  for (int i = 0; i < flood; ++i) {
+    answered += http_call(tcp, "GET", "/v1/status").status == 401;
+    answered += http_call(tcp, "POST", "/v1/reload", "", "wrong").status == 401;
+  }
+  CHECK(answered == 2 * flood);
+  // The right token is still served, and refused requests did nothing.
+  CHECK(http_call(tcp, "GET", "/v1/status", "", token).status == 200);
+
+  auto where = "on 127.0.0.1:" + std::to_string(port);
+  auto count_lines = [&](const std::string& part) {
+    std::istringstream lines{read_file(n.mcfgd_err)};
+    size_t count = 0;
+    for (std::string line; std::getline(lines, line);)
+      count += contains(line, part);
+    return count;
+  };
+  // While it runs (well within the 60 s interval): the first of each kind.
+  CHECK(count_lines("refused a request without a token " + where) == 1);
+  CHECK(count_lines("refused a request with a wrong token " + where) == 1);
+  CHECK(count_lines("refused") == 2);
+
+  // At stop the counts are logged, once each: nothing is lost.
+  CHECK(n.stop() == 0);
+  CHECK(count_lines("refused") == 4);
+  CHECK(count_lines(std::to_string(flood - 1)
+                    + " more requests refused without a token " + where
+                    + " in the last ")
+        == 1);
+  CHECK(count_lines(std::to_string(flood - 1)
+                    + " more requests refused with a wrong token " + where
+                    + " in the last ")
+        == 1);
+  n.check_no_secrets();
+}
+
+namespace {
+
+/// A backend whose every call throws, as a bug deep in the node would.
+struct throwing_backend : mcfg::control_backend {
+  std::atomic<int> calls{0};
+  mcfg::result<mcfg::node_status, mcfg::backend_error> status() override {
+    ++calls;
+    throw std::runtime_error("status broke: Pw-in-exception-1");
+  }
+  mcfg::result<void, mcfg::backend_error>
+  sync(const mcfg::control_target&) override {
+    ++calls;
+    throw std::logic_error("sync broke");
+  }
+  mcfg::result<void, mcfg::backend_error>
+  reload(const mcfg::control_target&) override {
+    ++calls;
+    throw 42; // not even a std::exception
+  }
+};
+
+} // namespace
+
+TEST_CASE("an exception while answering is a 500 with a fixed message, and "
+          "the server goes on serving") {
+  temp_dir dir;
+  auto path = dir / "api.sock";
+  auto bound = mcfg::listening_socket::bind_unix(path, std::nullopt);
+  REQUIRE(bound.ok());
+  std::vector<mcfg::control_listener> listeners(1);
+  listeners[0].socket = std::move(bound).value();
+  throwing_backend backend;
+  log_capture logs;
+  {
+    auto server = mcfg::control_server::start(std::move(listeners), backend);
+    REQUIRE(server.ok());
+    http_target to{path, 0};
+    for (auto [method, route] :
+         {std::pair{"GET", "/v1/status"}, std::pair{"GET", "/healthz"},
+          std::pair{"POST", "/v1/sync"}, std::pair{"POST", "/v1/reload"}}) {
+      CAPTURE(route);
+      auto r = http_call(to, method, route);
+      CHECK(r.status == 500);
+      CHECK(contains(r.body, "internal error"));
+      CHECK_FALSE(contains(r.raw, "broke"));
+      CHECK_FALSE(contains(r.raw, "Pw-in-exception-1"));
+    }
+    CHECK(backend.calls == 4);
+    // Still serving: a route that needs no backend.
+    CHECK(http_call(to, "GET", "/nope").status == 404);
+  }
+  CHECK_FALSE(logs.contains("Pw-in-exception-1"));
 }

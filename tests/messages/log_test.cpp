@@ -139,3 +139,67 @@ TEST_CASE("a sink receives lines without the journal's prefix") {
   CHECK(seen == "[warning] mcfgd: to the sink");
   CHECK(test::read_file(dir / "stderr").empty());
 }
+
+TEST_CASE("a name with a newline and a priority yields exactly one journal "
+          "line, with the level's priority only") {
+  log_state_guard levels;
+  test::temp_dir dir;
+  {
+    stderr_to_file redirect{dir / "stderr"};
+    ::setenv("JOURNAL_STREAM", stderr_to_file::stream_of_stderr().c_str(), 1);
+    log::warning("writer x\n<0>evil", "refused user x\n<0>evil\r\n<1>more");
+  }
+  auto text = test::read_file(dir / "stderr");
+  CHECK(text
+        == "<4>[warning] writer x\\n<0>evil: refused user "
+           "x\\n<0>evil\\r\\n<1>more\n");
+  CHECK(text.find('\n') == text.size() - 1);
+  CHECK(text.find('\r') == std::string::npos);
+  CHECK(text.rfind("<0>", 0) == std::string::npos);
+}
+
+TEST_CASE("escape: every C0 control byte and DEL is escaped, printable ASCII "
+          "is kept") {
+  for (int c = 0; c < 0x20; ++c) {
+    CAPTURE(c);
+    auto out = log::escape(std::string(1, static_cast<char>(c)));
+    if (c == '\n')
+      CHECK(out == "\\n");
+    else if (c == '\r')
+      CHECK(out == "\\r");
+    else if (c == '\t')
+      CHECK(out == "\\t");
+    else {
+      static const char hex[] = "0123456789abcdef";
+      CHECK(out == std::string{"\\x"} + hex[c >> 4] + hex[c & 0xf]);
+    }
+  }
+  CHECK(log::escape("\x7f") == "\\x7f");
+  CHECK(log::escape(std::string{"a\0b", 3}) == "a\\x00b");
+  std::string ascii;
+  for (int c = 0x20; c < 0x7f; ++c)
+    ascii += static_cast<char>(c);
+  CHECK(log::escape(ascii) == ascii);
+}
+
+TEST_CASE("escape: valid UTF-8 is kept, invalid bytes and C1 controls are "
+          "escaped byte by byte") {
+  // é, €, 𝄞: two, three and four bytes.
+  CHECK(log::escape("jos\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e")
+        == "jos\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e");
+  CHECK(log::escape("jos\xe9") == "jos\\xe9"); // Latin-1
+  CHECK(log::escape("\xc3") == "\\xc3"); // cut short
+  CHECK(log::escape("\xc0\xaf") == "\\xc0\\xaf"); // overlong '/'
+  CHECK(log::escape("\xed\xa0\x80") == "\\xed\\xa0\\x80"); // a surrogate
+  CHECK(log::escape("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80"); // >10FFFF
+  CHECK(log::escape("\xc2\x9b[2J") == "\\xc2\\x9b[2J"); // C1 CSI
+  CHECK(log::escape("\xc2\xa0") == "\xc2\xa0"); // U+00A0 is no control
+  CHECK(log::escape("\xff\xfe") == "\\xff\\xfe");
+}
+
+TEST_CASE("format_line escapes the component and the message, never the "
+          "level") {
+  CHECK(log::format_line(log::level::error, "a\nb", "c\x1b[31m")
+        == "[error] a\\nb: c\\x1b[31m");
+  CHECK(log::format_line(log::level::info, "", "") == "[info] : ");
+}

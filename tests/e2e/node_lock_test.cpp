@@ -1,0 +1,164 @@
+// One node per set of files, on the real binary: a second mcfgd on the same
+// node.yaml, or on another node.yaml naming one of the same files, is
+// refused at start, says who holds the lock, and writes nothing; the first
+// node and its files carry on untouched. Time is real here; every wait is
+// bounded.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+
+#include "node_harness.hpp"
+#include "support/process_helpers.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace mcfg::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+/// What a later write would change: content, inode, modification time.
+struct file_state {
+  std::string content;
+  ino_t ino = 0;
+  timespec mtime{};
+
+  static file_state of(const std::string& path) {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return {read_file(path), st.st_ino, st.st_mtim};
+  }
+
+  bool operator==(const file_state& o) const {
+    return content == o.content && ino == o.ino
+           && mtime.tv_sec == o.mtime.tv_sec
+           && mtime.tv_nsec == o.mtime.tv_nsec;
+  }
+};
+
+/// A node.yaml in `dir`/`name` (its control socket beside it) keeping
+/// `files` (memcached_passwords each) from the source `source`.
+std::string write_node_yaml(const temp_dir& dir, const std::string& name,
+                            const std::string& source,
+                            const std::vector<std::string>& files) {
+  fs::create_directories(dir / name);
+  auto path = dir / (name + "/node.yaml");
+  std::string text = "source: " + source
+                     + "\n"
+                       "retry: {interval: 100ms, deadline: 10s}\n"
+                       "files:\n";
+  for (auto& f : files)
+    text += "  - module: memcached_passwords\n    path: " + f + "\n";
+  write_text(path, text);
+  return path;
+}
+
+/// The first node: running, ready, its file written.
+struct first_node {
+  temp_dir& dir;
+  std::string node_yaml;
+  std::string err = dir / "first.err";
+  child_process mcfgd;
+
+  first_node(temp_dir& d, std::string yaml)
+    : dir(d), node_yaml(std::move(yaml)),
+      mcfgd({MCFGD, "--config", node_yaml}, dir / "first.out", err) {
+    REQUIRE(eventually(
+      [&] { return contains(read_file(err), "ready: 1 files written"); }, 20s));
+  }
+
+  ~first_node() {
+    if (process_alive(mcfgd.pid())) {
+      mcfgd.signal(SIGKILL);
+      mcfgd.wait_exit(5s);
+    }
+  }
+};
+
+} // namespace
+
+TEST_CASE("a second mcfgd on the same node.yaml exits 1 naming the file and "
+          "the holder, and touches neither the files nor the socket") {
+  temp_dir dir;
+  write_text(dir / "a.yaml", "users:\n  alice: {password: Pw-lock-a}\n");
+  auto auth = dir / "out/memcached.auth";
+  auto yaml = write_node_yaml(dir, "n1", dir / "a.yaml", {auth});
+  first_node first{dir, yaml};
+  auto socket = dir / "n1/mcfgd.sock";
+  auto before = file_state::of(auth);
+  struct stat sock_before {};
+  REQUIRE(::lstat(socket.c_str(), &sock_before) == 0);
+
+  auto second = run(dir, {MCFGD, "--config", yaml}, 20s);
+  CHECK(second.exit_code == 1);
+  CHECK(contains(second.err, yaml + " is in use by another mcfgd, pid "
+                               + std::to_string(first.mcfgd.pid())
+                               + "; nothing written"));
+  CHECK(contains(second.err, "nothing written"));
+  // Refused before it bound a socket or started a writer.
+  CHECK_FALSE(contains(second.err, "listening on"));
+  CHECK(file_state::of(auth) == before);
+  CHECK_FALSE(fs::exists(auth + ".tmp"));
+  struct stat sock_after {};
+  REQUIRE(::lstat(socket.c_str(), &sock_after) == 0);
+  CHECK(sock_after.st_ino == sock_before.st_ino);
+
+  // The first goes on: it still answers, and stops cleanly.
+  CHECK(process_alive(first.mcfgd.pid()));
+  auto status = run(dir, {MCFGCTL, "--config", yaml, "status"});
+  CHECK(status.exit_code == 0);
+  first.mcfgd.signal(SIGTERM);
+  CHECK(first.mcfgd.wait_exit_code(20s) == 0);
+  CHECK(file_state::of(auth) == before);
+  CHECK_FALSE(contains(second.err + read_file(first.err), "Pw-lock-a"));
+}
+
+TEST_CASE("a second mcfgd whose node.yaml shares one file with a running "
+          "node is refused and writes none of its files") {
+  temp_dir dir;
+  write_text(dir / "a.yaml", "users:\n  alice: {password: Pw-lock-a}\n");
+  write_text(dir / "b.yaml", "users:\n  bob: {password: Pw-lock-b}\n");
+  auto shared = dir / "out/memcached.auth";
+  auto own = dir / "other/memcached.auth";
+  auto first_yaml = write_node_yaml(dir, "n1", dir / "a.yaml", {shared});
+  // The second's own file comes first: had it started writing, that one
+  // would exist.
+  auto second_yaml = write_node_yaml(dir, "n2", dir / "b.yaml", {own, shared});
+  first_node first{dir, first_yaml};
+  auto before = file_state::of(shared);
+
+  auto second = run(dir, {MCFGD, "--config", second_yaml}, 20s);
+  CHECK(second.exit_code == 1);
+  CHECK(contains(second.err, shared + " is in use by another mcfgd, pid "
+                               + std::to_string(first.mcfgd.pid()) + " (lock "
+                               + shared + ".lock); nothing written"));
+  CHECK(file_state::of(shared) == before);
+  CHECK(read_file(shared) == "alice:Pw-lock-a\n");
+  // Not even a lock file or a folder for its own file.
+  CHECK_FALSE(fs::exists(dir / "other"));
+  CHECK_FALSE(fs::exists(shared + ".tmp"));
+  CHECK_FALSE(fs::exists(dir / "n2/mcfgd.sock"));
+  CHECK(process_alive(first.mcfgd.pid()));
+
+  // The lock goes with its node: once the first stops, the second starts.
+  first.mcfgd.signal(SIGTERM);
+  CHECK(first.mcfgd.wait_exit_code(20s) == 0);
+  auto err = dir / "second.err";
+  child_process later{
+    {MCFGD, "--config", second_yaml}, dir / "second.out", err};
+  CHECK(eventually(
+    [&] { return contains(read_file(err), "ready: 2 files written"); }, 20s));
+  CHECK(read_file(shared) == "bob:Pw-lock-b\n");
+  CHECK(read_file(own) == "bob:Pw-lock-b\n");
+  later.signal(SIGTERM);
+  CHECK(later.wait_exit_code(20s) == 0);
+  CHECK_FALSE(
+    contains(second.err + read_file(first.err) + read_file(err), "Pw-lock"));
+}
