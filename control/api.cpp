@@ -4,12 +4,16 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "memcached_cfg/messages/log.hpp"
+#include "memcached_cfg/source/etcd_source.hpp"
 
 namespace mcfg {
 
@@ -75,10 +79,26 @@ json file_json(const node_status& st, const writer_status& f) {
   return out;
 }
 
-/// A label value in Prometheus text: backslash, quote and newline escaped.
-std::string label(const std::string& x) {
+/// Every JSON the API answers with: a path, name or error text may hold
+/// any bytes (a source saved in Latin-1, an etcd key), and nlohmann's
+/// default dump() throws on invalid UTF-8; such bytes become U+FFFD.
+std::string dump(const json& x, int indent = -1) {
+  return x.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+/// `x` as valid UTF-8: each invalid byte replaced by U+FFFD, as dump()
+/// does. (Read back from dump's own output, so both agree on what is
+/// valid.)
+std::string valid_utf8(const std::string& x) {
+  auto back = json::parse(dump(json(x)), nullptr, false);
+  return back.is_string() ? back.get<std::string>() : std::string{};
+}
+
+/// A label value in Prometheus text: valid UTF-8 (the text format's
+/// encoding), with backslash, quote and newline escaped.
+std::string label(const std::string& raw) {
   std::string out;
-  for (char c : x) {
+  for (char c : valid_utf8(raw)) {
     if (c == '\\' || c == '"')
       out += '\\';
     if (c == '\n')
@@ -111,6 +131,11 @@ public:
 
 private:
   static std::string number(double x) {
+    // The text format's own spellings; printf's would be "nan" and "inf".
+    if (std::isnan(x))
+      return "NaN";
+    if (std::isinf(x))
+      return x > 0 ? "+Inf" : "-Inf";
     char buf[64];
     std::snprintf(buf, sizeof(buf), "%.17g", x);
     return buf;
@@ -123,7 +148,7 @@ private:
 http_response json_response(int status, const json& body) {
   http_response out;
   out.status = status;
-  out.body = body.dump() + '\n';
+  out.body = dump(body) + '\n';
   return out;
 }
 
@@ -236,7 +261,7 @@ std::string status_json(const node_status& st) {
                 {"refused_edits", st.source.refused_edits},
                 {"unreachable", text_or_null(st.source.unreachable)}}},
               {"files", files}};
-  return out.dump(2) + '\n';
+  return dump(out, 2) + '\n';
 }
 
 std::vector<std::string> health_problems(const node_status& st) {
@@ -320,8 +345,9 @@ std::string metrics_text(const node_status& st) {
   return out;
 }
 
-http_response handle_request(const http_request& req,
-                             control_backend& backend) {
+namespace {
+
+http_response route_request(const http_request& req, control_backend& backend) {
   const route* found = nullptr;
   for (auto& r : routes)
     if (req.path == r.path)
@@ -348,6 +374,26 @@ http_response handle_request(const http_request& req,
   return post_target(req, false, [&](const control_target& t) {
     return backend.reload(t);
   });
+}
+
+} // namespace
+
+http_response handle_request(const http_request& req,
+                             control_backend& backend) {
+  // Called from libmicrohttpd's C callback, which no exception may cross.
+  // What the backend or a rendering throws is logged and answered with a
+  // 500 and a fixed message (an exception's text may quote what it read;
+  // describe_current_exception says only a JSON error's id).
+  try {
+    return route_request(req, backend);
+  } catch (...) {
+    log::error("control", "answering a request failed: "
+                            + etcd::describe_current_exception());
+    http_response out;
+    out.status = 500;
+    out.body = "{\"error\":\"internal error while answering the request\"}\n";
+    return out;
+  }
 }
 
 } // namespace mcfg

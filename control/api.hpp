@@ -69,8 +69,10 @@ public:
 /// with 413 before reading them.
 constexpr size_t max_request_body = 64 * 1024;
 
-/// Answers one request. Never throws; of the request, an answer repeats
-/// only the file it named.
+/// Answers one request. Never throws (what the backend or a rendering
+/// throws is logged and answered 500 with a fixed message); of the request,
+/// an answer repeats only the file it named. Every JSON answer is valid
+/// UTF-8 whatever the node's names hold (invalid bytes become U+FFFD).
 http_response handle_request(const http_request& req, control_backend& backend);
 
 /// An error answer: {"error": message}.

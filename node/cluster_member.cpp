@@ -74,7 +74,9 @@ std::string cluster_member::describe() {
     out["revision"] = held_->revision;
     out["digest"] = held_->digest;
   }
-  return out.dump();
+  // A node name is node.yaml's text: invalid UTF-8 in it is replaced, not
+  // thrown on (this runs on the registration's thread).
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 } // namespace mcfg

@@ -39,8 +39,8 @@ etcd_registration::~etcd_registration() {
   quick.retry_for = std::chrono::milliseconds(0);
   try {
     client{quick}.lease_revoke(lease_);
-  } catch (const etcd_error&) {
-    // The lease runs out by itself.
+  } catch (...) {
+    // The lease runs out by itself. (Any exception: this is a destructor.)
   }
 }
 
@@ -115,6 +115,16 @@ void etcd_registration::run() {
       if (e.code() == etcd_errc::cancelled)
         return;
       reach_->failed(e.what());
+      next_renewal = clock::now();
+      pause = waits.next();
+    } catch (...) {
+      // The thread's entry: nothing may end it in std::terminate. What
+      // describe() or the client threw unexpectedly is logged and reported
+      // as a failure, and tried again after the backoff.
+      auto why = "registering " + key_
+                 + " failed: " + describe_current_exception();
+      log::error(log_name, why);
+      reach_->failed(why);
       next_renewal = clock::now();
       pause = waits.next();
     }

@@ -614,7 +614,8 @@ private:
       fail(socket_mark_, "control.socket",
            "is the source or this node.yaml, which must never be replaced");
     for (auto& f : cfg_.files)
-      if (socket == f.path || socket == f.path + ".tmp")
+      if (socket == f.path || socket == f.path + ".tmp"
+          || socket == f.path + ".lock")
         fail(socket_mark_, "control.socket",
              "collides with the maintained file " + f.path);
     for (size_t i = 0; i < cfg_.files.size(); ++i) {
@@ -636,6 +637,10 @@ private:
           fail(mark, key + ".path",
                "collides with the temporary file of " + other + " (" + p
                  + " vs " + q + ")");
+        else if (p == q + ".lock" || q == p + ".lock")
+          fail(mark, key + ".path",
+               "collides with the lock file of " + other + " (" + p + " vs " + q
+                 + ")");
       }
     }
   }

@@ -16,7 +16,9 @@ sup::child_id writer_child_id(size_t index) {
   return *sup::make_child_id("file" + std::to_string(index + 1));
 }
 
-load_result<node_source> load_node_source(const node_config& cfg) {
+namespace {
+
+load_result<node_source> read_node_source(const node_config& cfg) {
   auto validate = [&](const source_document& doc) {
     return validate_for_files(cfg, doc);
   };
@@ -48,6 +50,9 @@ load_result<node_source> load_node_source(const node_config& cfg) {
   } catch (const etcd::etcd_error& e) {
     return where(describe_etcd_source(node->client, node->prefix) + ": "
                  + e.what());
+  } catch (...) {
+    return where(describe_etcd_source(node->client, node->prefix) + ": "
+                 + etcd::describe_current_exception());
   }
   auto checked = validate_users(node->initial, validate);
   if (!checked.ok()) {
@@ -56,6 +61,24 @@ load_result<node_source> load_node_source(const node_config& cfg) {
   }
   out.value = node_source{std::move(*checked.value), std::move(node)};
   return out;
+}
+
+} // namespace
+
+load_result<node_source> load_node_source(const node_config& cfg) {
+  // The start-up read (and `mcfgd --check`): whatever it meets is refused
+  // with a message, never std::terminate. A crash here would repeat at
+  // every restart, since the source still holds what caused it.
+  try {
+    return read_node_source(cfg);
+  } catch (...) {
+    load_result<node_source> out;
+    auto where = cfg.etcd ? std::string{"source.etcd"} : cfg.source;
+    out.errors.push_back(
+      {where, 0, 0, "",
+       "cannot read the source: " + etcd::describe_current_exception()});
+    return out;
+  }
 }
 
 std::shared_ptr<source_of_truth> make_truth(const node_source& src) {

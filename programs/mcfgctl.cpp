@@ -30,6 +30,7 @@
 #include "memcached_cfg/node/private_file.hpp"
 #include "memcached_cfg/programs/cluster_commands.hpp"
 #include "memcached_cfg/programs/command_line.hpp"
+#include "memcached_cfg/source/etcd_source.hpp"
 
 namespace {
 
@@ -475,7 +476,8 @@ std::string age(const json& x) {
 }
 
 std::string text(const json& x) {
-  return x.is_string() ? x.get<std::string>() : x.dump();
+  return x.is_string() ? x.get<std::string>()
+                       : x.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void print_status(const json& st) {
@@ -541,7 +543,10 @@ request request_for(const options& opts) {
     body["file"] = opts.file;
   if (opts.version)
     body["version"] = *opts.version;
-  return {"POST", "/v1/" + opts.command, body.dump()};
+  // A --file that is not valid UTF-8 is sent with U+FFFD (no node.yaml path
+  // matches it), not thrown on.
+  return {"POST", "/v1/" + opts.command,
+          body.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 
 /// Prints what the node answered; the exit code.
@@ -586,30 +591,43 @@ int show(const options& opts, const reply& r) {
   return exit_ok;
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
-  int code = exit_ok;
-  auto opts = parse_args(argc, argv, code);
-  if (!opts)
-    return code;
-  if (opts->cluster)
-    return run_cluster(*opts);
-  auto to = resolve(*opts);
+/// The command on the node's control API: the exit code.
+int run_node_command(const options& opts) {
+  auto to = resolve(opts);
   if (!to) {
     std::cerr << "mcfgctl: " << to.error().message << '\n';
     return exit_usage;
   }
   auto& where = *to;
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  auto req = request_for(*opts);
-  auto answer = call(where, *opts, req.method, req.path, req.body);
+  auto req = request_for(opts);
+  auto answer = call(where, opts, req.method, req.path, req.body);
   int rc = exit_failed;
   if (!answer)
     std::cerr << "mcfgctl: cannot reach mcfgd at " << where.name << ": "
               << answer.error().message << '\n';
   else
-    rc = show(*opts, *answer);
+    rc = show(opts, *answer);
   curl_global_cleanup();
   return rc;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  mcfg::forbid_core_dumps(); // before any secret is read: no core holds one
+  // No exception ends mcfgctl in an abort: whatever a command meets
+  // unexpectedly is one line and exit 1. (A JSON error's text may quote a
+  // value, a password under export: only its id is said.)
+  try {
+    int code = exit_ok;
+    auto opts = parse_args(argc, argv, code);
+    if (!opts)
+      return code;
+    return opts->cluster ? run_cluster(*opts) : run_node_command(*opts);
+  } catch (...) {
+    std::cerr << "mcfgctl: " << mcfg::etcd::describe_current_exception()
+              << '\n';
+    return exit_failed;
+  }
 }

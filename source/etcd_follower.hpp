@@ -45,6 +45,8 @@ public:
 
 private:
   void run();
+  /// One full read, then the watch until it ends; throws what it meets.
+  void follow();
   users_version read_all(int64_t& revision);
 
   client client_;
@@ -52,6 +54,8 @@ private:
   std::shared_ptr<etcd_reachability> reach_;
   version_handler on_version_;
   client_options opts_;
+  /// The pause after each failure, reset by each success.
+  backoff waits_;
   /// The users as of the last revision handed over: key -> kv.
   std::map<std::string, key_value> current_;
   std::atomic<uint64_t> full_reads_{0};

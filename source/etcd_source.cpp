@@ -2,8 +2,18 @@
 
 #include <openssl/evp.h>
 
+#include <cxxabi.h>
+
+#include <cstdlib>
 #include <ctime>
+#include <exception>
+#include <memory>
 #include <mutex>
+#include <new>
+#include <system_error>
+#include <typeinfo>
+
+#include <nlohmann/json.hpp>
 
 #include "memcached_cfg/messages/config_change.hpp"
 #include "memcached_cfg/messages/log.hpp"
@@ -13,6 +23,14 @@ namespace mcfg::etcd {
 namespace {
 
 constexpr const char* log_name = "etcd";
+
+/// `t`'s name as written in C++ (std::runtime_error), not mangled.
+std::string type_name(const std::type_info& t) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> readable{
+    abi::__cxa_demangle(t.name(), nullptr, nullptr, &status), std::free};
+  return status == 0 && readable ? readable.get() : t.name();
+}
 
 } // namespace
 
@@ -38,6 +56,27 @@ std::string users_digest(const std::map<std::string, int64_t>& mod_revisions) {
     out += hex[md[i] & 0xf];
   }
   return out;
+}
+
+std::string describe_current_exception() {
+  // Only texts known to hold no secret are repeated: etcd_error's (names
+  // endpoints and etcd's message), the OS's. Any other exception's text may
+  // quote what it read (nlohmann's and yaml-cpp's do), so only its type is.
+  try {
+    throw;
+  } catch (const nlohmann::json::exception& e) {
+    return "unexpected JSON error " + std::to_string(e.id);
+  } catch (const etcd_error& e) {
+    return e.what();
+  } catch (const std::bad_alloc&) {
+    return "out of memory";
+  } catch (const std::system_error& e) {
+    return std::string{"unexpected error: "} + e.what();
+  } catch (const std::exception& e) {
+    return "unexpected exception " + type_name(typeid(e));
+  } catch (...) {
+    return "unexpected exception of unknown type";
+  }
 }
 
 // -- etcd_reachability --------------------------------------------------------
@@ -89,9 +128,12 @@ users_version to_users_version(const std::map<std::string, key_value>& kvs,
   auto users = users_key_prefix(prefix);
   for (auto& [key, kv] : kvs) {
     mods.emplace(key, kv.mod_revision);
-    v.users.push_back(
-      {key.substr(users.size()), kv.value,
-       "etcd " + key + " at revision " + std::to_string(kv.mod_revision)});
+    // Where errors say a user came from is shown in logs and the status:
+    // a key that is not valid UTF-8 is named with its bad bytes as \xHH
+    // (parse_source_users refuses such a name).
+    v.users.push_back({key.substr(users.size()), kv.value,
+                       "etcd " + escape_invalid_utf8(key) + " at revision "
+                         + std::to_string(kv.mod_revision)});
   }
   v.digest = users_digest(mods);
   return v;

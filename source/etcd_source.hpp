@@ -57,6 +57,13 @@ private:
 std::string describe_unreachable(etcd_reachability::clock::time_point since,
                                  const std::string& why);
 
+/// What the exception being handled says, for a log line or the status,
+/// never a secret: an etcd_error's or a system_error's text; of a JSON
+/// error its id, of any other exception its type only (nlohmann's and
+/// yaml-cpp's texts quote what they read, which may be a password). Call
+/// only inside a catch block.
+std::string describe_current_exception();
+
 /// `<prefix>users/`: where a cluster keeps its users.
 std::string users_key_prefix(const std::string& prefix);
 

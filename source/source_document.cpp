@@ -35,6 +35,68 @@ located_error source_document::locate(const std::string& key,
   }
 }
 
+// -- UTF-8 --------------------------------------------------------------------
+
+namespace {
+
+/// The length of the well-formed UTF-8 sequence starting at `i`, or 0 when
+/// the byte there starts none (RFC 3629's table).
+size_t utf8_sequence_at(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) {
+    return k < s.size() ? static_cast<unsigned char>(s[k]) : 0u;
+  };
+  auto c = byte(i);
+  auto cont = [&](size_t k, unsigned lo = 0x80, unsigned hi = 0xbf) {
+    return k < s.size() && byte(k) >= lo && byte(k) <= hi;
+  };
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xc2 && c <= 0xdf)
+    return cont(i + 1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    // E0 needs A0..BF (no overlong form), ED 80..9F (no surrogate).
+    auto lo = c == 0xe0 ? 0xa0u : 0x80u;
+    auto hi = c == 0xed ? 0x9fu : 0xbfu;
+    return cont(i + 1, lo, hi) && cont(i + 2) ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    // F0 needs 90..BF (no overlong form), F4 80..8F (at most U+10FFFF).
+    auto lo = c == 0xf0 ? 0x90u : 0x80u;
+    auto hi = c == 0xf4 ? 0x8fu : 0xbfu;
+    return cont(i + 1, lo, hi) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  }
+  return 0;
+}
+
+} // namespace
+
+bool is_valid_utf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    auto n = utf8_sequence_at(text, i);
+    if (n == 0)
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string escape_invalid_utf8(std::string_view text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    if (auto n = utf8_sequence_at(text, i); n > 0) {
+      out.append(text.substr(i, n));
+      i += n;
+      continue;
+    }
+    auto c = static_cast<unsigned char>(text[i++]);
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 0xf];
+  }
+  return out;
+}
+
 namespace {
 
 /// yaml-cpp appends a fragment of the offending scalar to two of its
@@ -75,7 +137,9 @@ public:
   /// with the rules `users` applies to each of its entries.
   source_load_result run_user(const std::string& name, std::string_view text) {
     doc_.file = file();
-    if (auto bad = first_json_error(text)) {
+    if (!utf8_key_ok({}, "users", name, "user name")) {
+      // Refused by its name alone: its value is not looked at.
+    } else if (auto bad = first_json_error(text)) {
       fail(*bad, std::string{users_prefix} + name,
            "not valid JSON (expected an object with `password` and "
            "`roles`)");
@@ -84,31 +148,93 @@ public:
       // JSON is YAML: the schema and its messages are the file's own.
       user(YAML::Node{name}, *root);
     }
-    return finish(std::move(doc_));
+    auto result = finish(std::move(doc_));
+    // What the YAML reader says of the value as a whole (e.g. nesting
+    // deeper than yaml-cpp follows, in JSON that is valid) is about this
+    // user: every refusal names its key.
+    for (auto& e : result.errors)
+      if (e.key.empty())
+        e.key = std::string{users_prefix} + name;
+    return result;
   }
 
 private:
-  /// Where strict JSON parsing of `text` fails, if it does. (The JSON
-  /// library's own message quotes what it read, which may be a password.)
+  /// Where strict JSON parsing of `text` fails, if it does: a syntax error,
+  /// a number no double holds (`1e400`: nlohmann reports out_of_range, not
+  /// parse_error) or anything else the parser refuses. Read with a SAX
+  /// handler that keeps nothing, so no value is built and nothing throws;
+  /// the parser's own message is never used, as it quotes what it read,
+  /// which may be a password.
   static std::optional<source_mark> first_json_error(std::string_view text) {
+    json_checker check;
+    bool ok = false;
     try {
-      auto parsed = nlohmann::json::parse(text);
-      static_cast<void>(parsed);
-      return std::nullopt;
-    } catch (const nlohmann::json::parse_error& e) {
-      source_mark at{1, 1};
-      auto end = std::min(text.size(), e.byte > 0 ? e.byte - 1 : 0);
-      for (size_t i = 0; i < end; ++i) {
-        if (text[i] == '\n') {
-          ++at.line;
-          at.column = 1;
-        } else {
-          ++at.column;
-        }
-      }
-      return at;
+      ok = nlohmann::json::sax_parse(text, &check);
+    } catch (...) {
+      // Not expected from a handler that never throws; refused all the
+      // same, at the start, rather than let it end the caller's thread.
+      return source_mark{1, 1};
     }
+    if (ok)
+      return std::nullopt;
+    source_mark at{1, 1};
+    auto end = std::min(text.size(), check.byte > 0 ? check.byte - 1 : 0);
+    for (size_t i = 0; i < end; ++i) {
+      if (text[i] == '\n') {
+        ++at.line;
+        at.column = 1;
+      } else {
+        ++at.column;
+      }
+    }
+    return at;
   }
+
+  /// Accepts every JSON event and records where parsing failed.
+  struct json_checker : nlohmann::json_sax<nlohmann::json> {
+    size_t byte = 0;
+    bool null() override {
+      return true;
+    }
+    bool boolean(bool) override {
+      return true;
+    }
+    bool number_integer(number_integer_t) override {
+      return true;
+    }
+    bool number_unsigned(number_unsigned_t) override {
+      return true;
+    }
+    bool number_float(number_float_t, const string_t&) override {
+      return true;
+    }
+    bool string(string_t&) override {
+      return true;
+    }
+    bool binary(binary_t&) override {
+      return true;
+    }
+    bool start_object(std::size_t) override {
+      return true;
+    }
+    bool key(string_t&) override {
+      return true;
+    }
+    bool end_object() override {
+      return true;
+    }
+    bool start_array(std::size_t) override {
+      return true;
+    }
+    bool end_array() override {
+      return true;
+    }
+    bool parse_error(std::size_t position, const std::string&,
+                     const nlohmann::json::exception&) override {
+      byte = position;
+      return false;
+    }
+  };
 
   /// A mapping key must be a non-null scalar, and unique within its map.
   bool check_key(const YAML::Node& key, const std::string& path_of_map,
@@ -118,12 +244,27 @@ private:
            std::string{what} + " must be a string, got " + describe_type(key));
       return false;
     }
+    if (!utf8_key_ok(mark_of(key), path_of_map, key.Scalar(), what))
+      return false;
     if (!seen.insert(key.Scalar()).second) {
       fail(mark_of(key), join(path_of_map, key.Scalar()),
            std::string{"duplicate "} + what);
       return false;
     }
     return true;
+  }
+
+  /// A name must be valid UTF-8: it is shown in the status (JSON), the
+  /// logs and the files' modules, and a file saved in Latin-1 would
+  /// otherwise name a user other than the one meant. The key in the error
+  /// shows each bad byte as `\xHH`.
+  bool utf8_key_ok(source_mark at, const std::string& path_of_map,
+                   const std::string& name, const char* what) {
+    if (is_valid_utf8(name))
+      return true;
+    fail(at, join(path_of_map, escape_invalid_utf8(name)),
+         std::string{what} + " is not valid UTF-8 (save the source as UTF-8)");
+    return false;
   }
 
   static std::string join(const std::string& parent, const std::string& child) {

@@ -85,6 +85,15 @@ struct user_text {
 source_load_result parse_source_users(const std::vector<user_text>& users,
                                       const std::string& file);
 
+/// Whether `text` is well-formed UTF-8 (no overlong form, surrogate or code
+/// point beyond U+10FFFF): what JSON, the status and a log reader expect of
+/// a name.
+bool is_valid_utf8(std::string_view text);
+
+/// `text` with every byte that is not part of well-formed UTF-8 written as
+/// `\xHH`: how an error names a key that is not valid UTF-8.
+std::string escape_invalid_utf8(std::string_view text);
+
 /// The changes that turn `old` into `neu`, in key order: a key added or
 /// whose value differs is a change carrying the new value; a key gone is
 /// `removed` (with an empty value). Equal snapshots give nothing.

@@ -11,6 +11,7 @@
 #include "memcached_cfg/control/server.hpp"
 #include "memcached_cfg/node/node_config.hpp"
 #include "memcached_cfg/node/private_file.hpp"
+#include "support/log_capture.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/temp_dir.hpp"
 
@@ -417,4 +418,126 @@ TEST_CASE("tokens compare equal exactly when they are, and loopback hosts are "
   for (auto host : {"0.0.0.0", "10.0.0.1", "::", "128.0.0.1", "example.com",
                     "localhost.example.com", "::ffff:127.0.0.1"})
     CHECK_FALSE(is_loopback_host(host));
+}
+
+namespace {
+
+/// "\xEF\xBF\xBD": U+FFFD, what a byte that is not UTF-8 is shown as.
+const std::string replacement = "\xef\xbf\xbd";
+
+/// A node whose every text holds a Latin-1 byte (0xE9), as a source or an
+/// etcd key saved in Latin-1 makes it.
+node_status latin1_everywhere() {
+  node_status st;
+  st.source.backend = "etcd";
+  st.source.path = "etcd http://127.0.0.1:2379 /caf\xe9/";
+  st.source.version = 4;
+  st.source.watching = "etcd watch";
+  st.source.last_error = "etcd /caf\xe9/users/jos\xe9 at revision 9: users/"
+                         "jos\xe9: refused";
+  st.source.unreachable = "source unreachable since 2026: caf\xe9";
+  writer_status f;
+  f.path = "/run/m\xe9.auth";
+  f.applied_version = 4;
+  f.writes = 2;
+  f.last_error = "cannot write /run/m\xe9.auth";
+  f.module = {{"names", "jos\xe9"}, {"k\xe9y", "v"}};
+  st.files = {f};
+  refresh_status r;
+  r.path = f.path;
+  r.failures = 1;
+  r.last_error = "kill: pid\xe9";
+  st.refreshes = {r};
+  return st;
+}
+
+/// A node that throws, with a secret in the exception's text.
+struct throwing_backend : control_backend {
+  result<node_status, backend_error> status() override {
+    throw std::runtime_error("hunter2");
+  }
+  result<void, backend_error> sync(const control_target&) override {
+    throw std::runtime_error("hunter2");
+  }
+  result<void, backend_error> reload(const control_target&) override {
+    throw 42;
+  }
+};
+
+} // namespace
+
+TEST_CASE("control API: status and healthz are well-formed JSON when every "
+          "name and error holds a byte that is not UTF-8") {
+  fake_backend b;
+  b.st = latin1_everywhere();
+  http_response r;
+  REQUIRE_NOTHROW(r = call(b, "GET", "/v1/status"));
+  REQUIRE(r.status == 200);
+  auto doc = body_of(r);
+  CHECK(doc["source"]["path"]
+        == "etcd http://127.0.0.1:2379 /caf" + replacement + "/");
+  CHECK(doc["source"]["last_refused"].get<std::string>().find(
+          "users/jos" + replacement + ": refused")
+        != std::string::npos);
+  auto& file = doc["files"][0];
+  CHECK(file["path"] == "/run/m" + replacement + ".auth");
+  CHECK(file["last_error"] == "cannot write /run/m" + replacement + ".auth");
+  CHECK(file["module"]["names"] == "jos" + replacement);
+  CHECK(file["module"].contains("k" + replacement + "y"));
+  CHECK(file["refresh"]["last_error"] == "kill: pid" + replacement);
+  // Nothing but the bad bytes changed: the count and the version are there.
+  CHECK(file["writes"] == 2);
+  CHECK(doc["source"]["version"] == 4);
+
+  REQUIRE_NOTHROW(r = call(b, "GET", "/healthz"));
+  CHECK(r.status == 503);
+  auto health = body_of(r);
+  CHECK(health["healthy"] == false);
+  CHECK(health["problems"].size() == health_problems(b.st).size());
+  CHECK(health["problems"][0].get<std::string>().find(replacement)
+        != std::string::npos);
+}
+
+TEST_CASE("control API: metrics stay valid UTF-8 Prometheus text when a "
+          "path holds a byte that is not UTF-8") {
+  fake_backend b;
+  b.st = latin1_everywhere();
+  auto r = call(b, "GET", "/metrics");
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find('\xe9') == std::string::npos);
+  auto m = test::parse_prometheus_text(r.body);
+  INFO(r.body);
+  REQUIRE(m.error.empty());
+  CHECK(m.value("mcfg_writes_total", "/run/m" + replacement + ".auth") == 2.0);
+  CHECK(m.value("mcfg_refresh_consecutive_failures",
+                "/run/m" + replacement + ".auth")
+        == 1.0);
+}
+
+TEST_CASE("control API: an exception from the node is a 500 with a fixed "
+          "message, and nothing of it is shown") {
+  throwing_backend b;
+  test::log_capture logs;
+  for (auto [method, path] :
+       {std::pair{"GET", "/v1/status"}, std::pair{"GET", "/healthz"},
+        std::pair{"GET", "/metrics"}, std::pair{"POST", "/v1/sync"},
+        std::pair{"POST", "/v1/reload"}}) {
+    CAPTURE(path);
+    http_response r;
+    REQUIRE_NOTHROW(r = handle_request({method, path, ""}, b));
+    CHECK(r.status == 500);
+    CHECK(r.content_type == "application/json");
+    auto doc = body_of(r);
+    CHECK(doc["error"] == "internal error while answering the request");
+    CHECK(r.body.find("hunter2") == std::string::npos);
+  }
+  // One error line per request, naming the exception's type, not its text.
+  CHECK(logs.lines.size() == 5);
+  CHECK(logs.count("answering a request failed: unexpected exception "
+                   "std::runtime_error")
+        == 4);
+  CHECK(logs.count("answering a request failed: unexpected exception of "
+                   "unknown type")
+        == 1);
+  CHECK(logs.count("hunter2") == 0);
 }

@@ -466,6 +466,15 @@ TEST_CASE("node.yaml: two files on one path are refused") {
     CHECK(r.errors[0].key == "files[1].path");
     CHECK(contains(r.errors[0].message, "temporary file of files[0]"));
   }
+  SUBCASE("a path on another's lock file") {
+    auto r = parse("source: c.yaml\n"
+                   "files:\n"
+                   "  - {module: memcached_passwords, path: auth.lock}\n"
+                   "  - {module: memcached_permissions, path: auth}\n");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "files[1].path");
+    CHECK(contains(r.errors[0].message, "lock file of files[0]"));
+  }
   SUBCASE("a file on the source of truth") {
     auto r = parse("source: c.yaml\n"
                    "files:\n"

@@ -217,3 +217,72 @@ TEST_CASE("follower and registration: quorum lost is 'unreachable since', "
   CHECK(names(log.wait_for(r1)) == std::vector<std::string>{"alice", "bob"});
   CHECK(eventually([&] { return !reach->unreachable(); }));
 }
+
+TEST_CASE("follower: an exception from handing a version over ends neither "
+          "the thread nor the node, is reported, and a later revision "
+          "applies") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto r0 = c.put("/f3/users/alice", R"({"password":"a"})");
+  auto reach = std::make_shared<etcd_reachability>();
+  version_log log;
+  auto pass_on = log.handler();
+  // What a JSON library throws for 1e400 (out_of_range, id 406), while a
+  // user named `poison` exists; every other version is passed on.
+  auto handler = [&](users_version v) {
+    for (auto& u : v.users)
+      if (u.name == "poison") {
+        auto parsed = nlohmann::json::parse("[1e400]");
+        static_cast<void>(parsed);
+      }
+    pass_on(std::move(v));
+  };
+  etcd_follower follower{options_for(cluster), "/f3/", reach, handler};
+  log.wait_for(r0);
+  auto bad = c.put("/f3/users/poison", R"({"password":"hunter22"})");
+  REQUIRE(eventually([&] { return reach->unreachable().has_value(); }));
+  auto why = reach->unreachable()->second;
+  CHECK(why == "following /f3/users/ failed: unexpected JSON error 406");
+  CHECK(why.find("hunter22") == std::string::npos);
+  // It reads everything again after its backoff, and throws again.
+  REQUIRE(eventually([&] { return follower.full_reads() >= 3; }));
+  auto good = c.delete_prefix("/f3/users/poison");
+  auto v = log.wait_for(good);
+  CHECK(names(v) == std::vector<std::string>{"alice"});
+  CHECK(eventually([&] { return !reach->unreachable(); }));
+  // No version with the poisoned user was ever passed on.
+  std::lock_guard<std::mutex> guard{log.mtx};
+  for (auto& seen : log.seen) {
+    CHECK(seen.revision != bad);
+    CHECK(names(seen) == std::vector<std::string>{"alice"});
+  }
+}
+
+TEST_CASE("registration: an exception from describe ends neither the thread "
+          "nor the node, is reported, and the key is written once it "
+          "answers") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto reach = std::make_shared<etcd_reachability>();
+  std::atomic<bool> broken{true};
+  auto describe = [&]() -> std::string {
+    if (broken)
+      throw std::runtime_error("hunter22");
+    return R"({"ok":true})";
+  };
+  etcd_registration reg{options_for(cluster), "/thr/nodes/n1", 2s, reach,
+                        describe};
+  REQUIRE(eventually([&] { return reach->unreachable().has_value(); }));
+  CHECK(reach->unreachable()->second
+        == "registering /thr/nodes/n1 failed: unexpected exception "
+           "std::runtime_error");
+  CHECK(reach->unreachable()->second.find("hunter22") == std::string::npos);
+  CHECK(reg.writes() == 0);
+  CHECK(c.range_prefix("/thr/nodes/").kvs.empty());
+  broken = false;
+  REQUIRE(eventually([&] { return reg.writes() == 1; }));
+  auto kvs = c.range_prefix("/thr/nodes/").kvs;
+  REQUIRE(kvs.size() == 1);
+  CHECK(kvs[0].value == R"({"ok":true})");
+  CHECK(eventually([&] { return !reach->unreachable(); }));
+}

@@ -369,3 +369,46 @@ TEST_CASE("diff: from and to nothing") {
   CHECK(all_gone[1].removed);
   CHECK(all_gone[1].key == "users/b");
 }
+
+TEST_CASE("source: a user name saved in Latin-1 is refused with line, column "
+          "and key, and no user of that file is published") {
+  // `josé` written as the single byte 0xE9: the status (JSON) could not
+  // show it, and it is not the name meant.
+  auto r = parse_source("users:\n"
+                        "  alice: {password: pw1}\n"
+                        "  jos\xe9: {password: hunter2, roles: [admin]}\n",
+                        "cluster.yaml");
+  REQUIRE_FALSE(r.ok());
+  CHECK_FALSE(r.value.has_value());
+  REQUIRE(r.errors.size() == 1);
+  auto& e = r.errors[0];
+  CHECK(e.file == "cluster.yaml");
+  CHECK(e.line == 3);
+  CHECK(e.column == 3);
+  CHECK(e.key == "users/jos\\xE9");
+  CHECK(e.message == "user name is not valid UTF-8 (save the source as UTF-8)");
+  CHECK(e.to_string()
+        == "cluster.yaml:3:3: users/jos\\xE9: user name is not valid UTF-8 "
+           "(save the source as UTF-8)");
+  CHECK_FALSE(contains(e.to_string(), "hunter2"));
+}
+
+TEST_CASE("source: section and field names that are not valid UTF-8 are "
+          "refused as such") {
+  auto section = only_error("users: {}\nus\xe9rs: {}\n");
+  CHECK(section.line == 2);
+  CHECK(section.key == "us\\xE9rs");
+  CHECK(section.message
+        == "section name is not valid UTF-8 (save the source as UTF-8)");
+  auto field = only_error("users:\n  alice: {password: pw, r\xf4les: [a]}\n");
+  CHECK(field.line == 2);
+  CHECK(field.column == 25);
+  CHECK(field.key == "users/alice/r\\xF4les");
+  CHECK(contains(field.message, "field is not valid UTF-8"));
+}
+
+TEST_CASE("source: a user name in UTF-8 beyond ASCII is accepted") {
+  auto r = parse_source("users:\n  jos\xc3\xa9: {password: pw}\n");
+  REQUIRE(r.ok());
+  CHECK(r.value->values.count("users/jos\xc3\xa9") == 1);
+}
