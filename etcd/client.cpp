@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <string_view>
 #include <variant>
@@ -67,24 +68,34 @@ struct reply_sink {
   std::function<bool(std::string_view)> on_stream;
   CURL* easy = nullptr;
   bool stopped_by_reader = false;
+  /// What the callback threw (the caller's watch handler, or bad_alloc):
+  /// kept here and rethrown once curl has returned, because an exception
+  /// must not unwind through libcurl's C frames.
+  std::exception_ptr thrown;
 };
 
-size_t on_curl_data(char* data, size_t size, size_t count, void* user) {
+size_t on_curl_data(char* data, size_t size, size_t count,
+                    void* user) noexcept {
   auto* sink = static_cast<reply_sink*>(user);
   auto n = size * count;
-  long status = 0;
-  if (sink->on_stream)
-    curl_easy_getinfo(sink->easy, CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) {
-    // A unary reply, or a stream's error reply: read whole.
-    sink->body.append(data, n);
+  try {
+    long status = 0;
+    if (sink->on_stream)
+      curl_easy_getinfo(sink->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+      // A unary reply, or a stream's error reply: read whole.
+      sink->body.append(data, n);
+      return n;
+    }
+    if (!sink->on_stream(std::string_view{data, n})) {
+      sink->stopped_by_reader = true;
+      return 0; // makes curl end the transfer
+    }
     return n;
+  } catch (...) {
+    sink->thrown = std::current_exception();
+    return 0; // ends the transfer; post() rethrows
   }
-  if (!sink->on_stream(std::string_view{data, n})) {
-    sink->stopped_by_reader = true;
-    return 0; // makes curl end the transfer
-  }
-  return n;
 }
 
 /// Why one endpoint gave no answer: worth trying the next one.
@@ -328,6 +339,11 @@ struct client::impl {
         curl_easy_setopt(easy, CURLOPT_SSLKEY, opts.tls->key.c_str());
     }
     auto rc = perform(easy);
+    if (sink.thrown) {
+      curl_slist_free_all(headers);
+      curl_easy_cleanup(easy);
+      std::rethrow_exception(sink.thrown);
+    }
     if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && sink.stopped_by_reader))
       curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &reply.status);
     else if (rc == CURLE_ABORTED_BY_CALLBACK)

@@ -417,9 +417,15 @@ struct reply {
   std::string body;
 };
 
-size_t collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
+/// curl's write callback: no exception may unwind through libcurl, so
+/// running out of memory ends the transfer (curl reports a write error).
+size_t collect(char* data, size_t size, size_t n, void* out) noexcept {
+  try {
+    static_cast<std::string*>(out)->append(data, size * n);
+    return size * n;
+  } catch (...) {
+    return 0;
+  }
 }
 
 /// One request; the transport's error text when there was no answer.

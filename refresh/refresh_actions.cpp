@@ -217,28 +217,37 @@ private:
 
 } // namespace
 
-std::string describe_command(const std::vector<std::string>& argv) {
-  std::string out;
-  for (auto& arg : argv) {
-    if (!out.empty())
-      out += ' ';
-    bool plain = !arg.empty()
-                 && std::none_of(arg.begin(), arg.end(), [](char c) {
-                      return is_space(c) || c == '\'' || c == '"' || c == '\\';
-                    });
-    if (plain) {
-      out += arg;
-      continue;
-    }
-    out += '\'';
-    for (char c : arg) {
-      if (c == '\'')
-        out += "'\\''";
-      else
-        out += c;
-    }
-    out += '\'';
+namespace {
+
+/// `arg` as a shell would need it: in single quotes when empty or holding
+/// a space, a quote or a backslash.
+std::string shell_quoted(const std::string& arg) {
+  bool plain = !arg.empty() && std::none_of(arg.begin(), arg.end(), [](char c) {
+    return is_space(c) || c == '\'' || c == '"' || c == '\\';
+  });
+  if (plain)
+    return arg;
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
+  return out + "'";
+}
+
+} // namespace
+
+std::string describe_command(const std::vector<std::string>& argv) {
+  if (argv.empty())
+    return "command ``";
+  auto out = "command `" + shell_quoted(argv.front()) + "`";
+  auto args = argv.size() - 1;
+  if (args == 1)
+    out += " with 1 argument";
+  else if (args > 1)
+    out += " with " + std::to_string(args) + " arguments";
   return out;
 }
 
@@ -275,7 +284,7 @@ result<void> send_refresh_signal(const refresh_signal& sig) {
 result<void> run_refresh_command(const refresh_command& cmd,
                                  std::chrono::milliseconds timeout,
                                  const std::atomic<bool>* cancel) {
-  auto name = "command `" + describe_command(cmd.argv) + "`";
+  auto name = describe_command(cmd.argv);
   if (cmd.argv.empty())
     return fail("command is empty");
   std::vector<char*> argv;

@@ -75,8 +75,10 @@ run_refresh_command(const refresh_command& cmd,
                     std::chrono::milliseconds timeout = default_command_timeout,
                     const std::atomic<bool>* cancel = nullptr);
 
-/// The command line as it appears in errors: arguments joined by spaces,
-/// an empty one or one with a space, quote or backslash in single quotes.
+/// The command as errors, logs and status show it: "command `PROG`" and how
+/// many arguments follow ("with 2 arguments"), never the arguments
+/// themselves: node.yaml may pass a secret to a reload script. PROG is in
+/// single quotes when empty or holding a space, quote or backslash.
 std::string describe_command(const std::vector<std::string>& argv);
 
 } // namespace mcfg

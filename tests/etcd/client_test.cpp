@@ -9,6 +9,8 @@
 #include <functional>
 #include <future>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "memcached_cfg/etcd/client.hpp"
@@ -205,6 +207,32 @@ TEST_CASE(
   CHECK_FALSE(called);
   CHECK(error_of([&] { c.range_prefix("/compact/", first); })
         == etcd_errc::compacted);
+}
+
+TEST_CASE("client: an exception from the watch callback reaches the caller "
+          "once curl has returned, and the client goes on working") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto first = c.put("/throwing/users/a", "1");
+  struct handler_failed : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+  int calls = 0;
+  bool caught = false;
+  try {
+    c.watch_prefix("/throwing/", first, [&](watch_revision) -> bool {
+      ++calls;
+      throw handler_failed{"the handler failed"};
+    });
+  } catch (const handler_failed& e) {
+    caught = std::string{e.what()} == "the handler failed";
+  }
+  CHECK(caught);
+  CHECK(calls == 1); // thrown once: not retried on another member
+  // The transfer was ended cleanly: the same client still answers.
+  auto later = c.put("/throwing/users/b", "2");
+  CHECK(later > first);
+  CHECK(c.range_prefix("/throwing/").kvs.size() == 2);
 }
 
 TEST_CASE("client: a lease keeps its key while kept alive, revoked both go") {
