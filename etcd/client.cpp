@@ -154,6 +154,15 @@ bool deliver(detail::watch_stream& stream, watch_request& w,
           w.on_created();
         break;
       case item::revision:
+        if (x->batch.revision < w.next) {
+          // A revision at or before one already delivered would put older
+          // state over newer: the member is not to be trusted; resume
+          // from the next revision on another.
+          seen.refused = "revision " + std::to_string(x->batch.revision)
+                         + " arrived after revision "
+                         + std::to_string(w.next - 1) + " (out of order)";
+          return false;
+        }
         w.next = x->batch.revision + 1;
         if (!w.on_revision(std::move(x->batch))) {
           seen.over = watch_end{};

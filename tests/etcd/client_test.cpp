@@ -2,16 +2,22 @@
 // tests/support/etcd_cluster.hpp on loopback), and the cluster helper itself.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "memcached_cfg/etcd/client.hpp"
 #include "source/etcd_fixture.hpp"
@@ -233,6 +239,121 @@ TEST_CASE("client: an exception from the watch callback reaches the caller "
   auto later = c.put("/throwing/users/b", "2");
   CHECK(later > first);
   CHECK(c.range_prefix("/throwing/").kvs.size() == 2);
+}
+
+namespace {
+
+/// A fake JSON gateway on loopback: answers the n-th connection with
+/// `streams[n]` (HTTP/1.1, the body ending at close) and records each
+/// request's body.
+class fake_gateway {
+public:
+  explicit fake_gateway(std::vector<std::string> streams)
+    : streams_(std::move(streams)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    REQUIRE(::listen(fd_, 4) == 0);
+    thread_ = std::thread{[this] { serve(); }};
+  }
+
+  ~fake_gateway() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+
+  std::string endpoint() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
+
+  std::vector<std::string> bodies() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return bodies_;
+  }
+
+private:
+  void serve() {
+    for (auto& stream : streams_) {
+      int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0)
+        return;
+      std::string in;
+      char buf[4096];
+      size_t body_at = std::string::npos;
+      size_t length = 0;
+      while (body_at == std::string::npos || in.size() < body_at + length) {
+        auto n = ::read(conn, buf, sizeof buf);
+        if (n <= 0)
+          break;
+        in.append(buf, static_cast<size_t>(n));
+        if (body_at == std::string::npos
+            && (body_at = in.find("\r\n\r\n")) != std::string::npos) {
+          body_at += 4;
+          auto cl = in.find("Content-Length: ");
+          if (cl != std::string::npos)
+            length = std::stoul(in.substr(cl + 16));
+        }
+      }
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        bodies_.push_back(body_at == std::string::npos ? ""
+                                                       : in.substr(body_at));
+      }
+      auto out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 "Connection: close\r\n\r\n"
+                 + stream;
+      (void)!::write(conn, out.data(), out.size());
+      ::close(conn);
+    }
+  }
+
+  std::vector<std::string> streams_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::mutex mtx_;
+  std::vector<std::string> bodies_;
+  std::thread thread_;
+};
+
+/// One watch response line: the events of `revision`, one put of `key`.
+std::string revision_line(int64_t revision, const std::string& b64_key) {
+  auto rev = "\"" + std::to_string(revision) + "\"";
+  return R"({"result":{"header":{"revision":)" + rev + R"(},"events":[{"kv":)"
+         + R"({"key":")" + b64_key + R"(","create_revision":)" + rev
+         + R"(,"mod_revision":)" + rev + R"(,"value":"eA==","version":"1"}}]}})"
+         + "\n";
+}
+
+} // namespace
+
+TEST_CASE("client: a watch revision at or before one delivered fails the "
+          "member over and the watch resumes after the last one delivered") {
+  const std::string created = R"({"result":{"created":true}})"
+                              "\n";
+  const std::string b64_users_a = "L3cvdXNlcnMvYQ=="; // /w/users/a
+  fake_gateway gw{
+    {created + revision_line(5, b64_users_a) + revision_line(4, b64_users_a),
+     created + revision_line(6, b64_users_a)}};
+  client_options opts;
+  opts.endpoints = {gw.endpoint()};
+  opts.retry_for = std::chrono::milliseconds(3000);
+  client c{opts};
+  std::vector<int64_t> seen;
+  c.watch_prefix("/w/", 5, [&](watch_revision r) {
+    seen.push_back(r.revision);
+    return r.revision < 6;
+  });
+  CHECK(seen == std::vector<int64_t>{5, 6}); // 4 never delivered
+  auto bodies = gw.bodies();
+  REQUIRE(bodies.size() == 2);
+  CHECK(bodies[0].find(R"("start_revision":"5")") != std::string::npos);
+  CHECK(bodies[1].find(R"("start_revision":"6")") != std::string::npos);
 }
 
 TEST_CASE("client: a lease keeps its key while kept alive, revoked both go") {
