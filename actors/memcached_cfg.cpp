@@ -193,6 +193,7 @@ std::optional<attempt_failure> replace_file(writer_state& st,
 
 void on_success(writer_self self, bool wrote) {
   auto& st = self->state;
+  st.file_version = st.state_version;
   if (wrote) {
     ++st.writes;
     st.last_write = self->clock().now();
@@ -200,9 +201,8 @@ void on_success(writer_self self, bool wrote) {
       log::info(st.log_name(), "written after " + std::to_string(st.attempts)
                                  + " failed attempts");
     if (st.spec.refresh)
-      st.spec.refresh();
+      st.spec.refresh(st.file_version);
   }
-  st.file_version = st.state_version;
   auto& history = *st.spec.history;
   if (history.give_ups > 0)
     log::info(st.log_name(), "in step again after "

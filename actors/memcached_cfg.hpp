@@ -89,8 +89,11 @@ struct writer_spec {
   std::function<versioned_snapshot()> read_snapshot;
   /// The file system; the POSIX port when empty.
   std::shared_ptr<file_port> files;
-  /// Tells the consumer to re-read the file, after each successful rename.
-  std::function<void()> refresh;
+  /// Tells the consumer to re-read the file, after each successful rename,
+  /// with the source version the file now holds. A version that leaves the
+  /// file's bytes as they were is not renamed and so not refreshed; a
+  /// reload renames the same bytes again and refreshes.
+  std::function<void(uint64_t version)> refresh;
   /// Shared by the incarnations of this file's writer; a fresh one when empty.
   std::shared_ptr<writer_history> history;
   /// Run on a thread of its own (`caf::detached`) rather than on the

@@ -465,7 +465,7 @@ inline writer_spec slots_spec(const std::string& path, probe* p, bool durable) {
   spec.settings.durable = durable;
   spec.make_module = [p] { return std::make_unique<slots_module>(p); };
   spec.read_snapshot = [] { return versioned_snapshot{0, full_snapshot()}; };
-  spec.refresh = [p] { p->on_refresh(); };
+  spec.refresh = [p](uint64_t) { p->on_refresh(); };
   return spec;
 }
 

@@ -71,7 +71,7 @@ void memory_group(const options& opt) {
     spec.settings.durable = false;
     spec.make_module = [] { return std::make_unique<tiny_module>(); };
     spec.read_snapshot = [] { return versioned_snapshot{}; };
-    spec.refresh = [&written] {
+    spec.refresh = [&written](uint64_t) {
       written.fetch_add(1, std::memory_order_release);
     };
     return spec;

@@ -46,18 +46,39 @@ const refresh_status* refresh_of(const node_status& st,
   return nullptr;
 }
 
+/// The consumer check's state, or null for a file without one.
+json verify_json(const refresh_status& r) {
+  if (!r.verifies)
+    return nullptr;
+  return {{"state", r.verify_state},
+          {"version", r.version},
+          {"detail", text_or_null(r.verify_detail)},
+          {"seconds_verifying", seconds_or_null(r.verifying_for)}};
+}
+
 json refresh_json(const refresh_status& r) {
   return {{"running", r.running},
           {"pending", r.pending},
           {"refreshes", r.refreshes},
           {"consecutive_failures", r.failures},
           {"last_error", text_or_null(r.last_error)},
-          {"seconds_to_next_retry", seconds_or_null(r.next_retry_in)}};
+          {"seconds_to_next_retry", seconds_or_null(r.next_retry_in)},
+          {"verify", verify_json(r)}};
+}
+
+/// The version the file's consumer was shown to enforce; null for a file
+/// without a consumer check (written, not confirmed).
+json confirmed_json(const refresh_status* r) {
+  if (!r || !r->verifies)
+    return nullptr;
+  return r->confirmed_version;
 }
 
 json file_json(const node_status& st, const writer_status& f) {
+  auto r = refresh_of(st, f.path);
   json out = {{"path", f.path},
               {"applied_version", f.applied_version},
+              {"confirmed_version", confirmed_json(r)},
               {"state", to_string(f.phase)},
               {"attempts", f.attempts},
               {"writes", f.writes},
@@ -72,7 +93,7 @@ json file_json(const node_status& st, const writer_status& f) {
               {"last_give_up", text_or_null(f.last_give_up)},
               {"seconds_failing", seconds_or_null(f.failing_for)},
               {"module", f.module}};
-  if (auto r = refresh_of(st, f.path))
+  if (r)
     out["refresh"] = refresh_json(*r);
   else
     out["refresh"] = nullptr;
@@ -186,7 +207,16 @@ http_response get_metrics(control_backend& backend) {
   return out;
 }
 
-/// POST /v1/sync and /v1/reload.
+/// What one file's sync waited for, as POST /v1/sync answers it.
+json file_sync_json(const file_sync& x) {
+  return {{"path", x.path},
+          {"waited_for", to_string(x.basis)},
+          {"version", x.version},
+          {"note", text_or_null(x.note)}};
+}
+
+/// POST /v1/sync and /v1/reload. `call` answers the fields the reply adds
+/// to {"ok", "file", "version"}.
 template <class Call>
 http_response post_target(const http_request& req, bool with_version,
                           Call call) {
@@ -194,11 +224,14 @@ http_response post_target(const http_request& req, bool with_version,
   if (!target)
     return error_response(400, target.error().message);
   auto& t = *target;
-  if (auto done = call(t); !done)
+  auto done = call(t);
+  if (!done)
     return from_error(done.error());
   json out = {{"ok", true}, {"file", text_or_null(t.file)}};
   if (t.version)
     out["version"] = *t.version;
+  for (auto& [key, value] : done->items())
+    out[key] = value;
   return json_response(200, out);
 }
 
@@ -285,9 +318,15 @@ std::vector<std::string> health_problems(const node_status& st) {
     if (f.restarts > 0)
       out.push_back(f.path + ": gave up " + std::to_string(f.restarts)
                     + " times since its last write: " + f.last_give_up);
-    if (auto r = refresh_of(st, f.path); r && r->failures > 0)
+    auto r = refresh_of(st, f.path);
+    if (r && r->failures > 0)
       out.push_back(f.path + ": refresh failing (" + std::to_string(r->failures)
                     + " in a row): " + r->last_error);
+    // Past its timeout the check reports "failed": the consumer may still
+    // enforce an older version (e.g. let a removed user in).
+    if (r && r->verifies && r->verify_state == "failed")
+      out.push_back(f.path + ": version " + std::to_string(r->version)
+                    + " not confirmed: " + r->verify_detail);
   }
   return out;
 }
@@ -342,6 +381,20 @@ std::string metrics_text(const node_status& st) {
            "incarnation yet).",
            st.files,
            [](w f) { return static_cast<double>(f.applied_version); });
+  std::vector<refresh_status> verified;
+  for (auto& x : st.refreshes)
+    if (x.verifies)
+      verified.push_back(x);
+  per_file("mcfg_confirmed_version", "gauge",
+           "The newest source version the file's consumer was shown to "
+           "enforce (files with a consumer check only; 0: none yet).",
+           verified,
+           [](r x) { return static_cast<double>(x.confirmed_version); });
+  per_file("mcfg_verify_failed", "gauge",
+           "1 while the file's consumer check gave up on its version (the "
+           "consumer may still enforce an older one), else 0.",
+           verified,
+           [](r x) { return x.verify_state == "failed" ? 1.0 : 0.0; });
   return out;
 }
 
@@ -368,12 +421,22 @@ http_response route_request(const http_request& req, control_backend& backend) {
   if (req.path == "/metrics")
     return get_metrics(backend);
   if (req.path == "/v1/sync")
-    return post_target(req, true, [&](const control_target& t) {
-      return backend.sync(t);
+    return post_target(
+      req, true, [&](const control_target& t) -> result<json, backend_error> {
+        auto done = backend.sync(t);
+        if (!done)
+          return done.error();
+        json files = json::array();
+        for (auto& f : *done)
+          files.push_back(file_sync_json(f));
+        return json{{"files", std::move(files)}};
+      });
+  return post_target(
+    req, false, [&](const control_target& t) -> result<json, backend_error> {
+      if (auto done = backend.reload(t); !done)
+        return done.error();
+      return json::object();
     });
-  return post_target(req, false, [&](const control_target& t) {
-    return backend.reload(t);
-  });
 }
 
 } // namespace

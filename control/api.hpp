@@ -60,8 +60,12 @@ public:
   virtual ~control_backend() = default;
   virtual result<node_status, backend_error> status() = 0;
   /// Returns once the target's files hold the current (or given) version
-  /// and their refresh went through.
-  virtual result<void, backend_error> sync(const control_target& target) = 0;
+  /// and their refresh went through, and for files with a consumer check
+  /// once the consumer was shown to enforce it (or the check said no probe
+  /// can tell): per file, what the sync waited for.
+  virtual result<std::vector<file_sync>, backend_error>
+  sync(const control_target& target)
+    = 0;
   virtual result<void, backend_error> reload(const control_target& target) = 0;
 };
 

@@ -53,31 +53,35 @@ select(const control_spec& spec, const std::string& file) {
   return caf::make_error(errc::unknown_file, file);
 }
 
-/// Step 3 of sync for one file: its own refresh went through (another
-/// file's slow or failing refresh does not hold it up).
+/// Step 3 of sync for one file: its own refresh went through, and with a
+/// consumer check its consumer enforces `version` (another file's slow or
+/// failing refresh does not hold it up).
 void sync_refresh(control_self self, const control_spec& spec,
-                  const std::string& path, std::function<void()> done,
+                  const std::string& path, uint64_t version,
+                  std::function<void(file_sync)> done,
                   std::function<void(caf::error)> fail) {
   auto refresher = lookup<refresher_actor>(self, spec.refresher);
   if (!refresher) {
     fail(caf::make_error(errc::refresher_stopped, path));
     return;
   }
-  self->request(refresher, caf::infinite, sync_atom::value, path)
-    .then([done](caf::ok_atom) { done(); },
+  self->request(refresher, caf::infinite, sync_atom::value, path, version)
+    .then([done](file_sync& x) { done(std::move(x)); },
           [fail](caf::error& err) { fail(std::move(err)); });
 }
 
+using sync_promise = caf::typed_response_promise<std::vector<file_sync>>;
+
 /// Step 2 of sync: every selected writer's file holds `version` (or a
-/// later one), then its file's refresh went through.
+/// later one), then its file's refresh (and check) went through.
 void sync_writers(control_self self, const control_spec& spec,
                   std::vector<std::pair<std::string, sup::child_id>> files,
-                  uint64_t version,
-                  caf::typed_response_promise<caf::ok_atom> rp) {
+                  uint64_t version, sync_promise rp) {
   auto failed = std::make_shared<bool>(false);
+  auto out = std::make_shared<std::vector<file_sync>>(files.size());
   auto all = std::make_shared<join>(files.size(), [=]() mutable {
     if (!*failed)
-      rp.deliver(caf::ok_atom::value);
+      rp.deliver(*out);
   });
   std::function<void(caf::error)> fail = [rp, failed,
                                           all](caf::error err) mutable {
@@ -87,26 +91,32 @@ void sync_writers(control_self self, const control_spec& spec,
     }
     all->arrive();
   };
-  std::function<void()> done = [all] { all->arrive(); };
-  for (auto& [path, id] : files) {
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto& [path, id] = files[i];
+    std::function<void(file_sync)> done = [all, out, i](file_sync x) {
+      (*out)[i] = std::move(x);
+      all->arrive();
+    };
     auto writer = lookup<memcached_cfg_actor>(self, id);
     if (!writer) {
       fail(caf::make_error(errc::writer_stopped, path));
       continue;
     }
     self->request(writer, caf::infinite, sync_atom::value, version)
-      .then([self, spec, path = path, done, fail](
-              caf::ok_atom) { sync_refresh(self, spec, path, done, fail); },
-            [fail](caf::error& err) { fail(std::move(err)); });
+      .then(
+        [self, spec, path = path, version, done, fail](caf::ok_atom) {
+          sync_refresh(self, spec, path, version, done, fail);
+        },
+        [fail](caf::error& err) { fail(std::move(err)); });
   }
 }
 
-caf::result<caf::ok_atom> sync(control_self self, const control_spec& spec,
-                               const std::string& file) {
+caf::result<std::vector<file_sync>>
+sync(control_self self, const control_spec& spec, const std::string& file) {
   auto files = select(spec, file);
   if (!files)
     return std::move(files.error());
-  auto rp = self->make_response_promise<caf::ok_atom>();
+  auto rp = self->make_response_promise<std::vector<file_sync>>();
   auto store = lookup<store_actor>(self, spec.store);
   if (!store)
     return caf::make_error(errc::writer_stopped, "file_store");
@@ -200,7 +210,7 @@ backend_error to_backend_error(const caf::error& err,
     status = 404;
   else if (err == caf::sec::request_timeout)
     status = 504;
-  else if (err == errc::writer_stopped)
+  else if (err == errc::writer_stopped || err == errc::verify_failed)
     status = 503;
   return {status, sup::describe(err, sys)};
 }
@@ -221,10 +231,17 @@ public:
     return out;
   }
 
-  result<void, backend_error> sync(const control_target& target) override {
-    auto out = ask_ok(sync_atom::value, target.file);
+  result<std::vector<file_sync>, backend_error>
+  sync(const control_target& target) override {
+    result<std::vector<file_sync>, backend_error> out
+      = std::vector<file_sync>{};
+    caf::scoped_actor self{sys_};
+    self->request(control_, timeout_, sync_atom::value, target.file)
+      .receive([&](std::vector<file_sync>& x) { out = std::move(x); },
+               [&](caf::error& err) { out = to_backend_error(err, sys_); });
     if (out && target.version)
-      return check_version(*target.version);
+      if (auto checked = check_version(*target.version); !checked)
+        return checked.error();
     return out;
   }
 

@@ -22,9 +22,11 @@ namespace mcfg {
 
 using control_actor = caf::typed_actor<
   caf::replies_to<status_atom>::with<node_status>,
-  // ok once every file ("" = all, else one path) holds the source's
-  // current version and its refresh went through; else the first error.
-  caf::replies_to<sync_atom, std::string>::with<caf::ok_atom>,
+  // Answered once every file ("" = all, else one path) holds the source's
+  // current version and its refresh went through (with a consumer check:
+  // the consumer was shown to enforce it), with what was waited for per
+  // file in node.yaml order; else the first error.
+  caf::replies_to<sync_atom, std::string>::with<std::vector<file_sync>>,
   // Re-read the source now and rewrite the files ("" = all).
   caf::replies_to<reload_atom, std::string>::with<caf::ok_atom>>;
 

@@ -66,7 +66,10 @@ int main(int argc, char** argv) {
     return mcfg::versioned_snapshot{
       1, {{"motd/text", mcfg::config_value{"hello"}}}};
   };
-  spec.refresh = [] { std::cout << "refresh: tell the reader to re-read\n"; };
+  spec.refresh = [](uint64_t version) {
+    std::cout << "refresh: tell the reader to re-read version " << version
+              << "\n";
+  };
   auto writer = mcfg::spawn_memcached_cfg(sys, std::move(spec));
 
   caf::scoped_actor self{sys};

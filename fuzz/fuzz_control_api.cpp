@@ -60,9 +60,12 @@ struct fake_node : mcfg::control_backend {
       return {};
     return mcfg::backend_error{404, "no file named " + t.file};
   }
-  mcfg::result<void, mcfg::backend_error>
+  mcfg::result<std::vector<mcfg::file_sync>, mcfg::backend_error>
   sync(const mcfg::control_target& t) override {
-    return act(t);
+    if (auto done = act(t); !done)
+      return done.error();
+    return std::vector<mcfg::file_sync>{
+      {st.files[0].path, mcfg::sync_basis::confirmed, st.source.version, ""}};
   }
   mcfg::result<void, mcfg::backend_error>
   reload(const mcfg::control_target& t) override {

@@ -24,6 +24,8 @@ const char* to_string(errc x) {
       return "refresh_failed";
     case errc::refresher_stopped:
       return "refresher_stopped";
+    case errc::verify_failed:
+      return "verify_failed";
   }
   return "unknown";
 }
@@ -66,6 +68,9 @@ std::string render_error(uint8_t code, const caf::message& ctx) {
       return "refresh of " + text_at(ctx, 0) + " failed: " + text_at(ctx, 1);
     case errc::refresher_stopped:
       return "refresher stopped before " + text_at(ctx, 0) + " was refreshed";
+    case errc::verify_failed:
+      return text_at(ctx, 0) + ": version " + text_at(ctx, 1)
+             + " not confirmed: " + text_at(ctx, 2);
   }
   return "mcfg error " + std::to_string(code) + " " + caf::to_string(ctx);
 }

@@ -30,6 +30,9 @@ enum class errc : uint8_t {
   refresh_failed,
   /// The refresher stopped before the file was refreshed; context: path.
   refresher_stopped,
+  /// A file's consumer check gave up: the consumer was not shown to enforce
+  /// the version; context: path, version (as text), what it still does.
+  verify_failed,
 };
 
 const char* to_string(errc x);

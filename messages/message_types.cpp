@@ -19,6 +19,8 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<writer_status>>("mcfg::writer_statuses");
   cfg.add_message_type<std::vector<refresh_status>>("mcfg::refresh_statuses");
   cfg.add_message_type<node_status>("mcfg::node_status");
+  cfg.add_message_type<file_sync>("mcfg::file_sync");
+  cfg.add_message_type<std::vector<file_sync>>("mcfg::file_syncs");
   cfg.add_error_category(errc_category, [](uint8_t code, caf::atom_value,
                                            const caf::message& ctx) {
     return render_error(code, ctx);

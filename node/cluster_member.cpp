@@ -50,15 +50,26 @@ std::string cluster_member::describe() {
         },
         [&](const caf::error&) { healthy = written = false; });
   }
+  // The version every checked file's consumer was shown to enforce: the
+  // least confirmed; none when no file has a check.
+  std::optional<uint64_t> confirmed;
   if (auto r = sys_.registry().get<refresher_actor>(refresher_child_id)) {
     self->request(r, timeout, status_atom::value)
       .receive(
         [&](const std::vector<refresh_status>& all) {
           for (auto& st : all) {
-            if (st.pending || st.failures > 0)
+            // A check still running, or given up, is not through: the
+            // consumer may enforce an older revision.
+            auto checking = st.verifies
+                            && (st.verify_state == "verifying"
+                                || st.verify_state == "failed");
+            if (st.pending || st.failures > 0 || checking)
               refreshed = false;
-            if (st.failures > 0)
+            if (st.failures > 0 || st.verify_state == "failed")
               healthy = false;
+            if (st.verifies)
+              confirmed = std::min(confirmed.value_or(st.confirmed_version),
+                                   st.confirmed_version);
           }
         },
         // Busy with a slow refresh: not through yet.
@@ -73,6 +84,11 @@ std::string cluster_member::describe() {
   if (held_) {
     out["revision"] = held_->revision;
     out["digest"] = held_->digest;
+  }
+  if (confirmed) {
+    if (auto e = etcd_->versions->find(*confirmed))
+      confirmed_ = e->revision;
+    out["confirmed_revision"] = confirmed_.value_or(0);
   }
   // A node name is node.yaml's text: invalid UTF-8 in it is replaced, not
   // thrown on (this runs on the registration's thread).

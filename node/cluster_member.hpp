@@ -47,6 +47,9 @@ private:
   std::string key_;
   /// The revision and digest last known to be in every file.
   std::optional<etcd_versions::entry> held_;
+  /// The revision last known to be enforced by every checked file's
+  /// consumer (files with node.yaml `verify`).
+  std::optional<int64_t> confirmed_;
   std::unique_ptr<etcd::etcd_registration> registration_;
 };
 

@@ -146,9 +146,9 @@ sup::child_spec files_child(const node_config& cfg,
         auto with_refresh = spec;
         // Looked up per refresh: the refresher may have been restarted. A
         // message, never a wait: a refresh never holds up a rename.
-        with_refresh.refresh = [&sys, path] {
+        with_refresh.refresh = [&sys, path](uint64_t version) {
           if (auto r = sys.registry().get<refresher_actor>(refresher_child_id))
-            caf::anon_send(r, refresh_atom::value, path);
+            caf::anon_send(r, refresh_atom::value, path, version);
         };
         return spawn_memcached_cfg(sys, std::move(with_refresh));
       })));
@@ -195,7 +195,7 @@ node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
   for (auto& file : cfg.files)
     if (auto action = make_refresh_action(file.refresh, default_command_timeout,
                                           stopping))
-      refresh.actions.emplace(file.path, std::move(action));
+      refresh.jobs.emplace(file.path, refresh_job{std::move(action), {}, {}});
   children.push_back(sup::worker_child(
     refresher_child_id, sup::make_start([refresh](caf::actor_system& sys) {
       return spawn_refresher(sys, refresh);

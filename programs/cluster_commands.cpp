@@ -126,7 +126,12 @@ struct node_entry {
   int64_t revision = 0;
   std::string digest;
   bool healthy = false;
+  /// Its files hold `revision`, their refresh went through, and every
+  /// consumer check is through (confirmed, or not verifiable).
   bool synced = false;
+  /// The revision every checked file's consumer was shown to enforce; none
+  /// for a node without a consumer check.
+  std::optional<int64_t> confirmed_revision;
 };
 
 std::map<std::string, node_entry> registered_nodes(etcd::client& c,
@@ -142,10 +147,20 @@ std::map<std::string, node_entry> registered_nodes(etcd::client& c,
       n.digest = j.value("digest", "");
       n.healthy = j.value("healthy", false);
       n.synced = j.value("synced", false);
+      if (auto c = j.find("confirmed_revision");
+          c != j.end() && c->is_number_integer())
+        n.confirmed_revision = c->get<int64_t>();
     }
     out.emplace(n.name, std::move(n));
   }
   return out;
+}
+
+/// "confirmed 12", or "no consumer check".
+std::string confirmed_text(const node_entry& n) {
+  if (!n.confirmed_revision)
+    return "no consumer check";
+  return "confirmed " + std::to_string(*n.confirmed_revision);
 }
 
 /// Whether `n` holds the users of `revision` (whose digest is `digest`).
@@ -247,16 +262,40 @@ int cluster_status(const cluster_target& t, std::ostream& out,
     out << "source etcd " << t.prefix << " at revision " << current.revision
         << ", " << nodes.size() << " nodes registered\n";
     for (auto& [name, n] : nodes) {
-      out << "  " << name << "  files from revision " << n.revision << "  "
+      out << "  " << name << "  applied " << n.revision << "  "
+          << confirmed_text(n) << "  "
           << (holds(n, current.revision, current.digest) ? "up to date"
                                                          : "behind")
           << "  " << (n.healthy ? "healthy" : "UNHEALTHY")
-          << (n.synced ? "" : "  (refresh pending)") << '\n';
+          << (n.synced ? "" : "  (refresh or check pending)") << '\n';
     }
     return cli::exit_ok;
   } catch (const etcd::etcd_error& e) {
     return fail(err, e.what());
   }
+}
+
+/// "3 nodes hold revision 12: 2 confirmed in their consumer, 1 without a
+/// consumer check".
+void report_synced(std::ostream& out,
+                   const std::map<std::string, node_entry>& nodes,
+                   const std::set<std::string>& names, int64_t target) {
+  size_t confirmed = 0;
+  size_t unverifiable = 0;
+  for (auto& name : names) {
+    auto& n = nodes.at(name);
+    if (!n.confirmed_revision)
+      continue;
+    if (*n.confirmed_revision >= target)
+      ++confirmed;
+    else
+      ++unverifiable;
+  }
+  out << names.size() << " nodes hold revision " << target << ": "
+      << confirmed << " confirmed in their consumer, " << unverifiable
+      << " written but not verifiable (no credential changed), "
+      << names.size() - confirmed - unverifiable
+      << " without a consumer check\n";
 }
 
 int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
@@ -304,10 +343,10 @@ int cluster_sync(const cluster_target& t, std::optional<int64_t> revision,
           missing[name] = "holds revision "
                           + std::to_string(i->second.revision);
         else if (!i->second.synced)
-          missing[name] = "refresh not through";
+          missing[name] = "refresh or consumer check not through";
       }
       if (missing.empty()) {
-        out << names.size() << " nodes hold revision " << target << '\n';
+        report_synced(out, nodes, names, target);
         return cli::exit_ok;
       }
       if (on_round)

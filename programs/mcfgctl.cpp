@@ -497,7 +497,11 @@ void print_status(const json& st) {
   std::cout << "\n\n";
   for (auto& f : st.at("files")) {
     std::cout << text(f.at("path")) << "\n  applied version "
-              << f.at("applied_version") << ", state " << text(f.at("state"))
+              << f.at("applied_version") << ", confirmed version "
+              << (f.at("confirmed_version").is_number()
+                    ? f.at("confirmed_version").dump()
+                    : std::string{"- (no consumer check)"})
+              << ", state " << text(f.at("state"))
               << ", attempts " << f.at("attempts") << ", writes "
               << f.at("writes") << ", last write "
               << age(f.at("seconds_since_last_write")) << ", last change "
@@ -529,6 +533,33 @@ void print_status(const json& st) {
     if (r.at("seconds_to_next_retry").is_number())
       std::cout << "; next retry in " << seconds(r.at("seconds_to_next_retry"));
     std::cout << "\n";
+    if (auto& v = r.at("verify"); v.is_object()) {
+      std::cout << "  check of version " << v.at("version") << ": "
+                << text(v.at("state"));
+      if (v.at("seconds_verifying").is_number())
+        std::cout << " for " << seconds(v.at("seconds_verifying"));
+      if (v.at("detail").is_string())
+        std::cout << ": " << text(v.at("detail"));
+      std::cout << "\n";
+    }
+  }
+}
+
+/// What a sync waited for, per file: confirmed in its consumer, or only
+/// written and refreshed.
+void print_sync(const json& answer) {
+  std::cout << "in sync:\n";
+  for (auto& f : answer.at("files")) {
+    auto basis = text(f.at("waited_for"));
+    std::cout << "  " << text(f.at("path")) << ": version " << f.at("version");
+    if (basis == "confirmed")
+      std::cout << " confirmed: its consumer was shown to enforce it\n";
+    else if (basis == "unverifiable")
+      std::cout << " written and refreshed, not verifiable: "
+                << text(f.at("note")) << "\n";
+    else
+      std::cout << " written and refreshed (no consumer check: not "
+                   "confirmed)\n";
   }
 }
 
@@ -585,8 +616,7 @@ int show(const options& opts, const reply& r) {
     if (opts.command == "status")
       print_status(doc);
     else if (opts.command == "sync")
-      std::cout << "in sync: " << (opts.file.empty() ? "every file" : opts.file)
-                << " reflects the current source and was refreshed\n";
+      print_sync(doc);
     else
       std::cout << "reload requested\n";
   } catch (const json::exception& e) {

@@ -35,14 +35,14 @@ struct file_refresh {
   /// Armed while a failed refresh waits for its retry.
   std::optional<uint64_t> retry_timer;
   clock_time next_retry;
-  std::vector<caf::typed_response_promise<caf::ok_atom>> held_syncs;
+  std::vector<caf::typed_response_promise<file_sync>> held_syncs;
 
   void answer_held_syncs(const caf::error& err) {
     for (auto& promise : held_syncs)
       if (err)
         promise.deliver(err);
       else
-        promise.deliver(caf::ok_atom::value);
+        promise.deliver(file_sync{});
     held_syncs.clear();
   }
 };
@@ -129,10 +129,10 @@ refresher_impl::behavior_type refresher(refresher_self self,
                                         refresher_spec spec) {
   auto& st = self->state;
   st.spec = std::move(spec);
-  for (auto& [path, action] : st.spec.actions) {
+  for (auto& [path, job] : st.spec.jobs) {
     auto runner = st.spec.spawn_runner
-                    ? st.spec.spawn_runner(self->system(), path, action)
-                    : spawn_refresh_runner(self->system(), action, true);
+                    ? st.spec.spawn_runner(self->system(), path, job)
+                    : spawn_refresh_runner(self->system(), job, true);
     self->link_to(runner);
     st.files[path].runner = std::move(runner);
   }
@@ -140,7 +140,7 @@ refresher_impl::behavior_type refresher(refresher_self self,
     for (auto& [path, file] : st.files)
       start_run(self, path);
   return {
-    [=](refresh_atom, const std::string& path) {
+    [=](refresh_atom, const std::string& path, uint64_t) {
       auto i = self->state.files.find(path);
       if (i == self->state.files.end())
         return; // no refresh action: the consumer reads the file itself
@@ -158,10 +158,12 @@ refresher_impl::behavior_type refresher(refresher_self self,
       file.retry_timer.reset();
       start_run(self, path);
     },
-    [=](sync_atom, const std::string& path) -> caf::result<caf::ok_atom> {
+    [=](sync_atom, const std::string& path,
+        uint64_t version) -> caf::result<file_sync> {
+      auto applied = file_sync{path, sync_basis::applied, version, {}};
       auto i = self->state.files.find(path);
       if (i == self->state.files.end())
-        return caf::ok_atom::value;
+        return applied;
       auto& file = i->second;
       // A failed refresh waiting for its retry: try it now, and answer with
       // how that went rather than wait out the backoff.
@@ -170,8 +172,8 @@ refresher_impl::behavior_type refresher(refresher_self self,
         start_run(self, path);
       }
       if (!file.running && !file.queued)
-        return caf::ok_atom::value;
-      auto promise = self->make_response_promise<caf::ok_atom>();
+        return applied;
+      auto promise = self->make_response_promise<file_sync>();
       file.held_syncs.push_back(promise);
       return promise;
     },
@@ -193,14 +195,23 @@ caf::timespan refresh_backoff(const refresher_spec& spec, uint32_t failures) {
   return std::min(wait, spec.backoff_max);
 }
 
-refresh_runner spawn_refresh_runner(caf::actor_system& sys,
-                                    refresh_action action, bool detached) {
-  auto behavior =
-    [action = std::move(action)]() -> refresh_runner::behavior_type {
-    return {[action](run_atom) {
-      auto done = action();
-      return done ? std::string{} : done.error().message;
-    }};
+refresh_runner spawn_refresh_runner(caf::actor_system& sys, refresh_job job,
+                                    bool detached) {
+  auto behavior = [job = std::move(job)]() -> refresh_runner::behavior_type {
+    return {
+      [job](run_atom) {
+        auto done = job.action();
+        return done ? std::string{} : done.error().message;
+      },
+      [job](verify_atom, const std::string& path, bool start) {
+        auto out = start ? job.check->start(path) : job.check->again();
+        return caf::make_result(static_cast<uint8_t>(out.verdict),
+                                std::move(out.detail));
+      },
+      [job](diagnose_atom, const std::string& path) {
+        return job.check->diagnose(path);
+      },
+    };
   };
   if (detached)
     return sys.spawn<caf::detached>(behavior);

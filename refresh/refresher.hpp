@@ -10,9 +10,19 @@
 // refresher itself. A request while the file's refresh runs queues exactly
 // one more run after it (requests coalesce); a failed run is retried after a
 // backoff that doubles from `backoff_min` to `backoff_max`.
+//
+// A file may also have a consumer check (consumer_check.hpp): after each
+// refresh that went through, the refresher has the file's runner run it,
+// again every `job.verify.interval` until it agrees (the version is confirmed),
+// says no probe can tell (unverifiable), or `job.verify.timeout` passes (failed,
+// with the check's diagnosis). With no agreement after
+// `job.verify.resignal_after`, the refresh action is run once more. A newer
+// rename during a check supersedes it: the check starts again for the newer
+// version.
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,18 +33,24 @@
 #include "memcached_cfg/messages/atoms.hpp"
 #include "memcached_cfg/messages/node_status.hpp"
 #include "memcached_cfg/messages/result.hpp"
+#include "memcached_cfg/refresh/consumer_check.hpp"
 
 namespace mcfg {
 
 using refresher_actor = caf::typed_actor<
-  // The file at this path was renamed into place: refresh its consumer.
-  caf::reacts_to<refresh_atom, std::string>,
-  // Answered once this file's consumer has re-read the file: ok at once for
-  // a file without a refresh action or with nothing owed, else after the
-  // owed refresh; with its error (refresh_failed) when that run fails; with
-  // refresher_stopped when the refresher stops first. A failed refresh that
-  // waits for its retry is retried at once for the sync.
-  caf::replies_to<sync_atom, std::string>::with<caf::ok_atom>,
+  // The file at this path was renamed into place holding this version:
+  // refresh its consumer.
+  caf::reacts_to<refresh_atom, std::string, uint64_t>,
+  // Asked once the file holds this version or a later one. Without a check:
+  // answered (applied) once its consumer has re-read the file: at once for a
+  // file without a refresh action or with nothing owed, else after the owed
+  // refresh; with its error (refresh_failed) when that run fails. With a
+  // check: answered (confirmed) once the consumer was shown to enforce this
+  // version or a later one; (unverifiable) when the check of the file's
+  // content says no probe can tell; with verify_failed when it gave up.
+  // With refresher_stopped when the refresher stops first. A failed refresh
+  // that waits for its retry is retried at once for the sync.
+  caf::replies_to<sync_atom, std::string, uint64_t>::with<file_sync>,
   caf::replies_to<status_atom>::with<std::vector<refresh_status>>>;
 
 /// One refresh: success, or what went wrong (no secrets).
@@ -43,20 +59,39 @@ using refresh_action = std::function<result<void>()>;
 /// run: perform the action once; answered with its result.
 using run_atom = caf::atom_constant<caf::atom("run")>;
 
-/// Runs one file's refresh action, one run at a time. The answer is the
-/// action's result as a message can carry it: empty on success, else the
-/// failure's message.
-using refresh_runner
-  = caf::typed_actor<caf::replies_to<run_atom>::with<std::string>>;
+/// verify(path, start): run the file's check (start: plan it afresh).
+using verify_atom = caf::atom_constant<caf::atom("verify")>;
+/// diagnose(path): why the consumer may not have loaded the file.
+using diagnose_atom = caf::atom_constant<caf::atom("diagnose")>;
 
-/// A runner for `action`: detached (a thread of its own, for actions that
+/// One file's refresh: the action, and the consumer check if it has one.
+struct refresh_job {
+  refresh_action action;
+  /// Shared by the runners of every refresher incarnation, so that what it
+  /// knows of the consumer survives a restart; only the current runner
+  /// calls it.
+  std::shared_ptr<consumer_check> check;
+  /// How often and how long `check` runs for one version.
+  verify_settings verify;
+};
+
+/// Runs one file's refresh action and check, one call at a time. A run's
+/// answer is the action's result as a message can carry it: empty on
+/// success, else the failure's message. A verify's answer is the check's
+/// verdict (check_verdict as a number) and detail.
+using refresh_runner = caf::typed_actor<
+  caf::replies_to<run_atom>::with<std::string>,
+  caf::replies_to<verify_atom, std::string, bool>::with<uint8_t, std::string>,
+  caf::replies_to<diagnose_atom, std::string>::with<std::string>>;
+
+/// A runner for `job`: detached (a thread of its own, for actions that
 /// block), or scheduled like any actor (tests under the test_coordinator).
-refresh_runner spawn_refresh_runner(caf::actor_system& sys,
-                                    refresh_action action, bool detached);
+refresh_runner spawn_refresh_runner(caf::actor_system& sys, refresh_job job,
+                                    bool detached);
 
 struct refresher_spec {
-  /// The action per file path; a path without one needs no refresh.
-  std::map<std::string, refresh_action> actions;
+  /// The job per file path; a path without one needs no refresh.
+  std::map<std::string, refresh_job> jobs;
   /// A failed refresh is retried after `backoff_min`, then after twice the
   /// previous wait, up to `backoff_max`.
   caf::timespan backoff_min = std::chrono::seconds(1);
@@ -65,10 +100,10 @@ struct refresher_spec {
   /// which requests its dead incarnation lost, and a spare re-read is
   /// harmless.
   bool refresh_on_start = false;
-  /// Starts the runner of one file's action; detached runners when empty.
+  /// Starts the runner of one file's job; detached runners when empty.
   /// The refresher links to its runners: they stop with it.
   std::function<refresh_runner(caf::actor_system&, const std::string& path,
-                               refresh_action)>
+                               refresh_job)>
     spawn_runner;
 };
 

@@ -34,7 +34,7 @@ struct writer_fixture : coordinator_fixture {
     s.read_snapshot = [truth = truth, version = version] {
       return versioned_snapshot{*version, *truth};
     };
-    s.refresh = [n = refreshes] { ++*n; };
+    s.refresh = [n = refreshes](uint64_t) { ++*n; };
     return s;
   }
 

@@ -33,12 +33,15 @@ struct fake_backend : control_backend {
       return *failure;
     return st;
   }
-  result<void, backend_error> sync(const control_target& t) override {
+  /// What sync answers per file.
+  std::vector<file_sync> synced;
+  result<std::vector<file_sync>, backend_error>
+  sync(const control_target& t) override {
     calls.push_back("sync");
     targets.push_back(t);
     if (failure)
       return *failure;
-    return {};
+    return synced;
   }
   result<void, backend_error> reload(const control_target& t) override {
     calls.push_back("reload");
@@ -127,12 +130,23 @@ TEST_CASE("control API: sync and reload take an optional file (and sync a "
   fake_backend b;
   auto r = call(b, "POST", "/v1/sync", "");
   CHECK(r.status == 200);
-  CHECK(body_of(r) == json{{"ok", true}, {"file", nullptr}});
+  CHECK(body_of(r)
+        == json{{"ok", true}, {"file", nullptr}, {"files", json::array()}});
+  b.synced = {{"/run/a", sync_basis::confirmed, 12, ""}};
   r = call(b, "POST", "/v1/sync", R"({"file": "/run/a", "version": 12})");
   CHECK(r.status == 200);
-  CHECK(body_of(r) == json{{"ok", true}, {"file", "/run/a"}, {"version", 12}});
+  CHECK(body_of(r)
+        == json{{"ok", true},
+                {"file", "/run/a"},
+                {"version", 12},
+                {"files",
+                 {{{"path", "/run/a"},
+                   {"waited_for", "confirmed"},
+                   {"version", 12},
+                   {"note", nullptr}}}}});
   r = call(b, "POST", "/v1/reload", " \n{\"file\":\"/run/b\"}\n");
   CHECK(r.status == 200);
+  CHECK(body_of(r) == json{{"ok", true}, {"file", "/run/b"}});
   REQUIRE(b.calls == std::vector<std::string>{"sync", "sync", "reload"});
   CHECK(b.targets[0].file.empty());
   CHECK_FALSE(b.targets[0].version);
@@ -230,7 +244,10 @@ TEST_CASE("control API: status lists the source, every file with its "
                 {"refreshes", 5},
                 {"consecutive_failures", 0},
                 {"last_error", nullptr},
-                {"seconds_to_next_retry", nullptr}});
+                {"seconds_to_next_retry", nullptr},
+                {"verify", nullptr}});
+  // No consumer check: written, never said to be confirmed.
+  CHECK(auth.at("confirmed_version").is_null());
   auto& perms = files[1];
   CHECK(perms.at("seconds_since_last_write").is_null());
   CHECK(perms.at("applied_version") == 0);
@@ -352,6 +369,66 @@ TEST_CASE("control API: metrics are well-formed Prometheus text with every "
     CHECK(s.name.rfind("mcfg_", 0) == 0);
   CHECK(m.types.at("mcfg_writes_total") == "counter");
   CHECK(m.types.at("mcfg_source_version") == "gauge");
+  // Neither file has a consumer check: no confirmed version is claimed.
+  CHECK_FALSE(m.value("mcfg_confirmed_version", "/run/memcached.auth"));
+  CHECK_FALSE(m.value("mcfg_confirmed_version", "/run/permissions.json"));
+}
+
+namespace {
+
+/// two_files() with a consumer check on the auth file that gave up on
+/// version 7 while memcached still enforces version 6.
+node_status checked_and_failed() {
+  auto st = two_files();
+  auto& r = st.refreshes[0];
+  r.version = 7;
+  r.verifies = true;
+  r.confirmed_version = 6;
+  r.verify_state = "failed";
+  r.verify_detail = "memcached still lets in removed user bob";
+  return st;
+}
+
+} // namespace
+
+TEST_CASE("control API: a file's consumer check shows in status, healthz "
+          "and metrics, naming the user and never a password") {
+  fake_backend b;
+  b.st = checked_and_failed();
+  auto doc = body_of(call(b, "GET", "/v1/status"));
+  auto& auth = doc.at("files")[0];
+  CHECK(auth.at("applied_version") == 7);
+  CHECK(auth.at("confirmed_version") == 6);
+  CHECK(auth.at("refresh").at("verify")
+        == json{{"state", "failed"},
+                {"version", 7},
+                {"detail", "memcached still lets in removed user bob"},
+                {"seconds_verifying", nullptr}});
+  CHECK(doc.at("files")[1].at("confirmed_version").is_null());
+  auto health = call(b, "GET", "/healthz");
+  CHECK(health.status == 503);
+  CHECK(body_of(health).at("problems")
+        == json::array({"/run/memcached.auth: version 7 not confirmed: "
+                        "memcached still lets in removed user bob",
+                        "/run/permissions.json: holds version 0 of 7",
+                        "/run/permissions.json: gave up 2 times since its "
+                        "last write: gave up writing /run/permissions.json"}));
+  auto m = test::parse_prometheus_text(call(b, "GET", "/metrics").body);
+  REQUIRE(m.error.empty());
+  CHECK(m.value("mcfg_confirmed_version", "/run/memcached.auth") == 6.0);
+  CHECK(m.value("mcfg_verify_failed", "/run/memcached.auth") == 1.0);
+  CHECK_FALSE(m.value("mcfg_confirmed_version", "/run/permissions.json"));
+
+  // Confirmed: healthy as far as the auth file goes, and 0 in metrics.
+  b.st.refreshes[0].verify_state = "confirmed";
+  b.st.refreshes[0].confirmed_version = 7;
+  b.st.refreshes[0].verify_detail.clear();
+  health = call(b, "GET", "/healthz");
+  for (auto& p : body_of(health).at("problems"))
+    CHECK(p.get<std::string>().find("memcached.auth") == std::string::npos);
+  m = test::parse_prometheus_text(call(b, "GET", "/metrics").body);
+  CHECK(m.value("mcfg_verify_failed", "/run/memcached.auth") == 0.0);
+  CHECK(m.value("mcfg_confirmed_version", "/run/memcached.auth") == 7.0);
 }
 
 TEST_CASE("control API: a file path with quotes, backslashes and newlines "
@@ -456,7 +533,8 @@ struct throwing_backend : control_backend {
   result<node_status, backend_error> status() override {
     throw std::runtime_error("hunter2");
   }
-  result<void, backend_error> sync(const control_target&) override {
+  result<std::vector<file_sync>, backend_error>
+  sync(const control_target&) override {
     throw std::runtime_error("hunter2");
   }
   result<void, backend_error> reload(const control_target&) override {

@@ -182,7 +182,7 @@ TEST_CASE("cluster: mcfgctl import, then sync --cluster: every node's "
   auto status = c.ctl({"cluster", "status"});
   CHECK(status.exit_code == 0);
   for (auto& n : c.nodes)
-    CHECK(status.out.find(n->name + "  files from revision")
+    CHECK(status.out.find(n->name + "  applied ")
           != std::string::npos);
   auto exported = c.ctl({"export"});
   CHECK(exported.exit_code == 0);

@@ -352,10 +352,14 @@ TEST_CASE("mcfgctl: status, sync, reload and health through the socket, "
   n.start();
   auto synced = n.ctl({"sync"});
   CHECK(synced.exit_code == 0);
-  CHECK(contains(synced.out, "in sync: every file"));
+  CHECK(contains(synced.out, "in sync:\n  " + n.auth + ": version 1 written "
+                             "and refreshed (no consumer check: not "
+                             "confirmed)\n"));
   auto status = n.ctl({"status"});
   CHECK(status.exit_code == 0);
-  CHECK(contains(status.out, n.auth + "\n  applied version 1, state idle"));
+  CHECK(contains(status.out, n.auth
+                               + "\n  applied version 1, confirmed version - "
+                                 "(no consumer check), state idle"));
   CHECK(contains(status.out, "refresh " + n.auth + ": done"));
   auto as_json = n.ctl({"status", "--json"});
   CHECK(as_json.exit_code == 0);
