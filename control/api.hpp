@@ -64,8 +64,7 @@ public:
   /// once the consumer was shown to enforce it (or the check said no probe
   /// can tell): per file, what the sync waited for.
   virtual result<std::vector<file_sync>, backend_error>
-  sync(const control_target& target)
-    = 0;
+  sync(const control_target& target) = 0;
   virtual result<void, backend_error> reload(const control_target& target) = 0;
 };
 

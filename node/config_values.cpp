@@ -5,6 +5,7 @@
 #include <cctype>
 #include <csignal>
 #include <limits>
+#include <string>
 #include <utility>
 
 namespace mcfg {
@@ -129,6 +130,21 @@ std::optional<listen_address> parse_listen_address(std::string_view text) {
     out.host = std::string{host};
   out.port = static_cast<uint16_t>(*num);
   return out;
+}
+
+std::optional<std::string> parse_memcached_address(std::string_view text) {
+  auto addr = parse_listen_address(text);
+  if (!addr || addr->port == 0)
+    return std::nullopt;
+  // A control byte could only garble the log and status lines that name the
+  // address.
+  for (unsigned char c : addr->host)
+    if (c < 0x20 || c == 0x7f)
+      return std::nullopt;
+  auto host = addr->host.find(':') == std::string::npos
+                ? addr->host
+                : "[" + addr->host + "]";
+  return host + ":" + std::to_string(addr->port);
 }
 
 bool is_loopback_host(const std::string& host) {

@@ -1,9 +1,9 @@
 #pragma once
 // The values node.yaml's scalars hold, parsed from their text without YAML:
-// durations, file modes, signal names, listen addresses (node_config.hpp
-// says where each appears). node.yaml's loader reports what they refuse at
-// the key's line and column; mcfgctl parses its --timeout and --node with
-// the same functions, so both read a value alike.
+// durations, file modes, signal names, listen and memcached addresses
+// (node_config.hpp says where each appears). node.yaml's loader reports what
+// they refuse at the key's line and column; mcfgctl parses its --timeout and
+// --node with the same functions, so both read a value alike.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -43,6 +43,12 @@ std::optional<refresh_signal> parse_signal(std::string_view text);
 /// "host:port", "[v6addr]:port", ":port" or "port"; port 0..65535, host
 /// 127.0.0.1 when left out.
 std::optional<listen_address> parse_listen_address(std::string_view text);
+
+/// memcached's address for a refresh's `verify`: what parse_listen_address
+/// takes, with a port from 1 to 65535 and no control byte in the host;
+/// written back as "host:port", an IPv6 host in brackets ("[::1]:11211").
+/// Nothing for anything else.
+std::optional<std::string> parse_memcached_address(std::string_view text);
 
 /// Whether `host` is a loopback address: "localhost", 127.0.0.0/8, ::1.
 bool is_loopback_host(const std::string& host);

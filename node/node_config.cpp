@@ -256,6 +256,7 @@ private:
     auto errors_before = error_count();
     YAML::Node mode_node;
     bool have_mode = false;
+    YAML::Node verify_key;
     source_mark path_mark;
     auto is_map = walk(
       list_key, node, path, {"module", "path", "mode", "refresh"},
@@ -292,8 +293,7 @@ private:
                        "expected an octal mode like 0600, got " + got(v));
           }
         } else if (name == "refresh") {
-          if (auto r = refresh(k, v, key_path))
-            out.refresh = std::move(*r);
+          refresh(k, v, key_path, out, verify_key);
         }
       });
     if (!is_map)
@@ -309,6 +309,11 @@ private:
     }
     if (have_mode && error_count() == errors_before)
       check_mode(out, mode_node, path + ".mode");
+    if (out.verify && out.module && out.module->name != refresh_verify::module)
+      fail_at(verify_key, path + ".refresh.verify",
+              "`verify: memcached` checks the auth file memcached reads ("
+                + std::string{refresh_verify::module} + "); module "
+                + std::string{out.module->name} + " is not it");
     if (valid && error_count() == errors_before) {
       cfg_.files.push_back(std::move(out));
       path_marks_.push_back({path, path_mark});
@@ -342,21 +347,30 @@ private:
     std::optional<refresh_command> command;
     YAML::Node expect_key;
     std::optional<std::string> expect;
+    YAML::Node verify_key;
+    std::optional<refresh_verify> verify;
   };
 
-  std::optional<refresh_spec> refresh(const YAML::Node& key,
-                                      const YAML::Node& node,
-                                      const std::string& path) {
+  /// Parses `refresh:` into `out.refresh` and `out.verify`, and leaves
+  /// `verify_key` at the `verify` key for the checks that need the module.
+  void refresh(const YAML::Node& key, const YAML::Node& node,
+               const std::string& path, file_config& out,
+               YAML::Node& verify_key) {
     refresh_fields f;
     auto errors_before = error_count();
     auto is_map = walk(key, node, path,
-                       {"signal", "pidfile", "expect", "command"},
+                       {"signal", "pidfile", "expect", "command", "verify"},
                        [&](const YAML::Node& k, const YAML::Node& v) {
                          refresh_field(k, v, path + "." + k.Scalar(), f);
                        });
     if (!is_map || error_count() != errors_before)
-      return std::nullopt;
-    return refresh_of(key, node, path, f);
+      return;
+    auto spec = refresh_of(key, node, path, f);
+    if (!spec)
+      return;
+    out.refresh = std::move(*spec);
+    out.verify = std::move(f.verify);
+    verify_key = f.verify_key;
   }
 
   void refresh_field(const YAML::Node& k, const YAML::Node& v,
@@ -390,7 +404,72 @@ private:
       f.have_command = true;
       f.command_key = k;
       f.command = argv(k, v, key_path);
+    } else if (name == "verify") {
+      f.verify_key = k;
+      f.verify = verify(k, v, key_path);
     }
+  }
+
+  /// `verify: {memcached: "HOST:PORT", timeout: 5s}`.
+  std::optional<refresh_verify> verify(const YAML::Node& key,
+                                       const YAML::Node& node,
+                                       const std::string& path) {
+    refresh_verify out;
+    bool have_memcached = false;
+    auto errors_before = error_count();
+    auto is_map = walk(key, node, path, {"memcached", "timeout"},
+                       [&](const YAML::Node& k, const YAML::Node& v) {
+                         auto key_path = path + "." + k.Scalar();
+                         if (k.Scalar() == "memcached") {
+                           have_memcached = true;
+                           if (auto a = memcached_address(k, v, key_path))
+                             out.memcached = std::move(*a);
+                         } else if (auto d = verify_timeout(k, v, key_path)) {
+                           out.timeout = *d;
+                         }
+                       });
+    if (!is_map || error_count() != errors_before)
+      return std::nullopt;
+    if (!have_memcached) {
+      fail_value(key, node, path + ".memcached",
+                 "missing: where memcached listens, e.g. \"127.0.0.1:11211\"");
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  std::optional<std::string> memcached_address(const YAML::Node& k,
+                                               const YAML::Node& v,
+                                               const std::string& path) {
+    std::optional<std::string> addr;
+    if (v.IsScalar())
+      addr = parse_memcached_address(v.Scalar());
+    if (!addr)
+      fail_value(k, v, path,
+                 "expected \"host:port\" where memcached listens, with a port "
+                 "from 1 to 65535 (e.g. \"127.0.0.1:11211\"), got "
+                   + got(v));
+    return addr;
+  }
+
+  std::optional<caf::timespan> verify_timeout(const YAML::Node& k,
+                                              const YAML::Node& v,
+                                              const std::string& path) {
+    auto d = duration(k, v, path);
+    if (!d)
+      return std::nullopt;
+    if (*d < refresh_verify::min_timeout || *d > refresh_verify::max_timeout) {
+      // Written as node.yaml would write them (format_duration says 600s).
+      static_assert(refresh_verify::min_timeout
+                      == std::chrono::milliseconds(100)
+                    && refresh_verify::max_timeout == std::chrono::minutes(10));
+      fail_value(k, v, path,
+                 "expected from 100ms to 10m (memcached re-reads its file on "
+                 "a once-a-second tick), got "
+                   + got(v));
+      return std::nullopt;
+    }
+    return d;
   }
 
   /// The refresh `f` describes, once each of its keys was valid: a signal
@@ -412,6 +491,12 @@ private:
     }
     if (f.have_command)
       return refresh_spec{std::move(*f.command)};
+    if (f.verify && !f.have_signal && !f.have_pidfile) {
+      fail_at(f.verify_key, path + ".verify",
+              "checks that memcached took a refresh, and there is none: give "
+              "`signal` and `pidfile`, or `command`");
+      return std::nullopt;
+    }
     if (f.have_signal && !f.have_pidfile) {
       fail_at(f.signal_key, path + ".pidfile",
               "missing: a signal needs the pidfile of the process to send it "

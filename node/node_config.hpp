@@ -37,6 +37,15 @@
 //       # refresh: {command: [systemctl, reload, memcached]}   # no shell)
 //       # with a signal, `expect: memcached` (optional) signals the pid only
 //       # if it runs that program
+//       # With either, `verify` (optional, memcached_passwords files only)
+//       # proves after each refresh that memcached enforces the new file:
+//       #   verify: {memcached: "127.0.0.1:11211", timeout: 5s}
+//       # `memcached` is required, "host:port" like control.listen (host
+//       # 127.0.0.1 when left out, port 1 to 65535); `timeout` (100ms to
+//       # 10m) bounds how long a version may take to be confirmed. The
+//       # probe tries memcached's ASCII authentication over plain TCP, no
+//       # TLS: name a loopback address, since off loopback the passwords it
+//       # tries cross the network in clear.
 //   control:                        # the control API (docs/control-api.md)
 //     socket: mcfgd.sock            # Unix socket, mode 0600 (0660 with group)
 //     group: mcfg-admins            # optional: may use the socket too
@@ -80,6 +89,9 @@ struct file_config {
   std::string path;
   mode_t mode = 0600;
   refresh_spec refresh;
+  /// `refresh.verify`: set only with a refresh, on a memcached_passwords
+  /// file.
+  std::optional<refresh_verify> verify;
 };
 
 /// The source when it is an etcd cluster.

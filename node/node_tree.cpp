@@ -1,10 +1,13 @@
 #include "memcached_cfg/node/node_tree.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <variant>
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
+#include "memcached_cfg/refresh/memcached_check.hpp"
 #include "memcached_cfg/refresh/refresh_actions.hpp"
 #include "memcached_cfg/refresh/refresher.hpp"
 #include "memcached_cfg/source/file_store.hpp"
@@ -157,6 +160,35 @@ sup::child_spec files_child(const node_config& cfg,
                                std::move(children));
 }
 
+namespace {
+
+/// The refresh of `file`, and its check when node.yaml gives it a
+/// `verify`; nothing for a file without a refresh.
+std::optional<refresh_job>
+make_refresh_job(const file_config& file,
+                 std::shared_ptr<const std::atomic<bool>> stopping) {
+  auto action = make_refresh_action(file.refresh, default_command_timeout,
+                                    std::move(stopping));
+  if (!action)
+    return std::nullopt;
+  refresh_job job{std::move(action), {}, {}};
+  if (file.verify) {
+    // With a signal, the check may read the pidfile to learn why memcached
+    // did not take the file; a command names no process.
+    std::string pidfile;
+    if (auto sig = std::get_if<refresh_signal>(&file.refresh))
+      pidfile = sig->pidfile;
+    // Made once here: the job is copied into every refresher incarnation,
+    // so they share the check and what it knows of memcached.
+    job.check = std::shared_ptr<consumer_check>(
+      make_memcached_check(file.verify->memcached, std::move(pidfile)));
+    job.verify.timeout = file.verify->timeout;
+  }
+  return job;
+}
+
+} // namespace
+
 std::vector<sup::child_spec>
 node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
               const node_source& src,
@@ -193,9 +225,8 @@ node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
   refresher_spec refresh;
   refresh.refresh_on_start = true;
   for (auto& file : cfg.files)
-    if (auto action = make_refresh_action(file.refresh, default_command_timeout,
-                                          stopping))
-      refresh.jobs.emplace(file.path, refresh_job{std::move(action), {}, {}});
+    if (auto job = make_refresh_job(file, stopping))
+      refresh.jobs.emplace(file.path, std::move(*job));
   children.push_back(sup::worker_child(
     refresher_child_id, sup::make_start([refresh](caf::actor_system& sys) {
       return spawn_refresher(sys, refresh);

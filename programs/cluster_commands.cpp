@@ -291,8 +291,8 @@ void report_synced(std::ostream& out,
     else
       ++unverifiable;
   }
-  out << names.size() << " nodes hold revision " << target << ": "
-      << confirmed << " confirmed in their consumer, " << unverifiable
+  out << names.size() << " nodes hold revision " << target << ": " << confirmed
+      << " confirmed in their consumer, " << unverifiable
       << " written but not verifiable (no credential changed), "
       << names.size() - confirmed - unverifiable
       << " without a consumer check\n";

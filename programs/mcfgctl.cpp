@@ -501,11 +501,11 @@ void print_status(const json& st) {
               << (f.at("confirmed_version").is_number()
                     ? f.at("confirmed_version").dump()
                     : std::string{"- (no consumer check)"})
-              << ", state " << text(f.at("state"))
-              << ", attempts " << f.at("attempts") << ", writes "
-              << f.at("writes") << ", last write "
-              << age(f.at("seconds_since_last_write")) << ", last change "
-              << age(f.at("seconds_since_last_change")) << "\n";
+              << ", state " << text(f.at("state")) << ", attempts "
+              << f.at("attempts") << ", writes " << f.at("writes")
+              << ", last write " << age(f.at("seconds_since_last_write"))
+              << ", last change " << age(f.at("seconds_since_last_change"))
+              << "\n";
     if (f.at("last_error").is_string())
       std::cout << "  last error: " << text(f.at("last_error")) << "\n";
     if (f.at("restarts").get<uint64_t>() > 0)

@@ -39,6 +39,7 @@
 #include "memcached_cfg/actors/file_port.hpp"
 #include "memcached_cfg/control/bridge.hpp"
 #include "memcached_cfg/control/server.hpp"
+#include "memcached_cfg/messages/duration.hpp"
 #include "memcached_cfg/messages/log.hpp"
 #include "memcached_cfg/messages/message_types.hpp"
 #include "memcached_cfg/node/cluster_member.hpp"
@@ -128,7 +129,15 @@ int check(const mcfg::node_config& cfg, const mcfg::source_document& doc) {
   std::cout << "node.yaml " << cfg.config_file << " and source "
             << source_name(cfg) << " are valid\n";
   for (auto& file : cfg.files) {
-    std::cout << "\n== " << file.path << " (" << file.module->name << ") ==\n"
+    // The probe's target, so that an operator sees which memcached, and
+    // over what, confirms this file (plain TCP: node_config.hpp).
+    std::string verify;
+    if (file.verify)
+      verify = ", verify: memcached at " + file.verify->memcached
+               + " over plain TCP, timeout "
+               + mcfg::format_duration(file.verify->timeout);
+    std::cout << "\n== " << file.path << " (" << file.module->name << verify
+              << ") ==\n"
               << mcfg::preview(*file.module, doc.values);
   }
   return exit_ok;

@@ -14,8 +14,8 @@
 // A file may also have a consumer check (consumer_check.hpp): after each
 // refresh that went through, the refresher has the file's runner run it,
 // again every `job.verify.interval` until it agrees (the version is confirmed),
-// says no probe can tell (unverifiable), or `job.verify.timeout` passes (failed,
-// with the check's diagnosis). With no agreement after
+// says no probe can tell (unverifiable), or `job.verify.timeout` passes
+// (failed, with the check's diagnosis). With no agreement after
 // `job.verify.resignal_after`, the refresh action is run once more. A newer
 // rename during a check supersedes it: the check starts again for the newer
 // version.

@@ -39,10 +39,15 @@ struct cluster_node {
   std::string err = dir / "mcfgd.err";
   std::unique_ptr<child_process> mcfgd;
   std::unique_ptr<memcached_server> memcached;
+  /// Where its memcached will listen: named in node.yaml's `verify`
+  /// before memcached starts.
+  uint16_t memcached_port = free_loopback_port();
 
-  /// `etcd_extra`: more lines under `source.etcd` (indented 4).
+  /// `etcd_extra`: more lines under `source.etcd` (indented 4). With
+  /// `verify`, the auth file's refresh proves memcached enforces each
+  /// version (node.yaml `verify`), so a sync waits for that.
   cluster_node(std::string node_name, const etcd_cluster& cluster,
-               const std::string& etcd_extra = "")
+               const std::string& etcd_extra = "", bool verify = true)
     : name(std::move(node_name)) {
     std::string endpoints;
     for (auto& url : cluster.endpoints())
@@ -61,7 +66,11 @@ struct cluster_node {
                    "files:\n"
                    "  - module: memcached_passwords\n"
                    "    path: run/memcached.auth\n"
-                   "    refresh: {signal: HUP, pidfile: run/memcached.pid}\n");
+                   "    refresh: {signal: HUP, pidfile: run/memcached.pid"
+                 + (verify ? ", verify: {memcached: \"127.0.0.1:"
+                               + std::to_string(memcached_port) + "\"}"
+                           : std::string{})
+                 + "}\n");
   }
 
   ~cluster_node() {
@@ -83,6 +92,7 @@ struct cluster_node {
       memcached_options opts;
       opts.auth_file = auth;
       opts.pidfile = dir / "run/memcached.pid";
+      opts.port = memcached_port;
       memcached = std::make_unique<memcached_server>(opts);
     }
   }
@@ -169,12 +179,15 @@ TEST_CASE("cluster: mcfgctl import, then sync --cluster: every node's "
                        std::to_string(revision)});
   REQUIRE_MESSAGE(synced.exit_code == 0, synced.err);
   CHECK(synced.out
-        == "3 nodes hold revision " + std::to_string(revision) + "\n");
+        == "3 nodes hold revision " + std::to_string(revision)
+             + ": 3 confirmed in their consumer, 0 written but not "
+               "verifiable (no credential changed), 0 without a consumer "
+               "check\n");
   for (auto& n : c.nodes) {
-    // Synced means written and signalled: the files are there already.
+    // Synced means confirmed: each memcached enforces the revision at once,
+    // with no wait for its reload tick.
     CHECK(read_file(n->auth) == "alice:Pw-alice-2\ncarol:Pw-carol-1\n");
-    // memcached applies a SIGHUP at its next clock tick (once a second).
-    CHECK(eventually([&] { return n->login("alice", "Pw-alice-2"); }, 5s));
+    CHECK(n->login("alice", "Pw-alice-2"));
     CHECK(n->refused("alice", "Pw-alice-1"));
     CHECK(n->refused("bob", "Pw-bob-1"));
     CHECK(n->login("carol", "Pw-carol-1"));
@@ -182,7 +195,8 @@ TEST_CASE("cluster: mcfgctl import, then sync --cluster: every node's "
   auto status = c.ctl({"cluster", "status"});
   CHECK(status.exit_code == 0);
   for (auto& n : c.nodes)
-    CHECK(status.out.find(n->name + "  applied ")
+    CHECK(status.out.find(n->name + "  applied " + std::to_string(revision)
+                          + "  confirmed " + std::to_string(revision))
           != std::string::npos);
   auto exported = c.ctl({"export"});
   CHECK(exported.exit_code == 0);
@@ -444,8 +458,11 @@ TEST_CASE("cluster: mcfgctl sync right after an etcdctl put returns with "
     cluster.etcdctl_ok({"put", prefix + "users/alice", user_json(pw)});
     auto synced = n.ctl({"sync"});
     REQUIRE_MESSAGE(synced.exit_code == 0, synced.err);
-    // Read once, at once: sync's answer is the proof, not a later poll.
+    // Read once, at once: sync's answer is the proof, not a later poll;
+    // and memcached already enforces it (node.yaml `verify`).
     CHECK(read_file(n.auth) == "alice:" + pw + "\n");
+    CHECK(n.login("alice", pw));
+    CHECK(n.refused("alice", "Pw-alice-" + std::to_string(i - 1)));
   }
   CHECK(n.log().find("Pw-alice") == std::string::npos);
 }

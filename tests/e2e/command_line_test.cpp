@@ -115,6 +115,36 @@ TEST_CASE("mcfgd --help explains every option and the exit codes") {
   CHECK_FALSE(fs::exists(f.auth));
 }
 
+TEST_CASE("mcfgd --check names a file's verify target and timeout, and "
+          "nothing for a file without one") {
+  cli_fixture f;
+  write_text(f.node_yaml, "source: cluster.yaml\n"
+                          "files:\n"
+                          "  - module: memcached_passwords\n"
+                          "    path: memcached.auth\n"
+                          "    refresh: {signal: HUP, pidfile: memcached.pid,\n"
+                          "              verify: {memcached: \"[::1]:11211\", "
+                          "timeout: 2s}}\n"
+                          "  - module: memcached_permissions\n"
+                          "    path: permissions.json\n"
+                          "    refresh: {command: [\"true\"]}\n");
+  auto r = run(f.dir, {MCFGD, "--config", f.node_yaml, "--check"});
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.out, "== " + f.auth
+                          + " (memcached_passwords, verify: memcached at "
+                            "[::1]:11211 over plain TCP, timeout 2s) ==\n"
+                            "alice:********\n"));
+  CHECK(contains(r.out, "== " + (f.dir / "permissions.json")
+                          + " (memcached_permissions) ==\n"));
+  CHECK_FALSE(contains(r.out, "Pw-alice-1"));
+  CHECK_FALSE(contains(r.err, "Pw-alice-1"));
+  // Only the first file has a verify; --check writes nothing.
+  CHECK(r.out.find("verify:") == r.out.rfind("verify:"));
+  CHECK_FALSE(fs::exists(f.auth));
+  CHECK_FALSE(fs::exists(f.dir / "permissions.json"));
+}
+
 TEST_CASE("mcfgd: bad usage exits 2 naming the problem, writing nothing") {
   cli_fixture f;
   struct bad {

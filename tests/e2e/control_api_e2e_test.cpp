@@ -352,9 +352,10 @@ TEST_CASE("mcfgctl: status, sync, reload and health through the socket, "
   n.start();
   auto synced = n.ctl({"sync"});
   CHECK(synced.exit_code == 0);
-  CHECK(contains(synced.out, "in sync:\n  " + n.auth + ": version 1 written "
-                             "and refreshed (no consumer check: not "
-                             "confirmed)\n"));
+  CHECK(contains(synced.out, "in sync:\n  " + n.auth
+                               + ": version 1 written "
+                                 "and refreshed (no consumer check: not "
+                                 "confirmed)\n"));
   auto status = n.ctl({"status"});
   CHECK(status.exit_code == 0);
   CHECK(contains(status.out, n.auth

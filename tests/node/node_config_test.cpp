@@ -141,6 +141,27 @@ TEST_CASE("parse_listen_address: host:port, loopback by default") {
   }
 }
 
+TEST_CASE("parse_memcached_address: host:port with a port from 1, IPv6 in "
+          "brackets") {
+  CHECK(parse_memcached_address("127.0.0.1:11211") == "127.0.0.1:11211");
+  CHECK(parse_memcached_address("localhost:11211") == "localhost:11211");
+  CHECK(parse_memcached_address("10.0.0.5:1") == "10.0.0.5:1");
+  CHECK(parse_memcached_address(":11211") == "127.0.0.1:11211");
+  CHECK(parse_memcached_address("11211") == "127.0.0.1:11211");
+  CHECK(parse_memcached_address("[::1]:11211") == "[::1]:11211");
+  CHECK(parse_memcached_address("[127.0.0.1]:65535") == "127.0.0.1:65535");
+  for (std::string_view bad :
+       {std::string_view{"127.0.0.1:0"}, std::string_view{":0"},
+        std::string_view{"0"}, std::string_view{"127.0.0.1"},
+        std::string_view{"::1:11211"}, std::string_view{"[::1]"},
+        std::string_view{"host:65536"}, std::string_view{""},
+        std::string_view{"a b:1"}, std::string_view{"a\001b:1"},
+        std::string_view{"a\177:1"}, std::string_view{"a\0b:1", 5}}) {
+    CAPTURE(std::string{bad});
+    CHECK_FALSE(parse_memcached_address(bad).has_value());
+  }
+}
+
 TEST_CASE("module names are looked up in the module table") {
   REQUIRE(find_module("memcached_passwords") != nullptr);
   CHECK(find_module("memcached_passwords")->name == "memcached_passwords");
@@ -173,6 +194,60 @@ TEST_CASE("node.yaml: defaults, and paths resolved against its folder") {
   CHECK(f.path == "/etc/mcfg/auth");
   CHECK(f.mode == 0600);
   CHECK(std::holds_alternative<refresh_none>(f.refresh));
+  CHECK_FALSE(f.verify);
+}
+
+TEST_CASE("node.yaml: refresh.verify with a signal, its timeout 5 s by "
+          "default") {
+  auto cfg = ok(with_file_fields(
+    "    refresh: {signal: HUP, pidfile: run/mc.pid, expect: memcached,\n"
+    "              verify: {memcached: \"127.0.0.1:11211\"}}\n"));
+  auto& f = cfg.files[0];
+  auto sig = std::get_if<refresh_signal>(&f.refresh);
+  REQUIRE(sig != nullptr);
+  CHECK(sig->signal == SIGHUP);
+  CHECK(sig->pidfile == "/etc/mcfg/run/mc.pid");
+  CHECK(sig->expect == "memcached");
+  REQUIRE(f.verify);
+  CHECK(f.verify->memcached == "127.0.0.1:11211");
+  CHECK(f.verify->timeout == caf::timespan{5s});
+}
+
+TEST_CASE("node.yaml: refresh.verify with a command and a timeout, on its "
+          "file only") {
+  struct example {
+    const char* memcached;
+    const char* timeout;
+    const char* address;
+    caf::timespan expected;
+  };
+  for (auto& ex : {example{"\"[::1]:11211\"", "250ms", "[::1]:11211", 250ms},
+                   example{"\":11211\"", "100ms", "127.0.0.1:11211", 100ms},
+                   example{"localhost:1", "10m", "localhost:1", 10min}}) {
+    CAPTURE(ex.memcached);
+    auto cfg = ok("source: cluster.yaml\n"
+                  "files:\n"
+                  "  - module: memcached_permissions\n"
+                  "    path: perms.json\n"
+                  "    refresh: {command: [reload]}\n"
+                  "  - module: memcached_passwords\n"
+                  "    path: auth\n"
+                  "    refresh:\n"
+                  "      command: [systemctl, reload, memcached]\n"
+                  "      verify: {memcached: "
+                  + std::string{ex.memcached} + ", timeout: " + ex.timeout
+                  + "}\n");
+    REQUIRE(cfg.files.size() == 2);
+    CHECK_FALSE(cfg.files[0].verify);
+    auto& f = cfg.files[1];
+    auto cmd = std::get_if<refresh_command>(&f.refresh);
+    REQUIRE(cmd != nullptr);
+    CHECK(cmd->argv
+          == std::vector<std::string>{"systemctl", "reload", "memcached"});
+    REQUIRE(f.verify);
+    CHECK(f.verify->memcached == ex.address);
+    CHECK(f.verify->timeout == ex.expected);
+  }
 }
 
 TEST_CASE("node.yaml: everything set") {
@@ -342,6 +417,65 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      "files[0].refresh.command[1]", "expected a string"},
     {with_file_fields("    refresh: {}\n"), 5, 14, "files[0].refresh",
      "expected `signal` and `pidfile`, or `command`"},
+    // refresh.verify
+    {"source: c.yaml\nfiles:\n  - module: memcached_permissions\n"
+     "    path: p.json\n"
+     "    refresh: {command: [x], verify: {memcached: \":1\"}}\n",
+     5, 29, "files[0].refresh.verify",
+     "`verify: memcached` checks the auth file memcached reads "
+     "(memcached_passwords); module memcached_permissions is not it"},
+    {"source: c.yaml\nfiles:\n"
+     "  - refresh: {command: [x], verify: {memcached: \":1\"}}\n"
+     "    module: memcached_permissions\n    path: p.json\n",
+     3, 29, "files[0].refresh.verify",
+     "module memcached_permissions is not it"},
+    {with_file_fields("    refresh: {verify: {memcached: \":1\"}}\n"), 5, 15,
+     "files[0].refresh.verify",
+     "checks that memcached took a refresh, and there is none: give "
+     "`signal` and `pidfile`, or `command`"},
+    {with_file_fields("    verify: {memcached: \":1\"}\n"), 5, 5,
+     "files[0].verify", "unknown key"},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, verify: "
+                      "{memcached: \":1\", tls: true}}\n"),
+     5, 66, "files[0].refresh.verify.tls",
+     "unknown key (known: memcached, timeout)"},
+    {with_file_fields(
+       "    refresh: {signal: HUP, pidfile: p, verify: {timeout: 1s}}\n"),
+     5, 48, "files[0].refresh.verify.memcached",
+     "missing: where memcached listens, e.g. \"127.0.0.1:11211\""},
+    {with_file_fields(
+       "    refresh: {signal: HUP, pidfile: p, verify: \"127.0.0.1:1\"}\n"),
+     5, 48, "files[0].refresh.verify",
+     "expected a mapping with memcached, timeout, got a scalar"},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, verify: "
+                      "{memcached: \"127.0.0.1\"}}\n"),
+     5, 60, "files[0].refresh.verify.memcached",
+     "expected \"host:port\" where memcached listens, with a port from 1 to "
+     "65535 (e.g. \"127.0.0.1:11211\"), got \"127.0.0.1\""},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, verify: "
+                      "{memcached: \":0\"}}\n"),
+     5, 60, "files[0].refresh.verify.memcached", "got \":0\""},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, verify: "
+                      "{memcached: \"::1:11211\"}}\n"),
+     5, 60, "files[0].refresh.verify.memcached", "got \"::1:11211\""},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, verify: "
+                      "{memcached: [a]}}\n"),
+     5, 60, "files[0].refresh.verify.memcached", "got a list"},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, verify: "
+                      "{memcached: \":1\", timeout: 5}}\n"),
+     5, 75, "files[0].refresh.verify.timeout",
+     "expected a duration like 100ms"},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, verify: "
+                      "{memcached: \":1\", timeout: 0s}}\n"),
+     5, 75, "files[0].refresh.verify.timeout", "must be longer than 0"},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, verify: "
+                      "{memcached: \":1\", timeout: 99ms}}\n"),
+     5, 75, "files[0].refresh.verify.timeout",
+     "expected from 100ms to 10m (memcached re-reads its file on a "
+     "once-a-second tick), got \"99ms\""},
+    {with_file_fields("    refresh: {signal: HUP, pidfile: p, verify: "
+                      "{memcached: \":1\", timeout: 601s}}\n"),
+     5, 75, "files[0].refresh.verify.timeout", "got \"601s\""},
     // control and log level
     {minimal + "control:\n  listen: \"localhost:70000\"\n", 6, 11,
      "control.listen", "port from 0 to 65535, got \"localhost:70000\""},
@@ -575,7 +709,11 @@ TEST_CASE("examples/node.yaml and examples/cluster.yaml are valid") {
   REQUIRE(cfg.files.size() == 2);
   CHECK(cfg.files[0].module == find_module("memcached_passwords"));
   CHECK(std::holds_alternative<refresh_signal>(cfg.files[0].refresh));
+  // scripts/demo starts memcached on this port.
+  REQUIRE(cfg.files[0].verify);
+  CHECK(cfg.files[0].verify->memcached == "127.0.0.1:11499");
   CHECK(cfg.files[1].module == find_module("memcached_permissions"));
+  CHECK_FALSE(cfg.files[1].verify);
   CHECK(cfg.control.socket == (examples / "mcfgd.sock").string());
   CHECK_FALSE(cfg.control.listen);
   auto src = load_source_file(cfg.source);

@@ -15,7 +15,8 @@
 // effect, allow ~2 s.
 //
 // Run as root, memcached refuses to start without -u; the helper passes
-// `-u root`, so the daemon can still read a 0600 auth file on reload.
+// `-u root` (or `user`), so the daemon can still read a 0600 auth file on
+// reload.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -55,6 +56,12 @@ struct memcached_options {
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(5);
   /// Appended to the command line.
   std::vector<std::string> extra_args;
+  /// The TCP port; 0: a free one (retried on another if taken meanwhile).
+  /// A fixed port lets a node.yaml name it before the daemon starts.
+  uint16_t port = 0;
+  /// The user memcached runs as when started by root (`-u`); as Debian's
+  /// package runs it as `memcache`, a test may run it as `nobody`.
+  std::string user = "root";
 };
 
 /// Whether the memcached binary is there to run.
@@ -119,7 +126,7 @@ public:
     // The port is free when picked, but another process may take it before
     // memcached binds it: then memcached exits, and we try another.
     std::string last_failure;
-    for (int attempt = 0; attempt < 3; ++attempt) {
+    for (int attempt = 0; attempt < (opts_.port != 0 ? 1 : 3); ++attempt) {
       if (try_start(last_failure))
         return;
     }
@@ -190,7 +197,7 @@ public:
 
 private:
   bool try_start(std::string& failure) {
-    port_ = free_loopback_port();
+    port_ = opts_.port != 0 ? opts_.port : free_loopback_port();
     std::vector<std::string> args{opts_.binary, "-p", std::to_string(port_),
                                   "-U",         "0",  "-l",
                                   "127.0.0.1",  "-Y", opts_.auth_file,
@@ -198,7 +205,7 @@ private:
                                   "16",         "-c", "64"};
     if (::geteuid() == 0) {
       args.emplace_back("-u");
-      args.emplace_back("root");
+      args.emplace_back(opts_.user);
     }
     args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
     std::vector<char*> argv;
