@@ -47,6 +47,7 @@ const group groups[] = {
   {"throughput", throughput_group},
   {"restart", restart_group},
   {"propagation", propagation_group},
+  {"confirmed", confirmed_group},
   {"cluster_3", cluster_3_group},
   {"cluster_10", cluster_10_group},
 };

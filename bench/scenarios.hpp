@@ -57,6 +57,10 @@ void restart_group(const options& opt);
 /// propagation.cpp: the real node (mcfgd) with its file backend: a source
 /// saved (renamed into place; in place) until the file holds it.
 void propagation_group(const options& opt);
+/// confirmed.cpp: the real node with a real memcached and `verify`: a
+/// source saved until memcached lets the new user in, and until
+/// `mcfgctl sync` returns (confirmed).
+void confirmed_group(const options& opt);
 /// cluster.cpp: one put to etcd until every node's file holds it and its
 /// refresh ran, for 3 and 10 mcfgd nodes on this machine.
 void cluster_3_group(const options& opt);

@@ -127,20 +127,27 @@ scanned_line scan(const std::string& buf, size_t cur) {
 }
 
 /// Why reading stopped at a password that ended in NUL while the file goes
-/// on; nothing when what is left is only the line's own newline.
+/// on; nothing when all that is left is the line's own end.
 std::optional<std::string> early_end(std::string_view file, size_t pos,
                                      size_t count, const scanned_line& s,
                                      const std::string& user, int line) {
-  auto rest = file.substr(pos);
-  if (rest.empty() || (rest == "\n" && s.end == count))
-    return std::nullopt;
   auto where = line_name(line) + " (user " + printable_user(user) + ")";
-  if (s.end < count)
+  if (s.end < count) // a NUL byte of the file's own
     return "a NUL byte ends the password on " + where
            + ": memcached cuts it there and ignores the rest of the file";
-  return "memcached reads only the first " + std::to_string(count)
-         + " characters of " + where
-         + ": it would cut the password and ignore the rest of the file";
+  // fgets stopped before the line's end: its 255 bytes, or the room left.
+  auto rest = file.substr(pos);
+  bool cut = !rest.empty() && rest[0] != '\n' && rest[0] != '\r';
+  auto newline = rest.find('\n');
+  bool more = newline != std::string_view::npos && newline + 1 < rest.size();
+  if (cut)
+    return "memcached reads only the first " + std::to_string(count)
+           + " characters of " + where
+           + ": it would cut the password and ignore the rest of the file";
+  if (more)
+    return "memcached stops reading at " + where
+           + " and would ignore the rest of the file";
+  return std::nullopt;
 }
 
 } // namespace

@@ -1,4 +1,5 @@
 #include "memcached_cfg/refresh/memcached_check.hpp"
+#include "memcached_cfg/refresh/refresh_actions.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -67,8 +68,7 @@ private:
   int fd_;
 };
 
-// -- files
-// ----------------------------------------------------------------------
+// -- files --------------------------------------------------------------------
 
 /// The bytes of the regular file at `path`, at most `limit` of them.
 /// `what` names the file in messages ("pidfile /run/x.pid", "/run/auth").
@@ -101,32 +101,7 @@ result<std::string> read_small_file(const std::string& path, size_t limit,
   }
 }
 
-/// The pid in `pidfile`: a positive decimal, whitespace around it allowed.
-// Mirrors read_pid() in refresh_actions.cpp, which that file keeps private.
-std::optional<pid_t> read_pid(const std::string& pidfile) {
-  auto text = read_small_file(pidfile, 64, "pidfile " + pidfile);
-  if (!text)
-    return std::nullopt;
-  long long value = 0;
-  int digits = 0;
-  bool done = false;
-  for (char c : *text) {
-    bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r';
-    if (space) {
-      done = digits > 0;
-      continue;
-    }
-    if (c < '0' || c > '9' || done || ++digits > 9)
-      return std::nullopt;
-    value = value * 10 + (c - '0');
-  }
-  if (value <= 0)
-    return std::nullopt;
-  return static_cast<pid_t>(value);
-}
-
-// -- sockets
-// --------------------------------------------------------------------
+// -- sockets ------------------------------------------------------------------
 
 struct address {
   sockaddr_storage storage{};
@@ -262,8 +237,7 @@ result<auth_reply> read_reply(int fd) {
   return reader.state();
 }
 
-// -- diagnosis
-// ------------------------------------------------------------------
+// -- diagnosis ----------------------------------------------------------------
 
 /// The ids the kernel checks file access with (the fs uid and gid, which
 /// memcached's setuid to its -u user sets with the rest).
@@ -367,8 +341,7 @@ std::string access_problem(const std::string& path, const process_ids& ids) {
 
 } // namespace
 
-// -- the check
-// --------------------------------------------------------------------
+// -- the check ----------------------------------------------------------------
 
 namespace {
 
@@ -441,7 +414,7 @@ check_outcome memcached_check::start_impl(const std::string& path) {
   auto bytes = read_small_file(path, max_file_size, path);
   if (!bytes) {
     mode_ = mode::none;
-    return {check_verdict::unreachable, "cannot read " + bytes.error().message};
+    return {check_verdict::unreachable, bytes.error().message};
   }
   auto file = parse_memcached_auth_file(*bytes);
   if (file.refusal) {
@@ -471,9 +444,9 @@ check_outcome memcached_check::again_impl() {
       return refused_file();
     case mode::unverifiable:
       return {check_verdict::unverifiable,
-              "no login can tell " + path_
-                + " from what memcached may still hold: the file's logins "
-                  "are unchanged"};
+              "no probe can tell " + path_
+                + " from what memcached may still hold: it has no login "
+                  "memcached may lack, and drops none it may hold"};
     case mode::probes:
       return run_probes();
   }
@@ -584,7 +557,7 @@ result<auth_reply> memcached_check::probe_on(int fd,
 std::string memcached_check::who_cannot_read(const std::string& path) {
   if (pidfile_.empty())
     return {};
-  auto pid = read_pid(pidfile_);
+  auto pid = read_pidfile(pidfile_);
   if (!pid)
     return {};
   auto ids = read_ids(*pid);

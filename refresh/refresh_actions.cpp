@@ -51,8 +51,9 @@ pid_t parse_pid(std::string_view text) {
   return static_cast<pid_t>(value);
 }
 
-/// The pid in the pidfile at `path`.
-result<pid_t> read_pid(const std::string& path) {
+} // namespace
+
+result<pid_t> read_pidfile(const std::string& path) {
   // O_NONBLOCK: a FIFO at that path must not block the refresher.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
@@ -91,6 +92,8 @@ result<pid_t> read_pid(const std::string& path) {
     return fail("pidfile " + path + " does not hold a pid");
   return pid;
 }
+
+namespace {
 
 // Through syscall(): Debian 12's <sys/pidfd.h> (glibc 2.36) declares its
 // wrappers without C linkage, so C++ cannot link against them.
@@ -252,7 +255,7 @@ std::string describe_command(const std::vector<std::string>& argv) {
 }
 
 result<void> send_refresh_signal(const refresh_signal& sig) {
-  auto read = read_pid(sig.pidfile);
+  auto read = read_pidfile(sig.pidfile);
   if (!read)
     return read.error();
   pid_t pid = *read;

@@ -36,6 +36,8 @@
 // with waitpid(pid): the process must not set SIGCHLD to SIG_IGN (then the
 // action reports the command as unwaitable) nor reap children it did not
 // start with waitpid(-1).
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -61,6 +63,11 @@ refresh_action make_refresh_action(const refresh_spec& spec,
                                    std::chrono::milliseconds command_timeout
                                    = default_command_timeout,
                                    cancel_flag cancel = {});
+
+/// The pid in the pidfile at `path`: a regular file holding a positive
+/// decimal integer, whitespace around it allowed; else why not ("pidfile
+/// PATH: No such file or directory", "pidfile PATH does not hold a pid").
+result<pid_t> read_pidfile(const std::string& path);
 
 /// Reads the pid in `pidfile` (a regular file holding a positive decimal
 /// integer, whitespace around it allowed) and sends it `sig.signal`, unless

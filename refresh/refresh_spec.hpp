@@ -46,8 +46,10 @@ struct refresh_verify {
   /// The module whose file the probe understands: memcached's auth file
   /// (`-Y`). node.yaml refuses `verify` on any other module's file.
   static constexpr std::string_view module = "memcached_passwords";
-  /// Bounds of `timeout`: enough for memcached's once-a-second reload tick
-  /// to come round, and short enough that a sync is not held for ever.
+  /// Bounds of `timeout`: at least a couple of the check's 50 ms runs, and
+  /// short enough that a sync is not held for ever. Under a second is
+  /// allowed but seldom enough: memcached re-reads its file on a
+  /// once-a-second tick after the signal.
   static constexpr caf::timespan min_timeout = std::chrono::milliseconds(100);
   static constexpr caf::timespan max_timeout = std::chrono::minutes(10);
   /// Where memcached listens: "host:port", an IPv6 host in brackets

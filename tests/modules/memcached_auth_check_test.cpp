@@ -161,15 +161,31 @@ TEST_SUITE("memcached auth file as memcached 1.6.18 reads it") {
     check_no_secret(f, {"xxxxxxxx", "pw-b"});
   }
 
+  TEST_CASE("a line of 256 characters keeps its password and ends the "
+            "file") {
+    // "alice:" + 249 + "\n": fgets reads all but the newline.
+    std::string pw(249, 'x');
+    auto f = parse_memcached_auth_file("alice:" + pw + "\nbob:pw-b\n");
+    CHECK(f.credentials == creds({{"alice", pw}}));
+    REQUIRE(f.problems.size() == 1);
+    CHECK(contains(f.problems[0], "stops reading at line 1 (user alice)"));
+    auto fits = parse_memcached_auth_file("alice:" + pw.substr(1)
+                                          + "\nbob:b\n");
+    CHECK(fits.credentials.size() == 2);
+    CHECK(fits.problems.empty());
+  }
+
   TEST_CASE("a one-line file without a final newline loses the password's "
             "last character") {
     auto f = parse_memcached_auth_file("alice:pw");
     CHECK(f.credentials == creds({{"alice", "p"}}));
     REQUIRE(f.problems.size() == 1);
     CHECK(contains(f.problems[0], "user alice"));
-    auto with_newline = parse_memcached_auth_file("alice:pw\n");
-    CHECK(with_newline.credentials == creds({{"alice", "pw"}}));
-    CHECK(with_newline.problems.empty());
+    for (auto text : {"alice:pw\n", "alice:pw\r"}) {
+      auto ended = parse_memcached_auth_file(text);
+      CHECK(ended.credentials == creds({{"alice", "pw"}}));
+      CHECK(ended.problems.empty());
+    }
   }
 
   TEST_CASE("a later last line without a newline is read in full") {
