@@ -286,7 +286,9 @@ void report_synced(std::ostream& out,
     auto& n = nodes.at(name);
     if (!n.confirmed_revision)
       continue;
-    if (*n.confirmed_revision >= target)
+    // Its files hold the target's users (revision n.revision, or the same
+    // digest): confirmed when its consumer was shown to enforce those.
+    if (*n.confirmed_revision >= std::min(n.revision, target))
       ++confirmed;
     else
       ++unverifiable;

@@ -232,6 +232,7 @@ TEST_CASE("verify: an auth file memcached cannot read is not confirmed: "
   CHECK(health.exit_code == 1);
   CHECK(health.out.find("version 2 not confirmed") != std::string::npos);
   auto status = n.ctl({"status", "--json"});
+  INFO(status.out);
   CHECK(status.out.find("\"confirmed_version\": 1") != std::string::npos);
   CHECK(status.out.find("\"state\": \"failed\"") != std::string::npos);
   n.check_no_secrets({"Pw-alice-1", "Pw-carol-1"});

@@ -773,7 +773,7 @@ struct throwing_backend : mcfg::control_backend {
     ++calls;
     throw std::runtime_error("status broke: Pw-in-exception-1");
   }
-  mcfg::result<void, mcfg::backend_error>
+  mcfg::result<std::vector<mcfg::file_sync>, mcfg::backend_error>
   sync(const mcfg::control_target&) override {
     ++calls;
     throw std::logic_error("sync broke");

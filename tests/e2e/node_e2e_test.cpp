@@ -166,7 +166,9 @@ TEST_CASE("end to end: an edited source reaches a real memcached after "
 
   auto status = f.ctl({"status"});
   CHECK(status.exit_code == 0);
-  CHECK(status.out.find(f.auth + "\n  applied version 2, state idle")
+  CHECK(status.out.find(f.auth
+                        + "\n  applied version 2, confirmed version - (no "
+                          "consumer check), state idle")
         != std::string::npos);
   CHECK(status.out.find("version 2  (inotify)") != std::string::npos);
   CHECK(f.ctl({"sync", "/no/such/file"}).exit_code == 1);

@@ -3,6 +3,8 @@
 // cluster status and sync --cluster over nodes' registrations.
 #include <doctest/doctest.h>
 
+#include <optional>
+
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -44,13 +46,17 @@ struct fixture {
   }
 
   /// A node's registration as a node writes it.
+  /// `confirmed`: the node's confirmed_revision (a node with `verify`).
   void register_node(const std::string& name, int64_t revision,
-                     const std::string& digest, bool synced = true) {
+                     const std::string& digest, bool synced = true,
+                     std::optional<int64_t> confirmed = std::nullopt) {
     nlohmann::json j{{"name", name},
                      {"revision", revision},
                      {"digest", digest},
                      {"healthy", true},
                      {"synced", synced}};
+    if (confirmed)
+      j["confirmed_revision"] = *confirmed;
     client().put("/cc/nodes/" + name, j.dump());
   }
 };
@@ -141,12 +147,11 @@ TEST_CASE("cluster status and sync --cluster over the nodes' registrations") {
   std::ostringstream err;
   REQUIRE(cluster_status(f.target, out, err) == 0);
   CHECK(contains(out.str(), "2 nodes registered"));
-  CHECK(contains(out.str(), "n1  files from revision "
-                              + std::to_string(v1.revision)
-                              + "  up to date  healthy\n"));
-  CHECK(contains(out.str(), "n2  files from revision "
-                              + std::to_string(v1.revision - 1)
-                              + "  behind  healthy  (refresh pending)\n"));
+  CHECK(contains(out.str(), "n1  applied " + std::to_string(v1.revision)
+                              + "  no consumer check  up to date  healthy\n"));
+  CHECK(contains(out.str(), "n2  applied " + std::to_string(v1.revision - 1)
+                              + "  no consumer check  behind  healthy  "
+                                "(refresh or check pending)\n"));
 
   // n2 never arrives: named, exit 1, after the timeout.
   auto t0 = std::chrono::steady_clock::now();
@@ -160,7 +165,10 @@ TEST_CASE("cluster status and sync --cluster over the nodes' registrations") {
   f.register_node("n2", v1.revision, v1.digest);
   std::ostringstream ok;
   CHECK(cluster_sync(f.target, std::nullopt, 2s, ok, err) == 0);
-  CHECK(contains(ok.str(), "2 nodes hold revision"));
+  CHECK(contains(ok.str(), " nodes hold revision "));
+  CHECK(contains(ok.str(), ": 0 confirmed in their consumer, 0 written but "
+                           "not verifiable (no credential changed), 2 "
+                           "without a consumer check\n"));
 
   // A node arriving while sync waits.
   REQUIRE(f.import("users:\n  alice: {password: Pw-alice-2}\n") == 0);
@@ -289,4 +297,34 @@ TEST_CASE("import: a password that is not valid UTF-8 is refused and "
   CHECK(contains(f.err.str(), "nothing imported"));
   CHECK_FALSE(contains(f.err.str(), "Pw-"));
   CHECK(c.range_prefix("/cc/").revision == before);
+}
+
+TEST_CASE("sync --cluster waits for a checked node's consumer and says how "
+          "many nodes were confirmed") {
+  fixture f;
+  REQUIRE(f.import("users:\n  alice: {password: Pw-alice-1}\n") == 0);
+  auto c = f.client();
+  auto v = etcd::read_users(c, "/cc/");
+  // n1 confirmed; n2's files hold it but its check is not through.
+  f.register_node("n1", v.revision, v.digest, true, v.revision);
+  f.register_node("n2", v.revision, v.digest, false, v.revision - 1);
+  std::ostringstream out;
+  std::ostringstream err;
+  CHECK(cluster_sync(f.target, std::nullopt, 300ms, out, err) == 1);
+  CHECK(contains(err.str(), "node n2 did not reach revision "));
+  CHECK(contains(err.str(), ": refresh or consumer check not through"));
+  CHECK_FALSE(contains(err.str(), "node n1"));
+  std::ostringstream status;
+  REQUIRE(cluster_status(f.target, status, err) == 0);
+  CHECK(contains(status.str(), "n1  applied " + std::to_string(v.revision)
+                                 + "  confirmed " + std::to_string(v.revision)
+                                 + "  up to date"));
+  // n2's check through, but the revision changed no credential it checks.
+  f.register_node("n2", v.revision, v.digest, true, v.revision - 1);
+  std::ostringstream ok;
+  CHECK(cluster_sync(f.target, std::nullopt, 2s, ok, err) == 0);
+  CHECK(contains(ok.str(), "2 nodes hold revision "));
+  CHECK(contains(ok.str(), ": 1 confirmed in their consumer, 1 written but "
+                           "not verifiable (no credential changed), 0 "
+                           "without a consumer check\n"));
 }

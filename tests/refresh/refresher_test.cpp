@@ -44,7 +44,7 @@ struct manual_runners {
   /// For refresher_spec::spawn_runner.
   auto spawner() {
     return [runs = runs, handles = handles](
-             caf::actor_system& sys, const std::string& path, refresh_action) {
+             caf::actor_system& sys, const std::string& path, refresh_job) {
       auto runner = sys.spawn(
         [runs, path](manual_runner::stateful_pointer<manual_runner_state> self)
           -> manual_runner::behavior_type {
@@ -60,6 +60,11 @@ struct manual_runners {
               self->state.held.pop_front();
               promise.deliver(failure);
             },
+            // These files have no consumer check: never asked.
+            [=](verify_atom, const std::string&, bool) {
+              return caf::make_result(uint8_t{0}, std::string{});
+            },
+            [=](diagnose_atom, const std::string&) { return std::string{}; },
           };
         });
       (*handles)[path] = runner;
@@ -81,6 +86,10 @@ refresh_action no_action() {
   return [] { return result<void>{}; };
 }
 
+refresh_job no_check(refresh_action action) {
+  return refresh_job{std::move(action), nullptr, {}};
+}
+
 struct refresher_fixture : coordinator_fixture {
   manual_runners runners;
   refresher_actor refresher;
@@ -96,18 +105,20 @@ struct refresher_fixture : coordinator_fixture {
   void start(std::vector<std::string> paths) {
     refresher_spec spec;
     for (auto& path : paths)
-      spec.actions[path] = no_action();
+      spec.jobs[path] = no_check(no_action());
     spec.spawn_runner = runners.spawner();
     refresher = spawn_refresher(sys, std::move(spec));
     run();
   }
 
+  uint64_t versions = 0;
+
   void request(const std::string& path) {
-    caf::anon_send(refresher, refresh_atom::value, path);
+    caf::anon_send(refresher, refresh_atom::value, path, ++versions);
   }
 
-  std::shared_ptr<reply<caf::ok_atom>> sync(const std::string& path) {
-    return ask<caf::ok_atom>(sys, refresher, sync_atom::value, path);
+  std::shared_ptr<reply<file_sync>> sync(const std::string& path) {
+    return ask<file_sync>(sys, refresher, sync_atom::value, path, versions);
   }
 
   refresh_status status(const std::string& path) {
@@ -132,20 +143,21 @@ struct failing_refresher_fixture : coordinator_fixture {
 
   failing_refresher_fixture() {
     refresher_spec spec;
-    spec.actions["/a"] = [runs = runs, failure = failure] {
+    spec.jobs["/a"] = no_check([runs = runs, failure = failure] {
       ++*runs;
       return failure->empty() ? result<void>{} : result<void>{fail(*failure)};
-    };
+    });
     spec.spawn_runner = [](caf::actor_system& sys, const std::string&,
-                           refresh_action action) {
-      return spawn_refresh_runner(sys, std::move(action), false);
+                           refresh_job job) {
+      return spawn_refresh_runner(sys, std::move(job), false);
     };
     refresher = spawn_refresher(sys, std::move(spec));
     run();
   }
 };
 
-std::string error_text(const std::shared_ptr<reply<caf::ok_atom>>& r) {
+template <class T>
+std::string error_text(const std::shared_ptr<reply<T>>& r) {
   REQUIRE(r->error);
   return describe(*r->error);
 }
@@ -234,7 +246,8 @@ TEST_CASE_FIXTURE(failing_refresher_fixture,
                   "and status shows the failures, the error and the next "
                   "retry") {
   *failure = "pidfile /run/memcached.pid: No such file or directory";
-  caf::anon_send(refresher, refresh_atom::value, std::string{"/a"});
+  caf::anon_send(refresher, refresh_atom::value, std::string{"/a"},
+                 uint64_t{1});
   run();
   CHECK(*runs == 1);
   size_t expected = 1;
@@ -252,7 +265,8 @@ TEST_CASE_FIXTURE(failing_refresher_fixture,
     CHECK(x.last_error == *failure);
     CHECK(x.next_retry_in == caf::timespan{wait});
     // A rename meanwhile waits for the retry rather than run early.
-    caf::anon_send(refresher, refresh_atom::value, std::string{"/a"});
+    caf::anon_send(refresher, refresh_atom::value, std::string{"/a"},
+                   uint64_t{1});
     advance(wait - 1ms);
     CHECK(*runs == expected);
     advance(1ms);
@@ -266,10 +280,11 @@ TEST_CASE_FIXTURE(failing_refresher_fixture,
                       + " failed attempts"));
   advance(10min);
   CHECK(*runs == expected + 1); // no more once it went through
-  auto synced = ask<caf::ok_atom>(sys, refresher, sync_atom::value,
-                                  std::string{"/a"});
+  auto synced = ask<file_sync>(sys, refresher, sync_atom::value,
+                               std::string{"/a"}, uint64_t{1});
   run();
-  CHECK(synced->value);
+  REQUIRE(synced->value);
+  CHECK(synced->value->basis == sync_basis::applied);
 }
 
 TEST_CASE_FIXTURE(refresher_fixture,
@@ -297,7 +312,7 @@ TEST_CASE_FIXTURE(refresher_fixture,
                   "syncs of its dead incarnation and refreshes every file "
                   "once") {
   refresher_spec spec;
-  spec.actions["/a"] = no_action();
+  spec.jobs["/a"] = no_check(no_action());
   spec.spawn_runner = runners.spawner();
   spec.refresh_on_start = true;
   sup::supervisor_flags flags;
@@ -340,12 +355,12 @@ struct slow_refresh_fixture : writer_fixture {
 
   void start_node() {
     refresher_spec rs;
-    rs.actions[path] = no_action();
+    rs.jobs[path] = no_check(no_action());
     rs.spawn_runner = runners.spawner();
     refresher = spawn_refresher(sys, std::move(rs));
     auto ws = spec();
-    ws.refresh = [r = refresher, p = path] {
-      caf::anon_send(r, refresh_atom::value, p);
+    ws.refresh = [r = refresher, p = path](uint64_t version) {
+      caf::anon_send(r, refresh_atom::value, p, version);
     };
     writer = spawn_memcached_cfg(sys, std::move(ws));
     exits = watch(sys, writer);
@@ -384,4 +399,262 @@ TEST_CASE_FIXTURE(slow_refresh_fixture,
   CHECK(runners.count(path) == 2);
   CHECK_FALSE(exits.down());
   CHECK_FALSE(logs.contains("gave up"));
+}
+
+namespace {
+
+/// What a fake consumer check answers, and how often it was asked.
+struct check_script {
+  /// Answers in order; once used up, `then` for ever.
+  std::deque<check_outcome> outcomes;
+  check_outcome then{check_verdict::disagrees, "still refuses user carol"};
+  std::string diagnosis;
+  size_t starts = 0;
+  size_t agains = 0;
+  size_t diagnoses = 0;
+
+  size_t checks() const {
+    return starts + agains;
+  }
+
+  check_outcome next() {
+    if (outcomes.empty())
+      return then;
+    auto out = outcomes.front();
+    outcomes.pop_front();
+    return out;
+  }
+};
+
+struct fake_check : consumer_check {
+  std::shared_ptr<check_script> script;
+
+  explicit fake_check(std::shared_ptr<check_script> s) : script(std::move(s)) {
+  }
+  check_outcome start(const std::string&) override {
+    ++script->starts;
+    return script->next();
+  }
+  check_outcome again() override {
+    ++script->agains;
+    return script->next();
+  }
+  std::string diagnose(const std::string&) override {
+    ++script->diagnoses;
+    return script->diagnosis;
+  }
+};
+
+const check_outcome confirmed{check_verdict::confirmed, {}};
+
+/// One file, /a, whose refresh action counts its runs and whose check
+/// follows a script; runners scheduled (not detached), so that the action
+/// and the check run within the test's steps.
+struct verify_fixture : coordinator_fixture {
+  std::shared_ptr<size_t> runs = std::make_shared<size_t>(0);
+  std::shared_ptr<check_script> script = std::make_shared<check_script>();
+  refresher_actor refresher;
+  log_capture logs;
+
+  verify_fixture() {
+    refresher_spec spec;
+    refresh_job job;
+    job.action = [runs = runs] {
+      ++*runs;
+      return result<void>{};
+    };
+    job.check = std::make_shared<fake_check>(script);
+    job.verify.interval = 50ms;
+    job.verify.timeout = 5s;
+    job.verify.resignal_after = 1500ms;
+    spec.jobs["/a"] = job;
+    spec.spawn_runner = [](caf::actor_system& sys, const std::string&,
+                           refresh_job job) {
+      return spawn_refresh_runner(sys, std::move(job), false);
+    };
+    refresher = spawn_refresher(sys, std::move(spec));
+    run();
+  }
+
+  ~verify_fixture() {
+    caf::anon_send_exit(refresher, caf::exit_reason::user_shutdown);
+    run();
+  }
+
+  void renamed(uint64_t version) {
+    caf::anon_send(refresher, refresh_atom::value, std::string{"/a"}, version);
+  }
+
+  std::shared_ptr<reply<file_sync>> sync(uint64_t version) {
+    return ask<file_sync>(sys, refresher, sync_atom::value, std::string{"/a"},
+                          version);
+  }
+
+  refresh_status status() {
+    auto st = ask<std::vector<refresh_status>>(sys, refresher,
+                                               status_atom::value);
+    run();
+    REQUIRE(st->value);
+    REQUIRE(st->value->size() == 1);
+    return st->value->front();
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(verify_fixture,
+                  "verify: the check runs again every 50 ms until the "
+                  "consumer agrees, then the held sync is answered confirmed "
+                  "and no check runs after") {
+  script->outcomes = {{check_verdict::disagrees, "still refuses user carol"},
+                      {check_verdict::unreachable, "connect: refused"},
+                      {check_verdict::disagrees, "still refuses user carol"},
+                      confirmed};
+  renamed(5);
+  auto held = sync(5);
+  run();
+  CHECK(*runs == 1);
+  CHECK(script->starts == 1);
+  CHECK(script->agains == 0);
+  auto st = status();
+  CHECK(st.verifies);
+  CHECK(st.verify_state == "verifying");
+  CHECK(st.verify_detail == "still refuses user carol");
+  CHECK(st.confirmed_version == 0);
+  CHECK(st.verifying_for == caf::timespan{0});
+  CHECK_FALSE(held->answered());
+  for (size_t step = 1; step <= 3; ++step) {
+    advance(49ms);
+    CHECK(script->checks() == step); // not before the interval
+    advance(1ms);
+    CHECK(script->checks() == step + 1); // exactly one per interval
+  }
+  REQUIRE(held->value);
+  CHECK(held->value->basis == sync_basis::confirmed);
+  CHECK(held->value->version == 5);
+  st = status();
+  CHECK(st.verify_state == "confirmed");
+  CHECK(st.confirmed_version == 5);
+  CHECK(st.verifying_for < caf::timespan{0});
+  advance(10s);
+  CHECK(script->checks() == 4);
+  CHECK(*runs == 1); // agreed before the re-signal was due
+  CHECK(script->diagnoses == 0);
+}
+
+TEST_CASE_FIXTURE(verify_fixture,
+                  "verify: no agreement re-signals exactly once at 1.5 s, and "
+                  "at the timeout the version fails with one diagnosis, "
+                  "answering the held sync with verify_failed") {
+  script->diagnosis = "memcached (pid 7, uid 104) cannot read /a";
+  renamed(5);
+  auto held = sync(5);
+  run();
+  advance(1450ms);
+  CHECK(*runs == 1);
+  advance(50ms);
+  CHECK(*runs == 2); // the one re-signal
+  INFO(logs.lines.size());
+  CHECK(logs.contains("/a: version 5 not enforced after 1500ms; refreshing "
+                      "once more"));
+  advance(3450ms);
+  CHECK(*runs == 2);
+  CHECK_FALSE(held->answered());
+  CHECK(script->diagnoses == 0);
+  advance(50ms); // 5 s since the refresh
+  CHECK(script->diagnoses == 1);
+  CHECK(error_text(held)
+        == "/a: version 5 not confirmed: still refuses user carol; memcached "
+           "(pid 7, uid 104) cannot read /a");
+  auto st = status();
+  CHECK(st.verify_state == "failed");
+  CHECK(st.confirmed_version == 0);
+  auto checks = script->checks();
+  advance(1min);
+  CHECK(script->checks() == checks); // given up: no more checks
+  CHECK(*runs == 2); // never a third signal
+  CHECK(logs.count("not confirmed after 5s") == 1);
+  // A sync now answers at once with the failure; a new rename starts over.
+  auto again = sync(5);
+  run();
+  CHECK(error_text(again).rfind("/a: version 5 not confirmed", 0) == 0);
+  script->outcomes = {confirmed};
+  renamed(6);
+  auto next = sync(6);
+  run();
+  REQUIRE(next->value);
+  CHECK(next->value->basis == sync_basis::confirmed);
+  CHECK(status().confirmed_version == 6);
+}
+
+TEST_CASE_FIXTURE(verify_fixture,
+                  "verify: a newer rename during a check supersedes it: the "
+                  "old check's tick is dropped and the old version is never "
+                  "reported confirmed on its own") {
+  renamed(5);
+  auto held5 = sync(5);
+  run();
+  advance(50ms);
+  advance(50ms);
+  CHECK(script->checks() == 3);
+  CHECK(script->starts == 1);
+  script->outcomes = {{check_verdict::disagrees, "still refuses user dave"},
+                      confirmed};
+  renamed(6);
+  run();
+  CHECK(*runs == 2);
+  CHECK(script->starts == 2); // planned afresh for version 6
+  CHECK(status().confirmed_version == 0);
+  // The superseded check's tick (due at 150 ms) must not add a check.
+  advance(49ms);
+  CHECK(script->checks() == 4);
+  advance(1ms);
+  CHECK(script->checks() == 5);
+  REQUIRE(held5->value);
+  CHECK(held5->value->basis == sync_basis::confirmed);
+  auto st = status();
+  CHECK(st.version == 6);
+  CHECK(st.confirmed_version == 6);
+}
+
+TEST_CASE_FIXTURE(verify_fixture,
+                  "verify: an unverifiable version and a version past the "
+                  "last rename (roles only) are answered unverifiable, and "
+                  "confirmed_version stays") {
+  script->outcomes = {confirmed};
+  renamed(1);
+  run();
+  CHECK(status().confirmed_version == 1);
+  // Version 3 renamed nothing: the file holds what version 1 wrote.
+  auto roles = sync(3);
+  run();
+  REQUIRE(roles->value);
+  CHECK(roles->value->basis == sync_basis::unverifiable);
+  CHECK(roles->value->note
+        == "version 3 left the file as version 1 wrote it; the consumer was "
+           "shown to enforce that");
+  CHECK(script->checks() == 1); // nothing ran for it
+  script->outcomes = {{check_verdict::unverifiable, "no login differs"}};
+  renamed(4);
+  auto same = sync(4);
+  run();
+  REQUIRE(same->value);
+  CHECK(same->value->basis == sync_basis::unverifiable);
+  CHECK(same->value->note == "no login differs");
+  auto st = status();
+  CHECK(st.verify_state == "unverifiable");
+  CHECK(st.confirmed_version == 1);
+}
+
+TEST_CASE_FIXTURE(verify_fixture,
+                  "verify: a refresher stopped during a check answers the "
+                  "held sync with refresher_stopped") {
+  renamed(2);
+  auto held = sync(2);
+  run();
+  advance(200ms);
+  CHECK_FALSE(held->answered());
+  caf::anon_send_exit(refresher, caf::exit_reason::kill);
+  run();
+  CHECK(error_text(held) == "refresher stopped before /a was refreshed");
 }
