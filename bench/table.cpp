@@ -192,7 +192,7 @@ const std::vector<row> rows = {
    "{idle_sync_p50_ms} ms)]",
    {},
    "confirmed (sync)"},
-  {"confirmed", "sync after memcached let in: p50 / p99 (not in 0-50 ms)",
+  {"confirmed", "sync after memcached let in: p50 / p99 (early, > 50 ms)",
    "{lag_p50_ms} / {lag_p99_ms} ms ({lag_outside_0_50ms:n} of {samples:n})",
    at_most("lag_outside_0_50ms", 0, 'n'), "confirmed (sync)"},
   {"confirmed", "refused right after sync / syncs failed",

@@ -426,7 +426,13 @@ check_outcome memcached_check::start_impl(const std::string& path) {
   auto planned = plan_.plan(file.credentials);
   table_ = std::move(file.credentials);
   probes_ = std::move(planned.probes);
-  if (planned.unverifiable) {
+  // No probe can tell this file from what memcached may hold: every table
+  // it may hold has exactly these logins. With logins to try, that is a
+  // rename of bytes memcached was shown to enforce (a start, a reload, a
+  // restarted writer): trying them proves it enforces these bytes. A
+  // version that renames nothing (roles only) never gets here; the
+  // refresher reports it as not verifiable.
+  if (planned.unverifiable && (probes_.empty() || !plan_.known())) {
     mode_ = mode::unverifiable;
     return again_impl();
   }

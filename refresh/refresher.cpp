@@ -147,31 +147,30 @@ std::string version_text(uint64_t version) {
 caf::expected<file_sync>
 settled_answer(file_refresh& file, const std::string& path, uint64_t version) {
   auto checked = file.verified;
-  auto beyond = checked != 0 && version > checked;
   auto answer = [&](sync_basis basis, std::string note) {
     return file_sync{path, basis, version, std::move(note)};
   };
   if (file.confirmed_version != 0 && version <= file.confirmed_version)
     return answer(sync_basis::confirmed, {});
+  // Past the version checked: it left the file's bytes alone.
+  auto left = checked != 0 && version > checked
+                ? "version " + std::to_string(version)
+                    + " left the file as version " + std::to_string(checked)
+                    + " wrote it"
+                : std::string{};
   switch (file.phase) {
     case verify_phase::confirmed:
-      if (!beyond) {
-        // The check at start covered what the file holds, this version.
+      if (left.empty()) {
+        // The check after a start covered what the file holds: this version.
         file.confirmed_version = std::max(file.confirmed_version, version);
         return answer(sync_basis::confirmed, {});
       }
       return answer(sync_basis::unverifiable,
-                    "version " + std::to_string(version)
-                      + " changed nothing the consumer checks; it was shown "
-                        "to enforce "
-                      + version_text(checked));
+                    left + "; the consumer was shown to enforce that");
     case verify_phase::unverifiable:
-      if (!beyond)
+      if (left.empty())
         return answer(sync_basis::unverifiable, file.verify_detail);
-      return answer(sync_basis::unverifiable,
-                    "version " + std::to_string(version)
-                      + " changed nothing the consumer checks since "
-                      + version_text(checked) + ": " + file.verify_detail);
+      return answer(sync_basis::unverifiable, left + "; " + file.verify_detail);
     default:
       break;
   }
@@ -258,9 +257,8 @@ void gave_up(refresher_self self, const std::string& path, uint64_t attempt,
   if (!diagnosis.empty())
     file.verify_detail += "; " + diagnosis;
   // The detail names users, never a password (consumer_check.hpp).
-  log::warning("refresher", "consumer of " + path + " was not shown to "
-                              + "enforce " + version_text(file.verified)
-                              + " within "
+  log::warning("refresher", path + ": " + version_text(file.verified)
+                              + " not confirmed after "
                               + format_duration(file.verify.timeout) + ": "
                               + file.verify_detail);
   settle(file, path, verify_phase::failed);
@@ -289,6 +287,10 @@ void keep_checking(refresher_self self, const std::string& path) {
     give_up(self, path);
   } else if (elapsed >= file.verify.resignal_after && !file.resignalled) {
     // The consumer may have missed the refresh: send it once more.
+    log::info("refresher", path + ": " + version_text(file.verified)
+                             + " not enforced after "
+                             + format_duration(file.verify.resignal_after)
+                             + "; refreshing once more");
     file.resignalled = true;
     start_run(self, path, true);
   } else {

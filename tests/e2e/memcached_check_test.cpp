@@ -263,14 +263,21 @@ TEST_SUITE("memcached check") {
     }
   }
 
-  TEST_CASE("a roles-only edit that rewrites the same bytes is "
+  TEST_CASE("the same bytes renamed again (a reload, a restarted writer) "
+            "are confirmed by trying their logins, and an empty file is "
             "unverifiable") {
     checked_memcached m{"alice:pw-a\n"};
     REQUIRE(m.check->start(m.auth).verdict == check_verdict::confirmed);
     replace_file(m.auth, "alice:pw-a\n");
-    auto out = m.check->start(m.auth);
+    CHECK(m.check->start(m.auth).verdict == check_verdict::confirmed);
+    CHECK(m.check->again().verdict == check_verdict::confirmed);
+    CHECK(m.lets_in("alice", "pw-a"));
+    // An empty table: no login to try, so nothing can be shown.
+    auto empty = make_memcached_check(m.address(), "");
+    replace_file(m.auth, "");
+    auto out = empty->start(m.auth);
     CHECK(out.verdict == check_verdict::unverifiable);
-    CHECK(m.check->again().verdict == check_verdict::unverifiable);
+    CHECK(out.detail.find("no probe can tell") != std::string::npos);
   }
 
   TEST_CASE("a file memcached refuses to load disagrees with the reason, "

@@ -1,6 +1,6 @@
 // The refresher under the test_coordinator: per-file runs, coalescing,
-// backoff, syncs, stops; and with a writer, that a slow refresh holds back
-// no rename.
+// backoff, syncs, stops, the verify loop with a scripted check; and with a
+// writer, that a slow refresh holds back no rename.
 #include <doctest/doctest.h>
 
 #include <deque>
@@ -40,13 +40,16 @@ struct manual_runners {
     = std::make_shared<std::map<std::string, size_t>>();
   std::shared_ptr<std::map<std::string, manual_runner>> handles
     = std::make_shared<std::map<std::string, manual_runner>>();
+  /// Checks asked of any of these runners.
+  std::shared_ptr<size_t> verifies = std::make_shared<size_t>(0);
 
   /// For refresher_spec::spawn_runner.
   auto spawner() {
-    return [runs = runs, handles = handles](
+    return [runs = runs, handles = handles, verifies = verifies](
              caf::actor_system& sys, const std::string& path, refresh_job) {
       auto runner = sys.spawn(
-        [runs, path](manual_runner::stateful_pointer<manual_runner_state> self)
+        [runs, path,
+         verifies](manual_runner::stateful_pointer<manual_runner_state> self)
           -> manual_runner::behavior_type {
           return {
             [=](run_atom) -> caf::result<std::string> {
@@ -62,6 +65,7 @@ struct manual_runners {
             },
             // These files have no consumer check: never asked.
             [=](verify_atom, const std::string&, bool) {
+              ++*verifies;
               return caf::make_result(uint8_t{0}, std::string{});
             },
             [=](diagnose_atom, const std::string&) { return std::string{}; },
@@ -452,16 +456,23 @@ const check_outcome confirmed{check_verdict::confirmed, {}};
 /// and the check run within the test's steps.
 struct verify_fixture : coordinator_fixture {
   std::shared_ptr<size_t> runs = std::make_shared<size_t>(0);
+  /// What the refresh action fails with (empty: it succeeds).
+  std::shared_ptr<std::string> failure = std::make_shared<std::string>();
   std::shared_ptr<check_script> script = std::make_shared<check_script>();
   refresher_actor refresher;
   log_capture logs;
 
   verify_fixture() {
+    refresher = spawn_refresher(sys, make_spec());
+    run();
+  }
+
+  refresher_spec make_spec() {
     refresher_spec spec;
     refresh_job job;
-    job.action = [runs = runs] {
+    job.action = [runs = runs, failure = failure] {
       ++*runs;
-      return result<void>{};
+      return failure->empty() ? result<void>{} : result<void>{fail(*failure)};
     };
     job.check = std::make_shared<fake_check>(script);
     job.verify.interval = 50ms;
@@ -472,8 +483,7 @@ struct verify_fixture : coordinator_fixture {
                            refresh_job job) {
       return spawn_refresh_runner(sys, std::move(job), false);
     };
-    refresher = spawn_refresher(sys, std::move(spec));
-    run();
+    return spec;
   }
 
   ~verify_fixture() {
@@ -657,4 +667,134 @@ TEST_CASE_FIXTURE(verify_fixture,
   caf::anon_send_exit(refresher, caf::exit_reason::kill);
   run();
   CHECK(error_text(held) == "refresher stopped before /a was refreshed");
+}
+
+TEST_CASE_FIXTURE(verify_fixture,
+                  "verify: a check answer that arrives after a newer rename "
+                  "is dropped, even one that agrees") {
+  renamed(5);
+  auto held5 = sync(5);
+  run();
+  script->outcomes = {confirmed}; // what the tick's check of 5 will say
+  sched.advance_time(50ms); // the tick is due: its check is asked,
+  renamed(6); // with the rename of 6 right behind it
+  run();
+  CHECK(script->agains == 1); // the check of 5 ran and agreed
+  CHECK(*runs == 2);
+  CHECK(script->starts == 2); // and 6 is checked afresh
+  CHECK(status().verify_state == "verifying");
+  CHECK(status().confirmed_version == 0); // 5's agreement counted nothing
+  CHECK_FALSE(held5->answered());
+  script->outcomes = {confirmed};
+  advance(50ms);
+  REQUIRE(held5->value);
+  CHECK(held5->value->basis == sync_basis::confirmed); // 6 covers 5
+  CHECK(status().confirmed_version == 6);
+}
+
+TEST_CASE_FIXTURE(verify_fixture,
+                  "verify: a sync for a version past the last rename waits "
+                  "for that rename's verdict, then is answered unverifiable "
+                  "when it was confirmed and verify_failed when it failed") {
+  renamed(1);
+  auto roles = sync(2); // roles only: the file as version 1 wrote it
+  run();
+  CHECK_FALSE(roles->answered());
+  script->outcomes = {confirmed};
+  advance(50ms);
+  REQUIRE(roles->value);
+  CHECK(roles->value->basis == sync_basis::unverifiable);
+  CHECK(roles->value->version == 2);
+  CHECK(roles->value->note
+        == "version 2 left the file as version 1 wrote it; the consumer was "
+           "shown to enforce that");
+  CHECK(script->checks() == 2); // nothing ran for version 2
+  renamed(3);
+  run();
+  advance(5s); // never agrees: failed
+  REQUIRE(status().verify_state == "failed");
+  auto checks = script->checks();
+  auto after = sync(4);
+  run();
+  CHECK(error_text(after)
+        == "/a: version 3 not confirmed: still refuses user carol");
+  CHECK(script->checks() == checks); // answered from the verdict: no check
+  CHECK(*runs == 3); // 1, 3 and 3's re-signal
+}
+
+TEST_CASE_FIXTURE(verify_fixture,
+                  "verify: a failed re-signal answers the held sync with "
+                  "refresh_failed, is retried after the backoff, and the "
+                  "check then starts afresh") {
+  renamed(5);
+  auto held = sync(5);
+  run();
+  *failure = "pidfile /run/memcached.pid: No such file or directory";
+  advance(1500ms);
+  CHECK(*runs == 2); // the re-signal, failed
+  CHECK(error_text(held)
+        == "refresh of /a failed: pidfile "
+           "/run/memcached.pid: No such file or directory");
+  CHECK(status().verifying_for < caf::timespan{0}); // none in the backoff
+  auto checks = script->checks();
+  advance(999ms);
+  CHECK(script->checks() == checks);
+  CHECK(*runs == 2);
+  failure->clear();
+  script->outcomes = {confirmed};
+  advance(1ms);
+  CHECK(*runs == 3);
+  CHECK(script->starts == 2);
+  CHECK(status().confirmed_version == 5);
+}
+
+TEST_CASE_FIXTURE(verify_fixture,
+                  "verify: after a restart, the check of the start's refresh "
+                  "covers what the file holds: a held sync for any version "
+                  "is answered confirmed") {
+  caf::anon_send_exit(refresher, caf::exit_reason::kill);
+  run();
+  auto spec = make_spec();
+  spec.refresh_on_start = true;
+  refresher = spawn_refresher(sys, std::move(spec));
+  run();
+  CHECK(*runs == 1);
+  CHECK(status().version == 0); // no rename heard by this incarnation
+  CHECK(status().verify_state == "verifying");
+  auto held = sync(7);
+  run();
+  CHECK_FALSE(held->answered());
+  script->outcomes = {confirmed};
+  advance(50ms);
+  REQUIRE(held->value);
+  CHECK(held->value->basis == sync_basis::confirmed);
+  CHECK(held->value->version == 7);
+  CHECK(status().confirmed_version == 7);
+  CHECK(*runs == 1);
+}
+
+TEST_CASE_FIXTURE(refresher_fixture,
+                  "a file without a check: status shows no check, and a sync "
+                  "is answered applied for its version once the owed "
+                  "refreshes went through, with no check asked") {
+  start({"/a"});
+  request("/a");
+  request("/a"); // versions 1 and 2
+  run();
+  auto held = sync("/a"); // version 2
+  run();
+  runners.finish("/a");
+  run();
+  CHECK_FALSE(held->answered()); // version 2's refresh is still owed
+  runners.finish("/a");
+  run();
+  REQUIRE(held->value);
+  CHECK(held->value->basis == sync_basis::applied);
+  CHECK(held->value->version == 2);
+  auto st = status("/a");
+  CHECK(st.version == 2);
+  CHECK_FALSE(st.verifies);
+  CHECK(st.verify_state == "none");
+  CHECK(st.confirmed_version == 0);
+  CHECK(*runners.verifies == 0);
 }
