@@ -83,8 +83,7 @@ void save_by_rename(const std::string& path, const std::string& text) {
   require(::rename(tmp.c_str(), path.c_str()) == 0, "rename " + tmp);
 }
 
-// -- the floor, split at its rename
-// --------------------------------------------
+// -- the floor, split at its rename ------------------------------------------
 
 /// The durable replacement of bench_support's raw_replace, timed up to its
 /// rename (what the bench sees of mcfgd's write) and in all (the floor).
@@ -108,8 +107,7 @@ void time_split_floor(distribution& total, distribution& to_rename,
   total.add_ns(now_ns() - t0);
 }
 
-// -- memcached, mcfgd, mcfgctl
-// -------------------------------------------------
+// -- memcached, mcfgd, mcfgctl -----------------------------------------------
 
 /// Whether memcached lets `user` in, on a fresh connection (auth only).
 bool lets_in(uint16_t port, const std::string& user, const std::string& pw) {

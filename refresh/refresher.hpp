@@ -47,9 +47,13 @@ using refresher_actor = caf::typed_actor<
   // refresh; with its error (refresh_failed) when that run fails. With a
   // check: answered (confirmed) once the consumer was shown to enforce this
   // version or a later one; (unverifiable) when the check of the file's
-  // content says no probe can tell; with verify_failed when it gave up.
-  // With refresher_stopped when the refresher stops first. A failed refresh
-  // that waits for its retry is retried at once for the sync.
+  // content says no probe can tell; with verify_failed when it gave up. A
+  // version past the last rename heard changed nothing in this file (roles
+  // only): answered from that rename's verdict, unverifiable when it was
+  // confirmed. After a restart (no rename heard yet) the check of the
+  // start's refresh covers whatever the file holds. With refresher_stopped
+  // when the refresher stops first. A failed refresh that waits for its
+  // retry is retried at once for the sync.
   caf::replies_to<sync_atom, std::string, uint64_t>::with<file_sync>,
   caf::replies_to<status_atom>::with<std::vector<refresh_status>>>;
 
