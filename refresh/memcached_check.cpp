@@ -1,4 +1,5 @@
 #include "memcached_cfg/refresh/memcached_check.hpp"
+#include "memcached_cfg/refresh/detail/socket_owner.hpp"
 #include "memcached_cfg/refresh/refresh_actions.hpp"
 
 #include <cerrno>
@@ -396,6 +397,7 @@ private:
   result<auth_reply> probe(const std::vector<address>& addresses,
                            const memcached_credential& c);
   result<auth_reply> probe_on(int fd, const memcached_credential& c);
+  std::string stranger_at(int fd);
   std::string diagnose_impl(const std::string& path);
   std::string who_cannot_read(const std::string& path);
 
@@ -555,9 +557,34 @@ result<auth_reply> memcached_check::probe_on(int fd,
   if (*gate != auth_reply::unauthenticated)
     return fail("it answered a command before any login (is it running "
                 "with -Y?); no password sent");
+  if (auto who = stranger_at(fd); !who.empty())
+    return fail(who + "; no password sent");
   if (auto err = send_all(fd, memcached_auth_command(c)))
     return fail("send: " + os_error(err));
   return read_reply(fd);
+}
+
+/// Empty when the socket `fd` reached may be memcached's: owned by root
+/// (memcached binds before it drops to its -u user) or by the uid of the
+/// process in the pidfile (which the refresh's `expect` checks). Else who
+/// owns it. Not checked without a pidfile (a command refresh) or for a
+/// socket not on this host.
+std::string memcached_check::stranger_at(int fd) {
+  if (pidfile_.empty())
+    return {};
+  auto owner = detail::peer_socket_uid(fd);
+  if (!owner || *owner == 0)
+    return {};
+  auto pid = read_pidfile(pidfile_);
+  if (!pid)
+    return {};
+  auto ids = read_ids(*pid);
+  if (!ids || ids->uid == *owner)
+    return {};
+  return "the socket it reached belongs to uid " + std::to_string(*owner)
+         + ", not to root or memcached's uid " + std::to_string(ids->uid)
+         + " (pid " + std::to_string(*pid) + " from " + pidfile_
+         + "): another program listens on memcached's port";
 }
 
 std::string memcached_check::who_cannot_read(const std::string& path) {

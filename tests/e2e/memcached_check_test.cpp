@@ -8,6 +8,10 @@
 // in bounded loops, since memcached reloads on its own once-a-second tick.
 #include <doctest/doctest.h>
 
+#include <sys/fsuid.h>
+
+#include <optional>
+
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
@@ -116,7 +120,11 @@ class fake_server {
 public:
   using handler = std::function<void(int fd, std::string& received)>;
 
-  explicit fake_server(handler serve) : serve_(std::move(serve)) {
+  /// `owner`: the uid the kernel lists as the owner of the connections it
+  /// accepts (its thread's fs uid, which accept() gives each new socket;
+  /// needs root).
+  explicit fake_server(handler serve, std::optional<uid_t> owner = {})
+    : serve_(std::move(serve)), owner_(owner) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(fd_ >= 0);
     sockaddr_in addr{};
@@ -147,6 +155,8 @@ public:
 
 private:
   void run() {
+    if (owner_)
+      ::setfsuid(*owner_);
     while (!stop_) {
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, 20) != 1)
@@ -163,6 +173,7 @@ private:
   }
 
   handler serve_;
+  std::optional<uid_t> owner_;
   int fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
@@ -370,6 +381,39 @@ TEST_SUITE("memcached check against servers that are not memcached -Y") {
     CHECK(contains(out.detail, "no password sent"));
     CHECK_FALSE(contains(out.detail, "pw-secret"));
     // The fake keeps what it got once the check has closed the connection.
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (fake.received().empty()
+           && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    CHECK(fake.received() == "version\r\n");
+  }
+
+  TEST_CASE("a server of another user on memcached's port that answers "
+            "like memcached -Y gets no password") {
+    if (::geteuid() != 0) {
+      MESSAGE("skipped: needs root to own a socket as another uid");
+      return;
+    }
+    checked_memcached m{"alice:pw-a\n"}; // memcached as nobody, its pidfile
+    fake_server fake{
+      [](int fd, std::string& got) {
+        read_until_quiet(fd, got, 100ms);
+        const std::string gate = "CLIENT_ERROR unauthenticated\r\n";
+        (void)::send(fd, gate.data(), gate.size(), MSG_NOSIGNAL);
+        read_until_quiet(fd, got);
+      },
+      uid_t{1}};
+    temp_dir dir;
+    auto auth = dir / "auth";
+    write_text(auth, "alice:pw-secret\n");
+    auto check = make_memcached_check(fake.address(), m.server->pidfile());
+    auto out = check->start(auth);
+    CAPTURE(out.detail);
+    CHECK(out.verdict == check_verdict::unreachable);
+    CHECK(contains(out.detail, "belongs to uid 1, not to root or memcached's "
+                               "uid 65534"));
+    CHECK(contains(out.detail, "no password sent"));
+    CHECK_FALSE(contains(out.detail, "pw-secret"));
     auto deadline = std::chrono::steady_clock::now() + 2s;
     while (fake.received().empty()
            && std::chrono::steady_clock::now() < deadline)
