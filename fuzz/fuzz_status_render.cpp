@@ -80,6 +80,17 @@ mcfg::refresh_status refresh(FuzzedDataProvider& in,
   r.last_error = text(in);
   r.refreshes = in.ConsumeIntegral<uint64_t>();
   r.next_retry_in = span(in);
+  r.version = in.ConsumeIntegral<uint64_t>();
+  r.verifies = in.ConsumeBool();
+  r.confirmed_version = in.ConsumeIntegral<uint64_t>();
+  // Mostly a state the refresher reports, sometimes any bytes.
+  static const char* states[] = {"none", "verifying", "confirmed",
+                                 "unverifiable", "failed"};
+  r.verify_state = in.ConsumeBool()
+                     ? std::string{states[in.ConsumeIntegralInRange(0, 4)]}
+                     : text(in);
+  r.verify_detail = text(in);
+  r.verifying_for = span(in);
   return r;
 }
 
@@ -104,9 +115,9 @@ struct fixed_node : mcfg::control_backend {
   mcfg::result<mcfg::node_status, mcfg::backend_error> status() override {
     return st;
   }
-  mcfg::result<void, mcfg::backend_error>
+  mcfg::result<std::vector<mcfg::file_sync>, mcfg::backend_error>
   sync(const mcfg::control_target&) override {
-    return {};
+    return std::vector<mcfg::file_sync>{};
   }
   mcfg::result<void, mcfg::backend_error>
   reload(const mcfg::control_target&) override {
