@@ -1,5 +1,6 @@
 #include "memcached_cfg/refresh/memcached_check.hpp"
 #include "memcached_cfg/refresh/detail/socket_owner.hpp"
+#include "memcached_cfg/refresh/detail/unique_fd.hpp"
 #include "memcached_cfg/refresh/refresh_actions.hpp"
 
 #include <cerrno>
@@ -47,27 +48,7 @@ std::string os_error(int code) {
   return std::error_code{code, std::generic_category()}.message();
 }
 
-/// Closes a descriptor on every way out.
-class unique_fd {
-public:
-  explicit unique_fd(int fd = -1) : fd_(fd) {
-  }
-
-  ~unique_fd() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-
-  int get() const {
-    return fd_;
-  }
-
-private:
-  int fd_;
-};
+using detail::unique_fd;
 
 // -- files --------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 #include "memcached_cfg/refresh/detail/socket_owner.hpp"
+#include "memcached_cfg/refresh/detail/unique_fd.hpp"
 
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -66,15 +67,6 @@ std::optional<uid_t> find_socket_uid(std::string_view table,
 
 namespace {
 
-/// Closes a descriptor at scope exit.
-struct fd_closer {
-  int fd;
-  ~fd_closer() {
-    if (fd >= 0)
-      ::close(fd);
-  }
-};
-
 /// The uid of the TCP socket with local address `local` and remote
 /// `remote`, asked of the kernel by exact lookup (NETLINK_SOCK_DIAG): one
 /// hash lookup, however many sockets the host has. Nothing when the kernel
@@ -110,20 +102,20 @@ std::optional<uid_t> diag_uid(const sockaddr_storage& local,
   } else {
     return std::nullopt;
   }
-  fd_closer nl{
+  unique_fd nl{
     ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)};
-  if (nl.fd < 0)
+  if (nl.get() < 0)
     return std::nullopt;
   timeval timeout{0, 200'000};
-  ::setsockopt(nl.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  ::setsockopt(nl.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  if (::sendto(nl.fd, &req, sizeof(req), 0,
+  if (::sendto(nl.get(), &req, sizeof(req), 0,
                reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel))
       != static_cast<ssize_t>(sizeof(req)))
     return std::nullopt;
   alignas(nlmsghdr) char buf[8192];
-  auto n = ::recv(nl.fd, buf, sizeof(buf), 0);
+  auto n = ::recv(nl.get(), buf, sizeof(buf), 0);
   if (n < static_cast<ssize_t>(sizeof(nlmsghdr)))
     return std::nullopt;
   auto* h = reinterpret_cast<nlmsghdr*>(buf);
