@@ -1,9 +1,13 @@
 #include "memcached_cfg/refresh/refresh_actions.hpp"
 
+#include "memcached_cfg/refresh/detail/unique_fd.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <limits>
+#include <optional>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -51,9 +55,26 @@ pid_t parse_pid(std::string_view text) {
   return static_cast<pid_t>(value);
 }
 
+/// A pidfile's pid and the uid owning the file.
+struct pidfile_entry {
+  pid_t pid = 0;
+  uid_t owner = 0;
+};
+
+result<pidfile_entry> read_pidfile_entry(const std::string& path);
+
 } // namespace
 
 result<pid_t> read_pidfile(const std::string& path) {
+  auto entry = read_pidfile_entry(path);
+  if (!entry)
+    return entry.error();
+  return entry->pid;
+}
+
+namespace {
+
+result<pidfile_entry> read_pidfile_entry(const std::string& path) {
   // O_NONBLOCK: a FIFO at that path must not block the refresher.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
@@ -90,8 +111,10 @@ result<pid_t> read_pidfile(const std::string& path) {
   auto pid = used < sizeof(buf) ? parse_pid(std::string_view{buf, used}) : 0;
   if (pid <= 0)
     return fail("pidfile " + path + " does not hold a pid");
-  return pid;
+  return pidfile_entry{pid, st.st_uid};
 }
+
+} // namespace
 
 namespace {
 
@@ -104,23 +127,6 @@ int open_pidfd(pid_t pid) {
 int signal_pidfd(int pidfd, int sig) {
   return static_cast<int>(
     ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
-
-/// Reads a small /proc text file of `pid` (its comm); false when it cannot.
-bool read_proc_text(pid_t pid, const char* name, std::string& out) {
-  auto path = "/proc/" + std::to_string(pid) + "/" + name;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  char buf[64];
-  auto n = ::read(fd, buf, sizeof(buf));
-  ::close(fd);
-  if (n < 0)
-    return false;
-  out.assign(buf, static_cast<size_t>(n));
-  while (!out.empty() && out.back() == '\n')
-    out.pop_back();
-  return true;
 }
 
 /// The path of `pid`'s executable; empty when it cannot be read (another
@@ -139,21 +145,103 @@ std::string read_exe(pid_t pid) {
   return out;
 }
 
+/// Up to `limit` bytes of /proc/PID/`name`; false when it cannot be read.
+bool read_proc_file(pid_t pid, const char* name, size_t limit,
+                    std::string& out) {
+  auto path = "/proc/" + std::to_string(pid) + "/" + name;
+  detail::unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.get() < 0)
+    return false;
+  out.assign(limit, '\0');
+  size_t used = 0;
+  while (used < limit) {
+    auto n = ::read(fd.get(), out.data() + used, limit - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return false;
+    if (n == 0)
+      break;
+    used += static_cast<size_t>(n);
+  }
+  out.resize(used);
+  return true;
+}
+
+/// The real uid /proc/PID/status gives `pid`, if it can be read.
+std::optional<uid_t> process_uid(pid_t pid) {
+  std::string status;
+  if (!read_proc_file(pid, "status", 8192, status))
+    return std::nullopt;
+  auto at = status.find("\nUid:");
+  if (at == std::string::npos)
+    return std::nullopt;
+  auto value = std::string_view{status}.substr(at + 5);
+  while (!value.empty() && is_space(value.front()))
+    value.remove_prefix(1);
+  auto end = value.find_first_of(" \t\n");
+  auto uid = parse_pid(value.substr(0, end));
+  if (uid <= 0 && value.substr(0, end) != "0")
+    return std::nullopt;
+  return static_cast<uid_t>(uid);
+}
+
+/// Whether memcached's command line loads an auth file (-Y FILE, -YFILE,
+/// --auth-file FILE, --auth-file=FILE). memcached 1.6 handles SIGHUP only
+/// then: without one, SIGHUP's default action ends it.
+bool memcached_has_auth_file(pid_t pid) {
+  std::string cmdline;
+  if (!read_proc_file(pid, "cmdline", 65536, cmdline))
+    return false;
+  std::string_view rest{cmdline};
+  while (!rest.empty()) {
+    auto arg = rest.substr(0, rest.find('\0'));
+    rest.remove_prefix(std::min(rest.size(), arg.size() + 1));
+    if (arg.substr(0, 2) == "-Y" || arg == "--auth-file"
+        || arg.substr(0, 12) == "--auth-file=")
+      return true;
+  }
+  return false;
+}
+
+/// Whom the signal may reach, by who wrote the pidfile: a pidfile that
+/// root does not own speaks only for its owner's processes. So a node given
+/// CAP_KILL (to signal Debian's memcached, user memcache) still signals
+/// only processes of the user that owns memcached's pidfile.
+result<void> check_owner(pid_t pid, uid_t pidfile_owner,
+                         const std::string& who) {
+  if (pidfile_owner == 0)
+    return {};
+  auto uid = process_uid(pid);
+  if (!uid)
+    return fail(who + ": " + os_error(errno == ENOENT ? ESRCH : errno));
+  if (*uid != pidfile_owner)
+    return fail(who + " runs as uid " + std::to_string(*uid)
+                + ", but the pidfile belongs to uid "
+                + std::to_string(pidfile_owner) + "; not signalled");
+  return {};
+}
+
 /// Whether `pid` may be sent the refresh signal, and if not, why not. A stale
 /// pidfile can name any process by now: init (which a signal may well
 /// confuse), this node itself (SIGHUP would make it reload, in a loop), or
 /// whatever program got the pid.
-result<void> check_target(pid_t pid, const refresh_signal& sig) {
+result<void> check_target(pid_t pid, uid_t pidfile_owner,
+                          const refresh_signal& sig) {
   auto who = "pid " + std::to_string(pid) + " from " + sig.pidfile;
   if (pid == 1)
     return fail(who + " is init; refusing to signal it");
   if (pid == ::getpid())
     return fail(who + " is mcfgd itself; refusing to signal it");
+  if (auto owned = check_owner(pid, pidfile_owner, who); !owned)
+    return owned;
   if (sig.expect.empty())
     return {};
   std::string comm;
-  if (!read_proc_text(pid, "comm", comm))
+  if (!read_proc_file(pid, "comm", 64, comm))
     return fail(who + ": " + os_error(errno == ENOENT ? ESRCH : errno));
+  while (!comm.empty() && comm.back() == '\n')
+    comm.pop_back();
   // The kernel keeps at most 15 characters of a program's name in comm.
   auto expected_comm = sig.expect.substr(0, 15);
   auto exe = read_exe(pid);
@@ -161,6 +249,11 @@ result<void> check_target(pid_t pid, const refresh_signal& sig) {
   if (comm != expected_comm || (!exe.empty() && exe_name != sig.expect))
     return fail(who + " is " + (exe.empty() ? comm : comm + " (" + exe + ")")
                 + ", not " + sig.expect + "; not signalled");
+  if (sig.expect == "memcached" && sig.signal == SIGHUP
+      && !memcached_has_auth_file(pid))
+    return fail(who
+                + " is memcached without an auth file (-Y): SIGHUP "
+                  "would stop it; not signalled");
   return {};
 }
 
@@ -255,10 +348,10 @@ std::string describe_command(const std::vector<std::string>& argv) {
 }
 
 result<void> send_refresh_signal(const refresh_signal& sig) {
-  auto read = read_pidfile(sig.pidfile);
+  auto read = read_pidfile_entry(sig.pidfile);
   if (!read)
     return read.error();
-  pid_t pid = *read;
+  pid_t pid = read->pid;
   auto failed = [&](int err) {
     return fail("pid " + std::to_string(pid) + " from " + sig.pidfile + ": "
                 + os_error(err));
@@ -269,7 +362,7 @@ result<void> send_refresh_signal(const refresh_signal& sig) {
   int pidfd = open_pidfd(pid);
   if (pidfd < 0 && errno != ENOSYS)
     return failed(errno);
-  if (auto allowed = check_target(pid, sig); !allowed) {
+  if (auto allowed = check_target(pid, read->owner, sig); !allowed) {
     if (pidfd >= 0)
       ::close(pidfd);
     return allowed;

@@ -11,6 +11,10 @@
 //   pid 4321 from /run/memcached.pid is mcfgd itself; refusing to signal it
 //   pid 1234 from /run/memcached.pid is sleep (/usr/bin/sleep), not
 //     memcached; not signalled
+//   pid 1234 from /run/memcached.pid runs as uid 0, but the pidfile belongs
+//     to uid 104; not signalled
+//   pid 1234 from /run/memcached.pid is memcached without an auth file
+//     (-Y): SIGHUP would stop it; not signalled
 //   command `systemctl reload memcached` exited with status 1
 //   command `reload-it` killed by signal 9
 //   command `reload-it` timed out after 60000ms; killed
@@ -71,8 +75,11 @@ result<pid_t> read_pidfile(const std::string& path);
 
 /// Reads the pid in `pidfile` (a regular file holding a positive decimal
 /// integer, whitespace around it allowed) and sends it `sig.signal`, unless
-/// it is pid 1, this process, or (with `sig.expect` set) another program
-/// than the expected one.
+/// it is pid 1, this process, a process of another user than the pidfile's
+/// owner (when that is not root), or (with `sig.expect` set) another
+/// program than the expected one. With `expect: memcached` and SIGHUP, also
+/// unless memcached's command line has no auth file (-Y): memcached 1.6
+/// handles SIGHUP only then, and would otherwise stop.
 result<void> send_refresh_signal(const refresh_signal& sig);
 
 /// Runs `cmd.argv` and waits for it, at most `timeout`, and no longer than

@@ -216,6 +216,62 @@ TEST_SUITE("signal refresh") {
     CHECK(killed_by(other.wait_exit(5s), SIGTERM));
   }
 
+  TEST_CASE("a pidfile that root does not own speaks only for its owner's "
+            "processes") {
+    if (::geteuid() != 0) {
+      MESSAGE("skipped: needs root (to chown the pidfile, to run as nobody)");
+      return;
+    }
+    temp_dir dir;
+    child_process roots{{"sleep", "30"}};
+    auto path = dir / "other.pid";
+    write_text(path, std::to_string(roots.pid()) + "\n");
+    REQUIRE(::chown(path.c_str(), 65534, 65534) == 0);
+    auto spec = signal_spec(SIGTERM, "SIGTERM", path);
+    CHECK(said(send_refresh_signal(spec))
+          == "pid " + std::to_string(roots.pid()) + " from " + path
+               + " runs as uid 0, but the pidfile belongs to uid 65534; not "
+                 "signalled");
+    CHECK_FALSE(roots.wait_exit(200ms).has_value());
+    // A process of the pidfile's owner is signalled.
+    child_process nobodys{{"setpriv", "--reuid=65534", "--regid=65534",
+                           "--clear-groups", "sleep", "30"}};
+    // setpriv changes its uid, then becomes sleep: wait for sleep.
+    auto comm = "/proc/" + std::to_string(nobodys.pid()) + "/comm";
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (read_file(comm) != "sleep\n"
+           && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    write_text(path, std::to_string(nobodys.pid()) + "\n");
+    REQUIRE(::chown(path.c_str(), 65534, 65534) == 0);
+    CHECK(said(send_refresh_signal(spec)) == "");
+    CHECK(killed_by(nobodys.wait_exit(5s), SIGTERM));
+  }
+
+  TEST_CASE("memcached started without an auth file is not sent SIGHUP, "
+            "which would stop it") {
+    REQUIRE_MESSAGE(memcached_installed(),
+                    "memcached is not installed (apt-get install memcached)");
+    temp_dir dir;
+    auto port = std::to_string(free_loopback_port());
+    std::vector<std::string> args{"/usr/bin/memcached", "-p", port, "-l",
+                                  "127.0.0.1"};
+    if (::geteuid() == 0)
+      args.insert(args.end(), {"-u", "nobody"});
+    child_process plain{args};
+    auto path = dir / "memcached.pid";
+    write_text(path, std::to_string(plain.pid()) + "\n");
+    auto spec = signal_spec(SIGHUP, "SIGHUP", path);
+    spec.expect = "memcached";
+    CHECK(said(send_refresh_signal(spec))
+          == "pid " + std::to_string(plain.pid()) + " from " + path
+               + " is memcached without an auth file (-Y): SIGHUP would "
+                 "stop it; not signalled");
+    CHECK_FALSE(plain.wait_exit(300ms).has_value());
+    // The same memcached answers on its port: it was left alone.
+    CHECK(loopback_accepts(static_cast<uint16_t>(std::stoi(port)), 2s));
+  }
+
 } // TEST_SUITE("signal refresh")
 
 TEST_SUITE("command refresh") {
