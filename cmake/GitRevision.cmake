@@ -7,8 +7,14 @@ execute_process(COMMAND git describe --always --dirty
                 OUTPUT_VARIABLE revision
                 OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET
                 RESULT_VARIABLE rc)
+# A build from a copy without .git (scripts/package's) is told the revision
+# in MCFG_GIT_REVISION.
 if(NOT rc EQUAL 0 OR revision STREQUAL "")
-  set(revision unknown)
+  if(DEFINED ENV{MCFG_GIT_REVISION} AND NOT "$ENV{MCFG_GIT_REVISION}" STREQUAL "")
+    set(revision "$ENV{MCFG_GIT_REVISION}")
+  else()
+    set(revision unknown)
+  endif()
 endif()
 set(text "#pragma once\n// Written by cmake/GitRevision.cmake at build time.\n#define MCFG_GIT_REVISION \"${revision}\"\n")
 if(EXISTS "${OUTPUT}")
