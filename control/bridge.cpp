@@ -1,5 +1,6 @@
 #include "memcached_cfg/control/bridge.hpp"
 
+#include <filesystem>
 #include <memory>
 
 #include <caf/actor_system.hpp>
@@ -51,6 +52,21 @@ select(const control_spec& spec, const std::string& file) {
     if (entry.first == file)
       return std::vector<std::pair<std::string, sup::child_id>>{entry};
   return caf::make_error(errc::unknown_file, file);
+}
+
+/// What the node waits for before its tree starts, if it still waits.
+std::optional<source_status> starting(const control_spec& spec) {
+  return spec.starting ? spec.starting() : std::nullopt;
+}
+
+/// What a file's status says before the node's tree has started: a file on
+/// disk is one an earlier run wrote.
+std::string not_started(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec))
+    return "kept as an earlier run wrote it; not yet checked against the "
+           "source (the node is starting)";
+  return "not yet written (the node is starting)";
 }
 
 /// Step 3 of sync for one file: its own refresh went through, and with a
@@ -116,6 +132,8 @@ sync(control_self self, const control_spec& spec, const std::string& file) {
   auto files = select(spec, file);
   if (!files)
     return std::move(files.error());
+  if (auto waiting = starting(spec))
+    return caf::make_error(errc::node_starting, waiting->unreachable);
   auto rp = self->make_response_promise<std::vector<file_sync>>();
   auto store = lookup<store_actor>(self, spec.store);
   if (!store)
@@ -138,6 +156,9 @@ caf::result<node_status> status(control_self self, const control_spec& spec) {
   auto all = std::make_shared<join>(spec.files.size() + 2,
                                     [rp, out]() mutable { rp.deliver(*out); });
   auto skip = [all](caf::error&) { all->arrive(); };
+  auto waiting = starting(spec);
+  if (waiting)
+    out->source = std::move(*waiting);
   if (auto store = lookup<store_actor>(self, spec.store))
     self->request(store, caf::infinite, status_atom::value)
       .then(
@@ -163,7 +184,8 @@ caf::result<node_status> status(control_self self, const control_spec& spec) {
   for (size_t i = 0; i < spec.files.size(); ++i) {
     auto& [path, id] = spec.files[i];
     out->files[i].path = path;
-    out->files[i].last_error = "no live writer (restarting)";
+    out->files[i].last_error = waiting ? not_started(path)
+                                       : "no live writer (restarting)";
     if (auto writer = lookup<memcached_cfg_actor>(self, id))
       self->request(writer, caf::infinite, status_atom::value)
         .then(
@@ -210,7 +232,8 @@ backend_error to_backend_error(const caf::error& err,
     status = 404;
   else if (err == caf::sec::request_timeout)
     status = 504;
-  else if (err == errc::writer_stopped || err == errc::verify_failed)
+  else if (err == errc::writer_stopped || err == errc::verify_failed
+           || err == errc::node_starting)
     status = 503;
   return {status, sup::describe(err, sys)};
 }

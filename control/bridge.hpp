@@ -4,7 +4,9 @@
 // process (mcfgd loads no CAF network layer). It holds no state of its own:
 // it finds the live incarnation of each child by its registered name at
 // every request, so it is right across restarts.
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +37,11 @@ struct control_spec {
   std::vector<std::pair<std::string, sup::child_id>> files;
   sup::child_id store;
   sup::child_id refresher;
+  /// While the node waits for its source before starting its tree (an etcd
+  /// that did not answer at start): what status shows as the source, whose
+  /// `unreachable` says why and until when; nothing once the tree runs (or
+  /// when unset).
+  std::function<std::optional<source_status>()> starting;
 };
 
 control_actor spawn_control(caf::actor_system& sys, control_spec spec);

@@ -26,6 +26,8 @@ const char* to_string(errc x) {
       return "refresher_stopped";
     case errc::verify_failed:
       return "verify_failed";
+    case errc::node_starting:
+      return "node_starting";
   }
   return "unknown";
 }
@@ -71,6 +73,8 @@ std::string render_error(uint8_t code, const caf::message& ctx) {
     case errc::verify_failed:
       return text_at(ctx, 0) + ": version " + text_at(ctx, 1)
              + " not confirmed: " + text_at(ctx, 2);
+    case errc::node_starting:
+      return text_at(ctx, 0); // "starting: ..."
   }
   return "mcfg error " + std::to_string(code) + " " + caf::to_string(ctx);
 }

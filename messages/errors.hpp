@@ -33,6 +33,9 @@ enum class errc : uint8_t {
   /// A file's consumer check gave up: the consumer was not shown to enforce
   /// the version; context: path, version (as text), what it still does.
   verify_failed,
+  /// The node has not started its tree yet (it waits for its source);
+  /// context: what it waits for, as "starting: <why>".
+  node_starting,
 };
 
 const char* to_string(errc x);

@@ -1,6 +1,7 @@
 #include "memcached_cfg/node/node_tree.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <optional>
 #include <variant>
 
@@ -21,22 +22,37 @@ sup::child_id writer_child_id(size_t index) {
 
 namespace {
 
-load_result<node_source> read_node_source(const node_config& cfg) {
+/// Whether an etcd that did not answer may answer a later try. Not when the
+/// TLS handshake failed over a certificate (one the CA did not sign, none
+/// where the members require one, a name that does not match): the same
+/// files fail the same way at every try, which is configuration to mend,
+/// not a reason to wait. curl names the certificate in each such failure,
+/// and in no failure to connect.
+bool may_answer_later(const etcd::etcd_error& e) {
+  if (e.code() != etcd::etcd_errc::unavailable)
+    return false;
+  std::string what = e.what();
+  std::transform(what.begin(), what.end(), what.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return what.find("certificate") == std::string::npos;
+}
+
+node_source_read read_node_source(const node_config& cfg, etcd::client* via) {
   auto validate = [&](const source_document& doc) {
     return validate_for_files(cfg, doc);
   };
-  load_result<node_source> out;
+  node_source_read out;
   if (!cfg.etcd) {
     auto file = load_and_validate(cfg.source, validate);
     if (!file.ok()) {
-      out.errors = std::move(file.errors);
+      out.loaded.errors = std::move(file.errors);
       return out;
     }
-    out.value = node_source{std::move(*file.value), nullptr};
+    out.loaded.value = node_source{std::move(*file.value), nullptr};
     return out;
   }
   auto where = [&](std::string message) {
-    out.errors.push_back({"source.etcd", 0, 0, "", std::move(message)});
+    out.loaded.errors.push_back({"source.etcd", 0, 0, "", std::move(message)});
     return out;
   };
   auto opts = etcd_client_options(*cfg.etcd);
@@ -48,9 +64,12 @@ load_result<node_source> read_node_source(const node_config& cfg) {
   node->versions = std::make_shared<etcd_versions>();
   node->reach = std::make_shared<etcd::etcd_reachability>();
   try {
-    etcd::client c{node->client};
-    node->initial = etcd::read_users(c, node->prefix);
+    std::optional<etcd::client> own;
+    if (!via)
+      via = &own.emplace(node->client);
+    node->initial = etcd::read_users(*via, node->prefix);
   } catch (const etcd::etcd_error& e) {
+    out.unreachable = may_answer_later(e);
     return where(describe_etcd_source(node->client, node->prefix) + ": "
                  + e.what());
   } catch (...) {
@@ -59,25 +78,25 @@ load_result<node_source> read_node_source(const node_config& cfg) {
   }
   auto checked = validate_users(node->initial, validate);
   if (!checked.ok()) {
-    out.errors = std::move(checked.errors);
+    out.loaded.errors = std::move(checked.errors);
     return out;
   }
-  out.value = node_source{std::move(*checked.value), std::move(node)};
+  out.loaded.value = node_source{std::move(*checked.value), std::move(node)};
   return out;
 }
 
 } // namespace
 
-load_result<node_source> load_node_source(const node_config& cfg) {
+node_source_read load_node_source(const node_config& cfg, etcd::client* via) {
   // The start-up read (and `mcfgd --check`): whatever it meets is refused
   // with a message, never std::terminate. A crash here would repeat at
   // every restart, since the source still holds what caused it.
   try {
-    return read_node_source(cfg);
+    return read_node_source(cfg, via);
   } catch (...) {
-    load_result<node_source> out;
+    node_source_read out;
     auto where = cfg.etcd ? std::string{"source.etcd"} : cfg.source;
-    out.errors.push_back(
+    out.loaded.errors.push_back(
       {where, 0, 0, "",
        "cannot read the source: " + etcd::describe_current_exception()});
     return out;

@@ -35,11 +35,24 @@ struct node_source {
   std::shared_ptr<etcd_source> etcd;
 };
 
+/// What load_node_source found: the source, or why not.
+struct node_source_read {
+  load_result<node_source> loaded;
+  /// The errors say only that no etcd member answered (all down, no
+  /// leader, timeouts): that may pass, so it is not bad configuration. A
+  /// refused password, a missing permission, a TLS file that cannot be
+  /// read, a password file that is not 0600 or users that fail validation
+  /// can never work as they are, and leave this false.
+  bool unreachable = false;
+};
+
 /// Reads the source: the file, or (etcd) every user at the newest revision,
-/// validated as the files' modules require. An etcd that refuses the
-/// credentials or cannot be reached, or a password file that is not 0600,
-/// is an error naming the source (never the password).
-load_result<node_source> load_node_source(const node_config& cfg);
+/// validated as the files' modules require. Any failure is an error naming
+/// the source (never the password). An etcd source is read through `via`
+/// when given (so that another thread may cancel() the read), else through
+/// a client of its own.
+node_source_read load_node_source(const node_config& cfg,
+                                  etcd::client* via = nullptr);
 
 /// The shared source of truth, starting from `src` (for etcd, its first
 /// version recorded as the revision read).

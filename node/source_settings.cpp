@@ -2,6 +2,11 @@
 #include "memcached_cfg/node/private_file.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <unistd.h>
 
 namespace mcfg {
 
@@ -64,6 +69,17 @@ etcd_client_options(const etcd_source_config& cfg) {
       return fail("etcd password file " + cfg.password_file
                   + ": expected one line holding the password");
     opts.password = std::move(text);
+  }
+  if (cfg.tls) {
+    // A TLS file that cannot be read fails every connection alike, which
+    // the client cannot tell from an unreachable member: found here, it is
+    // bad configuration rather than a reason to wait for etcd.
+    for (auto& [what, path] : {std::pair{"CA", cfg.tls->ca},
+                               {"certificate", cfg.tls->cert},
+                               {"key", cfg.tls->key}})
+      if (!path.empty() && ::access(path.c_str(), R_OK) != 0)
+        return fail(std::string{"etcd TLS "} + what + " file " + path + ": "
+                    + std::strerror(errno));
   }
   opts.tls = cfg.tls;
   return opts;

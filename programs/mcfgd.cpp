@@ -48,6 +48,7 @@
 #include "memcached_cfg/node/private_file.hpp"
 #include "memcached_cfg/programs/command_line.hpp"
 #include "memcached_cfg/programs/readiness.hpp"
+#include "memcached_cfg/programs/start_wait.hpp"
 #include "memcached_cfg/programs/supervisor_log.hpp"
 #include "memcached_cfg/source/file_store.hpp"
 #include "memcached_cfg/supervision/errors.hpp"
@@ -462,9 +463,9 @@ private:
 /// at once, before anything else.
 class node_process {
 public:
-  node_process(const mcfg::node_config& cfg, const mcfg::node_source& src,
-               sigset_t signals, node_locks& locks)
-    : cfg_(cfg), src_(src), signals_(signals), locks_(locks) {
+  node_process(const mcfg::node_config& cfg, sigset_t signals,
+               node_locks& locks)
+    : cfg_(cfg), signals_(signals), locks_(locks) {
   }
 
   ~node_process() {
@@ -477,30 +478,42 @@ public:
   node_process(const node_process&) = delete;
   node_process& operator=(const node_process&) = delete;
 
-  /// Starts the control API on `listeners`, then the supervision tree, the
-  /// cluster registration, the readiness wait and the signal thread; stops
-  /// at the first that fails.
+  /// Starts the control API on `listeners` and takes the files' locks;
+  /// stops at the first that fails. Until start(), status shows what
+  /// note() holds.
   mcfg::result<void, startup_failure>
-  start(std::vector<mcfg::control_listener> listeners) {
+  open(std::vector<mcfg::control_listener> listeners) {
     if (auto api = start_control(std::move(listeners)); !api)
       return api;
-    if (auto locked = lock_files(cfg_, locks_); !locked)
-      return locked;
-    truth_ = mcfg::make_truth(src_);
+    return lock_files(cfg_, locks_);
+  }
+
+  /// What status shows as the source until start().
+  mcfg::startup_note& note() {
+    return note_;
+  }
+
+  /// Once open: the supervision tree on `src`, the cluster registration,
+  /// the readiness wait and the signal thread; stops at the first that
+  /// fails.
+  mcfg::result<void, startup_failure> start(mcfg::node_source src) {
+    src_ = std::move(src);
+    truth_ = mcfg::make_truth(*src_);
     stopping_flag_ = std::make_shared<std::atomic<bool>>(false);
     auto root = mcfg::sup::start_supervisor(
       sys_, mcfg::root_flags(cfg_),
-      mcfg::node_children(cfg_, truth_, src_, stopping_flag_));
+      mcfg::node_children(cfg_, truth_, *src_, stopping_flag_));
     if (!root)
       return startup_failure{"could not start: "
                                + mcfg::sup::describe(root.error(), sys_),
                              exit_gave_up};
     root_.actor = *root;
+    note_.clear(); // the store answers status from now on
     mcfg::log::info("mcfgd", "running with " + std::to_string(cfg_.files.size())
                                + " files; source " + source_name(cfg_));
     // An etcd source: the node registers itself, until it stops.
-    if (src_.etcd)
-      member_ = std::make_unique<mcfg::cluster_member>(sys_, cfg_, src_,
+    if (src_->etcd)
+      member_ = std::make_unique<mcfg::cluster_member>(sys_, cfg_, *src_,
                                                        truth_);
     // Type=notify: systemd hears READY=1 once every file is written (the
     // control socket, started above, is up by then).
@@ -538,7 +551,10 @@ private:
   /// and say so.
   mcfg::result<void, startup_failure>
   start_control(std::vector<mcfg::control_listener> listeners) {
-    mcfg::control_spec spec{{}, mcfg::store_child_id, mcfg::refresher_child_id};
+    mcfg::control_spec spec{{},
+                            mcfg::store_child_id,
+                            mcfg::refresher_child_id,
+                            [this] { return note_.get(); }};
     for (size_t i = 0; i < cfg_.files.size(); ++i)
       spec.files.emplace_back(cfg_.files[i].path, mcfg::writer_child_id(i));
     control_.actor = mcfg::spawn_control(sys_, std::move(spec));
@@ -554,10 +570,12 @@ private:
   }
 
   const mcfg::node_config& cfg_;
-  const mcfg::node_source& src_;
+  std::optional<mcfg::node_source> src_;
   sigset_t signals_;
   /// node.yaml's and the files' locks: released last, after every job.
   node_locks& locks_;
+  /// Read by the control actor: declared before it, so it outlives it.
+  mcfg::startup_note note_;
   // The jobs, in start order (see the class comment).
   caf::actor_system_config sys_cfg_;
   caf::actor_system sys_{configure(sys_cfg_)};
@@ -572,7 +590,24 @@ private:
   std::optional<signal_waiter> signals_taken_;
 };
 
-int run(const mcfg::node_config& cfg, const mcfg::node_source& src) {
+/// The source, once read: `read` itself, or (an etcd that did not answer)
+/// what wait_for_source read later. Nothing when SIGINT or SIGTERM stopped
+/// the wait (a clean stop); a failure for bad configuration.
+mcfg::result<std::optional<mcfg::node_source>, std::vector<mcfg::located_error>>
+source_when_read(const mcfg::node_config& cfg, mcfg::node_source_read read,
+                 const sigset_t& signals, mcfg::startup_note& note) {
+  if (read.unreachable) {
+    auto later = mcfg::wait_for_source(cfg, std::move(read), signals, note);
+    if (!later)
+      return std::optional<mcfg::node_source>{};
+    read = std::move(*later);
+  }
+  if (!read.loaded.ok())
+    return std::move(read.loaded.errors);
+  return std::optional<mcfg::node_source>{std::move(*read.loaded.value)};
+}
+
+int run(const mcfg::node_config& cfg, mcfg::node_source_read read) {
   // A bad token or key file is bad configuration, found before anything
   // (a lock file included) is written.
   auto secrets = read_control_secrets(cfg);
@@ -587,8 +622,17 @@ int run(const mcfg::node_config& cfg, const mcfg::node_source& src) {
     return report(listeners.error());
   mcfg::result<void> stopped;
   {
-    node_process node{cfg, src, signals, locks};
-    if (auto started = node.start(std::move(listeners).value()); !started)
+    node_process node{cfg, signals, locks};
+    if (auto opened = node.open(std::move(listeners).value()); !opened)
+      return report(opened.error());
+    auto src = source_when_read(cfg, std::move(read), signals, node.note());
+    if (!src)
+      return report(src.error());
+    if (!*src) {
+      mcfg::log::info("mcfgd", "stopped");
+      return exit_ok;
+    }
+    if (auto started = node.start(std::move(**src)); !started)
       return report(started.error());
     stopped = node.wait();
   } // the ordered teardown
@@ -615,9 +659,17 @@ int main(int argc, char** argv) {
   mcfg::log::set_level(opts->log_level.value_or(cfg.log_level));
   mcfg::log_supervisors_to_mcfg_log();
   auto source = mcfg::load_node_source(cfg);
-  if (!source.ok())
-    return report(source.errors);
+  if (source.unreachable && opts->check) {
+    // Nothing wrong was found, and nothing could be checked of the users.
+    for (auto& err : source.loaded.errors)
+      fatal() << mcfg::log::escape(err.to_string()) << '\n';
+    fatal() << "cannot check the source: etcd did not answer; node.yaml "
+               "itself is valid\n";
+    return exit_gave_up;
+  }
+  if (!source.unreachable && !source.loaded.ok())
+    return report(source.loaded.errors);
   if (opts->check)
-    return check(cfg, source.value->doc);
-  return run(cfg, *source.value);
+    return check(cfg, source.loaded.value->doc);
+  return run(cfg, std::move(source));
 }
