@@ -14,6 +14,7 @@
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
 #include "support/log_capture.hpp"
+#include "support/memcached_server.hpp" // free_loopback_port
 #include "support/user_value.hpp"
 
 using namespace mcfg;
@@ -197,4 +198,57 @@ TEST_CASE_FIXTURE(files_fixture,
     CHECK_FALSE(tmp_exists(i));
     CHECK(file(i) == "alice:Pw-1\n"); // the failing renames never landed
   }
+}
+
+namespace {
+
+/// A node on one etcd endpoint, `url`, keeping one auth file.
+node_config etcd_node(const std::string& url) {
+  node_config cfg;
+  cfg.etcd = etcd_source_config{};
+  cfg.etcd->endpoints = {url};
+  file_config file;
+  file.path = "/srv/auth";
+  file.module = find_module("memcached_passwords");
+  cfg.files.push_back(file);
+  return cfg;
+}
+
+} // namespace
+
+TEST_CASE("load_node_source: an etcd endpoint that refuses connections may "
+          "answer later, and the error names it") {
+  auto url = "http://127.0.0.1:" + std::to_string(free_loopback_port());
+  auto cfg = etcd_node(url);
+  etcd::client_options opts;
+  opts.endpoints = cfg.etcd->endpoints;
+  opts.retry_for = 0ms; // one round: the endpoint refuses at once
+  etcd::client c{opts};
+  auto read = load_node_source(cfg, &c);
+  CHECK(read.unreachable);
+  CHECK_FALSE(read.loaded.ok());
+  REQUIRE(read.loaded.errors.size() == 1);
+  CHECK(read.loaded.errors[0].to_string().find(url) != std::string::npos);
+}
+
+TEST_CASE("load_node_source: an etcd TLS file that cannot be read is bad "
+          "configuration, not a wait") {
+  auto cfg = etcd_node("https://127.0.0.1:1");
+  cfg.etcd->tls = etcd::tls_files{"/nonexistent/ca.pem", "", ""};
+  auto read = load_node_source(cfg);
+  CHECK_FALSE(read.unreachable);
+  REQUIRE(read.loaded.errors.size() == 1);
+  CHECK(read.loaded.errors[0].to_string().find(
+          "etcd TLS CA file /nonexistent/ca.pem: No such file or directory")
+        != std::string::npos);
+}
+
+TEST_CASE("load_node_source: a file source that does not exist is bad "
+          "configuration, not a wait") {
+  node_config cfg;
+  cfg.source = "/nonexistent/source.yaml";
+  auto read = load_node_source(cfg);
+  CHECK_FALSE(read.unreachable);
+  CHECK_FALSE(read.loaded.ok());
+  CHECK_FALSE(read.loaded.errors.empty());
 }
