@@ -7,8 +7,10 @@
 // rewrites every file (as `mcfgctl reload`) and never stops it.
 //
 // Exit codes: 0 clean stop (SIGINT/SIGTERM, or --check passed); 1 the root
-// supervisor gave up (or the node could not start); 2 bad usage or bad
-// configuration, before anything is written.
+// supervisor gave up (or the node could not start, or --check found etcd
+// unreachable); 2 bad usage or bad configuration, before anything is
+// written. An etcd source that does not answer at start is waited for
+// (programs/start_wait.hpp).
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -77,9 +79,11 @@ std::optional<options> parse_args(int argc, char** argv, int& code) {
                "mcfgd"};
   mcfg::cli::conventions(app, "mcfgd",
                          "  0  stopped by SIGINT/SIGTERM, or --check passed\n"
-                         "  1  the node gave up (or could not start)\n"
+                         "  1  the node gave up (or could not start), or "
+                         "--check found etcd unreachable\n"
                          "  2  bad usage or bad configuration, nothing "
-                         "written");
+                         "written (an etcd that does not answer at start is "
+                         "waited for)");
   app
     .add_option("-c,--config", opts.config,
                 "The node's configuration (node.yaml): the source, the files "
