@@ -50,6 +50,8 @@ const group groups[] = {
   {"confirmed", confirmed_group},
   {"cluster_3", cluster_3_group},
   {"cluster_10", cluster_10_group},
+  {"cluster_30", cluster_30_group},
+  {"cluster_partition", cluster_partition_group},
 };
 
 std::string group_names() {

@@ -65,5 +65,9 @@ void confirmed_group(const options& opt);
 /// refresh ran, for 3 and 10 mcfgd nodes on this machine.
 void cluster_3_group(const options& opt);
 void cluster_10_group(const options& opt);
+void cluster_30_group(const options& opt);
+/// cluster.cpp: a partition in a network namespace: from the cut until the
+/// node follows the majority, and until its health reports the doubt.
+void cluster_partition_group(const options& opt);
 
 } // namespace mcfg::bench

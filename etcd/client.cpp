@@ -7,6 +7,7 @@
 #include <exception>
 #include <mutex>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 #include <nlohmann/json.hpp>
@@ -17,8 +18,10 @@
 namespace mcfg::etcd {
 
 using detail::base64;
+using detail::header_revision;
 using detail::int_field;
 using detail::json;
+using detail::to_json;
 using detail::to_key_value;
 using namespace std::chrono_literals;
 
@@ -30,24 +33,6 @@ constexpr int grpc_permission_denied = 7;
 constexpr int grpc_out_of_range = 11;
 constexpr int grpc_unavailable = 14;
 constexpr int grpc_unauthenticated = 16;
-
-int64_t header_revision(const json& j) {
-  auto h = j.find("header");
-  return h == j.end() ? 0 : int_field(*h, "revision");
-}
-
-json to_json(const txn_op& op) {
-  if (op.kind == txn_op::put) {
-    json put{{"key", base64(op.key)}, {"value", base64(op.value)}};
-    if (op.lease != 0)
-      put["lease"] = std::to_string(op.lease);
-    return json{{"request_put", put}};
-  }
-  json del{{"key", base64(op.key)}};
-  if (!op.range_end.empty())
-    del["range_end"] = base64(op.range_end);
-  return json{{"request_delete_range", del}};
-}
 
 /// A reply's JSON; a reply that is not JSON (a proxy's, or the gateway's
 /// own plain-text refusal) becomes {"message": "HTTP <status>: <text>"}.
@@ -117,6 +102,10 @@ struct watch_request {
   int64_t next;
   const std::function<bool(watch_revision)>& on_revision;
   const std::function<void()>& on_created;
+  const std::function<bool(int64_t)>& on_progress;
+  /// Whether the stream under way delivered anything (a revision or a
+  /// progress notification): then its breaking resets the pause.
+  bool delivered = false;
 };
 
 /// How a watch stream that etcd served ended.
@@ -164,7 +153,18 @@ bool deliver(detail::watch_stream& stream, watch_request& w,
           return false;
         }
         w.next = x->batch.revision + 1;
+        w.delivered = true;
         if (!w.on_revision(std::move(x->batch))) {
+          seen.over = watch_end{};
+          return false;
+        }
+        break;
+      case item::progress:
+        // Caught up to a revision at or after the last one delivered;
+        // anything older is a member behind this watch: ignored.
+        w.delivered = true;
+        if (w.on_progress && x->batch.revision >= w.next - 1
+            && !w.on_progress(x->batch.revision)) {
           seen.over = watch_end{};
           return false;
         }
@@ -244,6 +244,8 @@ struct client::impl {
   size_t current = 0;
   std::string token;
   bool cancelled = false;
+  /// restart_watch() was called: the stream under way (or the next) ends.
+  bool restart_stream = false;
   std::vector<CURLM*> active;
 
   explicit impl(client_options o) : opts(std::move(o)) {
@@ -310,6 +312,10 @@ struct client::impl {
     auto url = endpoint + path;
     curl_slist* headers = curl_slist_append(nullptr,
                                             "Content-Type: application/json");
+    // etcd's require-leader (the gateway passes Grpc-Metadata-* on as gRPC
+    // metadata): a member without a leader refuses at once, and cancels a
+    // watch when it loses its leader, instead of serving what it has.
+    headers = curl_slist_append(headers, "Grpc-Metadata-Hasleader: true");
     std::string auth_header;
     if (!auth.empty()) {
       auth_header = "Authorization: " + auth;
@@ -347,7 +353,7 @@ struct client::impl {
       if (!opts.tls->key.empty())
         curl_easy_setopt(easy, CURLOPT_SSLKEY, opts.tls->key.c_str());
     }
-    auto rc = perform(easy);
+    auto rc = perform(easy, timeout.count() == 0);
     if (sink.thrown) {
       curl_slist_free_all(headers);
       curl_easy_cleanup(easy);
@@ -365,8 +371,21 @@ struct client::impl {
     return reply;
   }
 
-  /// Runs a transfer on its own multi handle, so cancel() can wake it.
-  CURLcode perform(CURL* easy) {
+  /// Whether a stream is to end now (restart_watch() was called); clears
+  /// the request.
+  bool take_restart() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return std::exchange(restart_stream, false);
+  }
+
+  bool restart_requested() const {
+    std::lock_guard<std::mutex> guard{mtx};
+    return restart_stream;
+  }
+
+  /// Runs a transfer on its own multi handle, so cancel() (and, for a
+  /// `stream`, restart_watch()) can wake it.
+  CURLcode perform(CURL* easy, bool stream) {
     CURLM* multi = curl_multi_init();
     curl_multi_add_handle(multi, easy);
     {
@@ -375,7 +394,7 @@ struct client::impl {
     }
     CURLcode result = CURLE_ABORTED_BY_CALLBACK;
     int running = 1;
-    while (!is_cancelled()) {
+    while (!is_cancelled() && !(stream && restart_requested())) {
       curl_multi_perform(multi, &running);
       if (running == 0) {
         int left = 0;
@@ -575,7 +594,8 @@ struct client::impl {
   watch_once(const std::string& ep, const std::string& tok, watch_request& w) {
     json create{{"key", base64(w.prefix)},
                 {"range_end", base64(prefix_end(w.prefix))},
-                {"start_revision", std::to_string(w.next)}};
+                {"start_revision", std::to_string(w.next)},
+                {"progress_notify", true}};
     auto body = json{{"create_request", create}}.dump();
     detail::watch_stream stream;
     stream_state seen;
@@ -584,7 +604,14 @@ struct client::impl {
       stream.feed(bytes);
       return deliver(stream, w, seen);
     };
+    w.delivered = false;
     auto reply = post(ep, "/v3/watch", body, tok, 0ms, sink);
+    if (take_restart()) {
+      // Its reader no longer trusts this member: the next one, from the
+      // revision after the last delivered, with a fresh retry_for.
+      fail_over(ep);
+      return stream_outcome{stream_outcome::broke, {}};
+    }
     if (seen.over)
       return stream_outcome{stream_outcome::over, *seen.over};
     if (seen.refused)
@@ -699,8 +726,13 @@ void client::compact(int64_t revision) {
 watch_end
 client::watch_prefix(const std::string& prefix, int64_t start_revision,
                      const std::function<bool(watch_revision)>& on_revision,
-                     const std::function<void()>& on_created) {
-  watch_request w{prefix, start_revision, on_revision, on_created};
+                     const std::function<void()>& on_created,
+                     const std::function<bool(int64_t)>& on_progress) {
+  watch_request w{prefix, start_revision, on_revision, on_created, on_progress};
+  // The pause before resuming a broken stream: jittered (so the watches of
+  // many nodes do not come back in step), growing while streams break
+  // without delivering anything, back to its floor after one that did.
+  backoff rejoin{impl_->opts.backoff_initial, impl_->opts.backoff_max};
   for (;;) {
     auto outcome = impl_->with_failover(
       [&](const std::string& ep, const std::string& tok) {
@@ -710,7 +742,37 @@ client::watch_prefix(const std::string& prefix, int64_t start_revision,
       return outcome.end;
     // A stream that was established and then broke counts as progress: the
     // next round of endpoints gets a fresh `retry_for`.
+    if (w.delivered)
+      rejoin.reset();
+    impl_->pause(rejoin.next());
+    impl_->throw_if_cancelled();
   }
+}
+
+void client::restart_watch() {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  impl_->restart_stream = true;
+  for (auto* multi : impl_->active)
+    curl_multi_wakeup(multi);
+}
+
+prefix_probe client::probe_prefix(const std::string& prefix,
+                                  int64_t after_revision) {
+  // keys_only with min_mod_revision: etcd filters the keys after reading
+  // them but counts the whole range, so `count` is every key under the
+  // prefix and `kvs` only the newer ones, of which limit keeps one.
+  json body{{"key", base64(prefix)},
+            {"range_end", base64(prefix_end(prefix))},
+            {"keys_only", true},
+            {"limit", "1"},
+            {"min_mod_revision", std::to_string(after_revision + 1)}};
+  auto j = impl_->call("/v3/kv/range", body);
+  prefix_probe result;
+  result.revision = header_revision(j);
+  result.count = int_field(j, "count");
+  auto kvs = j.find("kvs");
+  result.changed_since = kvs != j.end() && kvs->is_array() && !kvs->empty();
+  return result;
 }
 
 void client::cancel() {

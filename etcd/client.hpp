@@ -17,6 +17,10 @@
 // capped) and tries another round, until `retry_for` has passed; then the
 // request fails with `etcd_errc::unavailable`.
 //
+// Every request carries etcd's require-leader metadata: a member that has
+// lost its leader refuses at once ("unavailable", so the next endpoint is
+// tried) and cancels a watch rather than keeping it open and silent.
+//
 // Authentication: with a username, the client fetches a token on first use
 // and sends it in the Authorization header; a token the cluster calls invalid
 // (expired, or the member restarted) is fetched again once and the request
@@ -91,6 +95,11 @@ struct client_options {
   std::chrono::milliseconds retry_for{5000};
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{2000};
+  /// Not the client's own: the bound a follower of a prefix puts on going
+  /// without proof that what it holds is the cluster's newest state
+  /// (node.yaml source.etcd.stale_after; etcd_follower). Carried here
+  /// because every part of an etcd source gets these options.
+  std::chrono::milliseconds stale_after{10000};
 };
 
 struct key_value {
@@ -133,6 +142,16 @@ struct watch_end {
   };
   reason_t reason = stopped;
   int64_t compact_revision = 0;
+};
+
+/// What probe_prefix() found: etcd's revision, read linearizably (so it is
+/// the leader's, at the time of the read), how many keys the prefix holds
+/// then, and whether any of them was written after the revision asked
+/// about.
+struct prefix_probe {
+  int64_t revision = 0;
+  int64_t count = 0;
+  bool changed_since = false;
 };
 
 /// One operation of a transaction.
@@ -201,6 +220,13 @@ public:
   /// Compacts the history up to `revision`.
   void compact(int64_t revision);
 
+  /// A cheap linearizable look at `prefix`: etcd's current revision, the
+  /// number of keys under it, and whether a key under it has a
+  /// mod_revision after `after_revision` (at most one key travels, without
+  /// its value). No key newer and the same count as at `after_revision`
+  /// means nothing under the prefix changed between the two revisions.
+  prefix_probe probe_prefix(const std::string& prefix, int64_t after_revision);
+
   /// Streams every change under `prefix` from `start_revision` on, one
   /// revision at a time, to `on_revision` (which returns false to stop),
   /// after calling `on_created` once the watch is established. Blocks. A
@@ -209,10 +235,27 @@ public:
   /// message of the stream this client cannot read counts as a failure of
   /// that endpoint: none of it is delivered, and the watch goes on at the
   /// next endpoint from the same revision.
+  ///
+  /// The watch is opened with etcd's require-leader metadata, so a member
+  /// that loses its leader cancels it ("etcdserver: no leader") rather
+  /// than keeping it open and silent, and the watch goes on elsewhere; and
+  /// with progress notifications, each handed to `on_progress` with the
+  /// revision the member's watch has caught up to (false stops, too).
+  /// A broken stream is resumed after a short jittered pause, so that the
+  /// watches of many nodes on a member that went away do not all land on
+  /// the next one at the same instant.
   /// Throws etcd_error when no endpoint answers within `retry_for`.
   watch_end watch_prefix(const std::string& prefix, int64_t start_revision,
                          const std::function<bool(watch_revision)>& on_revision,
-                         const std::function<void()>& on_created = {});
+                         const std::function<void()>& on_created = {},
+                         const std::function<bool(int64_t)>& on_progress = {});
+
+  /// Ends the watch stream under way (from another thread), which
+  /// watch_prefix then resumes on the next endpoint from the revision
+  /// after the last delivered. For a stream its reader no longer trusts
+  /// (no proof of freshness for too long). Does nothing to unary requests;
+  /// with no stream under way, the next one to start is ended.
+  void restart_watch();
 
   /// Makes every call under way, and every later one, fail with
   /// etcd_errc::cancelled, promptly. For shutting the caller's thread down.

@@ -78,13 +78,18 @@ std::string cluster_member::describe() {
   if (applied)
     if (auto e = etcd_->versions->find(*applied))
       held_ = e;
+  // The follower's doubt is the node's: a registration that reaches a
+  // healthy member says so, though the watch's member is stale.
+  auto doubt = etcd_->reach->freshness().doubted();
   nlohmann::json out{{"name", cfg_.name},
-                     {"healthy", healthy},
+                     {"healthy", healthy && !doubt},
                      {"synced", written && refreshed && held_.has_value()}};
   if (held_) {
     out["revision"] = held_->revision;
     out["digest"] = held_->digest;
   }
+  if (doubt)
+    out["source"] = etcd::describe_unproven(doubt->since, doubt->why);
   if (confirmed) {
     if (auto e = etcd_->versions->find(*confirmed))
       confirmed_ = e->revision;

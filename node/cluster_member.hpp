@@ -7,6 +7,8 @@
 //   {"name": "node1", "revision": 42, "digest": "<sha256>", "version": 3,
 //    "healthy": true, "synced": true}
 //
+// and, while the node cannot prove its users are the cluster's newest,
+// `"healthy": false` and `"source": "source not proven fresh since ..."`.
 // `revision` is the etcd revision of the source version every file holds,
 // `digest` the digest of its users' keys and mod revisions (so a reader can
 // tell whether a later revision holds the same users); `synced`: no file

@@ -567,7 +567,8 @@ private:
     auto errors_before = error_count();
     auto is_map = walk(
       key, node, "source.etcd",
-      {"endpoints", "prefix", "username", "password_file", "tls"},
+      {"endpoints", "prefix", "username", "password_file", "tls",
+       "stale_after"},
       [&](const YAML::Node& k, const YAML::Node& v) {
         const auto& name = k.Scalar();
         auto path = "source.etcd." + name;
@@ -591,6 +592,8 @@ private:
           password_mark = mark_of(k);
           if (auto p = path_value(k, v, path))
             out.password_file = *p;
+        } else if (name == "stale_after") {
+          stale_after(k, v, out);
         } else {
           etcd_tls(k, v, out);
         }
@@ -640,6 +643,18 @@ private:
       out.push_back(u);
     }
     return out;
+  }
+
+  void stale_after(const YAML::Node& k, const YAML::Node& v,
+                   etcd_source_config& out) {
+    auto d = duration(k, v, "source.etcd.stale_after");
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      d.value_or(caf::timespan{}));
+    if (d && ms.count() == 0)
+      fail_value(k, v, "source.etcd.stale_after",
+                 "expected at least 1ms, got " + got(v));
+    else if (d)
+      out.stale_after = ms;
   }
 
   void etcd_tls(const YAML::Node& key, const YAML::Node& node,

@@ -17,6 +17,7 @@
 //   #     username: mcfgd                         # optional, with
 //   #     password_file: etcd.pw                  # a 0600 file
 //   #     tls: {ca: ca.pem, cert: node.pem, key: node-key.pem}  # optional
+//   #     stale_after: 10s        # no proof of freshness this long: doubt
 //   name: node1                     # this node in the cluster (default:
 //                                   # the host name)
 //   retry:
@@ -107,6 +108,9 @@ struct etcd_source_config {
   /// Set with `tls`: absolute paths; `ca` empty: the system's CAs; `cert`
   /// and `key` both or neither.
   std::optional<etcd::tls_files> tls;
+  /// `stale_after`: how long the node may go without proof that its users
+  /// are the cluster's newest before it fails over and says so.
+  std::chrono::milliseconds stale_after = std::chrono::seconds(10);
 };
 
 /// HTTPS for control.listen: the server's certificate and key, PEM files,

@@ -82,6 +82,7 @@ etcd_client_options(const etcd_source_config& cfg) {
                     + std::strerror(errno));
   }
   opts.tls = cfg.tls;
+  opts.stale_after = cfg.stale_after;
   return opts;
 }
 

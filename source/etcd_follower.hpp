@@ -6,9 +6,21 @@
 // state again after each revision that changed it. Compaction of the
 // revision it watches from: a full re-read. No member answering: it reports
 // the source unreachable to its etcd_reachability (the caller keeps the last
-// good version) and tries again with capped backoff.
+// good version) and tries again with capped, jittered backoff.
+//
+// Freshness (ARCHITECTURE.md §6): a watch can be open and silent on a member
+// cut off from its peers. So the follower records, in the reachability's
+// etcd_freshness, each proof that its users are etcd's newest: a revision
+// the watch delivers, a progress notification, a full read, or — when none
+// of these came for a quarter of `stale_after` — a linearizable probe
+// (client::probe_prefix, on a client of its own that fails over by
+// itself) finding nothing under users/ newer than what it holds. A probe
+// that twice finds newer users the watch has not delivered, or no proof
+// for longer than `stale_after`, puts the source in doubt and moves the
+// watch to the next member; the doubt ends with the next proof.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -43,13 +55,30 @@ public:
   /// outage); for tests and status.
   uint64_t full_reads() const;
 
+  /// How often the prober looks, for a bound: a quarter of it, at least
+  /// 50 ms and at most 2.5 s.
+  static std::chrono::milliseconds
+  probe_interval(std::chrono::milliseconds stale_after);
+
 private:
   void run();
+  /// The prober's thread: probes when nothing proved freshness recently.
+  void probe_loop();
+  /// The judge's thread: applies the bound, and moves a watch in doubt.
+  void judge_loop();
+  /// One linearizable probe against what was handed over last.
+  void probe_once(int& behind);
+  /// Records proof of `revision` now.
+  void proven(int64_t revision);
+  /// Records what was handed over: the revision and how many users.
+  void held(int64_t revision, size_t count);
   /// One full read, then the watch until it ends; throws what it meets.
   void follow();
   users_version read_all(int64_t& revision);
 
   client client_;
+  /// The prober's own, so that a probe never waits behind the watch.
+  client probe_client_;
   std::string prefix_;
   std::shared_ptr<etcd_reachability> reach_;
   version_handler on_version_;
@@ -60,7 +89,14 @@ private:
   std::map<std::string, key_value> current_;
   std::atomic<uint64_t> full_reads_{0};
   std::atomic<bool> stopping_{false};
+  /// What was handed over last, for the prober (guarded by held_mtx_).
+  std::mutex held_mtx_;
+  std::condition_variable wake_prober_;
+  int64_t held_revision_ = 0;
+  size_t held_count_ = 0;
   std::thread thread_;
+  std::thread prober_;
+  std::thread judge_;
 };
 
 } // namespace mcfg::etcd

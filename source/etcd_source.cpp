@@ -4,6 +4,7 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <exception>
@@ -108,14 +109,91 @@ etcd_reachability::unreachable() const {
   return std::make_pair(*since_, why_);
 }
 
-std::string describe_unreachable(etcd_reachability::clock::time_point since,
-                                 const std::string& why) {
-  auto t = etcd_reachability::clock::to_time_t(since);
+namespace {
+
+std::string utc_text(std::chrono::system_clock::time_point at) {
+  auto t = std::chrono::system_clock::to_time_t(at);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return std::string{"source unreachable since "} + buf + ": " + why;
+  return buf;
+}
+
+} // namespace
+
+std::string describe_unreachable(etcd_reachability::clock::time_point since,
+                                 const std::string& why) {
+  return "source unreachable since " + utc_text(since) + ": " + why;
+}
+
+// -- etcd_freshness -----------------------------------------------------------
+
+etcd_freshness::etcd_freshness(steady::time_point start,
+                               wall::time_point start_wall)
+  : at_(start), at_wall_(start_wall) {
+}
+
+void etcd_freshness::proven(int64_t revision, steady::time_point at,
+                            wall::time_point at_wall) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  // Proofs may arrive out of order (the watch and a probe on two
+  // threads): the newest revision and the latest time each win.
+  revision_ = std::max(revision_, revision);
+  if (at > at_) {
+    at_ = at;
+    at_wall_ = at_wall;
+  }
+  why_.clear();
+  known_stale_ = false;
+  if (doubted_)
+    log::info(log_name, "source proven fresh again at revision "
+                          + std::to_string(revision_));
+  doubted_ = false;
+}
+
+void etcd_freshness::unproven(const std::string& why, bool known_stale) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  why_ = why;
+  known_stale_ = known_stale_ || known_stale;
+}
+
+bool etcd_freshness::check(steady::time_point now,
+                           std::chrono::milliseconds bound) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  bool doubt = known_stale_ || now - at_ > bound;
+  if (doubt && !doubted_) {
+    if (why_.empty())
+      why_ = "no event, progress notification or linearizable read proved "
+             "the users current for more than "
+             + std::to_string(bound.count()) + "ms";
+    log::warning(log_name, describe_unproven(at_wall_, why_)
+                             + "; the files keep the last good version");
+  }
+  doubted_ = doubt;
+  return doubt;
+}
+
+std::optional<etcd_freshness::doubt> etcd_freshness::doubted() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (!doubted_)
+    return std::nullopt;
+  return doubt{at_wall_, why_};
+}
+
+int64_t etcd_freshness::revision() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return revision_;
+}
+
+etcd_freshness::steady::time_point etcd_freshness::proven_at() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return at_;
+}
+
+std::string describe_unproven(etcd_freshness::wall::time_point since,
+                              const std::string& why) {
+  return "source not proven fresh since " + utc_text(since) + ": " + why;
 }
 
 // -- reading ------------------------------------------------------------------

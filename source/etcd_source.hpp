@@ -34,8 +34,59 @@ struct users_version {
 /// revisions only: it reveals no value.)
 std::string users_digest(const std::map<std::string, int64_t>& mod_revisions);
 
+/// Whether what the follower holds is proven to be the cluster's newest
+/// users (ARCHITECTURE.md §6): the newest revision a leader-backed member
+/// vouched for (an event of the watch, a progress notification, a
+/// linearizable read finding nothing newer), and when. The follower alone
+/// writes it; the registration's client, which may fail over to a healthy
+/// member while the watch sits on a stale one, has no say in it.
+/// Thread-safe; time is passed in, so the rule is tested without a clock.
+class etcd_freshness {
+public:
+  using steady = std::chrono::steady_clock;
+  using wall = std::chrono::system_clock;
+  struct doubt {
+    wall::time_point since;
+    std::string why;
+  };
+  /// Starts as proven at `start`: the node starts from a linearizable read.
+  explicit etcd_freshness(steady::time_point start = steady::now(),
+                          wall::time_point start_wall = wall::now());
+  /// The follower's users are etcd's as of `revision`, vouched for at `at`
+  /// (`at_wall` for the status): any doubt ends.
+  void proven(int64_t revision, steady::time_point at,
+              wall::time_point at_wall);
+  /// Why the last attempt at proof failed (endpoints and etcd's message, no
+  /// secret). `known_stale`: a linearizable read showed changes the watch
+  /// has not delivered, or the follower cannot read at all: doubt at once.
+  void unproven(const std::string& why, bool known_stale = false);
+  /// The rule: in doubt once more than `bound` has passed since the last
+  /// proof, or at once when known stale. Returns whether in doubt; logs
+  /// when a doubt starts.
+  bool check(steady::time_point now, std::chrono::milliseconds bound);
+  /// The doubt as of the last check(); none while proven fresh.
+  std::optional<doubt> doubted() const;
+  /// The newest revision proven, and when (0 before the follower's first).
+  int64_t revision() const;
+  steady::time_point proven_at() const;
+
+private:
+  mutable std::mutex mtx_;
+  int64_t revision_ = 0;
+  steady::time_point at_;
+  wall::time_point at_wall_;
+  std::string why_;
+  bool known_stale_ = false;
+  bool doubted_ = false;
+};
+
+/// "source not proven fresh since 2026-11-28T08:00:00Z: <why>".
+std::string describe_unproven(etcd_freshness::wall::time_point since,
+                              const std::string& why);
+
 /// Since when no etcd member has answered, as the follower and the
-/// registration see it. Thread-safe.
+/// registration see it; and, apart, the follower's own freshness.
+/// Thread-safe.
 class etcd_reachability {
 public:
   using clock = std::chrono::system_clock;
@@ -47,7 +98,17 @@ public:
   /// nothing while it answers.
   std::optional<std::pair<clock::time_point, std::string>> unreachable() const;
 
+  /// The follower's proof of freshness: state of its own, which
+  /// succeeded() does not touch.
+  etcd_freshness& freshness() {
+    return freshness_;
+  }
+  const etcd_freshness& freshness() const {
+    return freshness_;
+  }
+
 private:
+  etcd_freshness freshness_;
   mutable std::mutex mtx_;
   std::optional<clock::time_point> since_;
   std::string why_;

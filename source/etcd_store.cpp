@@ -204,8 +204,15 @@ source_status status_of(store_self self) {
     std::lock_guard<std::mutex> guard{st.shared->mtx};
     out = st.shared->status;
   }
+  // The follower's own doubt first: the registration's client may reach a
+  // healthy member while the watch's member is stale, and the reverse.
+  std::string text;
+  if (auto doubt = st.reach->freshness().doubted())
+    text = etcd::describe_unproven(doubt->since, doubt->why);
   if (auto down = st.reach->unreachable())
-    out.unreachable = etcd::describe_unreachable(down->first, down->second);
+    text += (text.empty() ? "" : "; ")
+            + etcd::describe_unreachable(down->first, down->second);
+  out.unreachable = std::move(text);
   return out;
 }
 

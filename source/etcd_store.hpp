@@ -8,7 +8,10 @@
 // not validate is refused with its key and revision in the log and the
 // status, and the last good version (and so every file) stays; a later
 // valid revision applies. While no member answers, the files keep the last
-// good version and the status says "source unreachable since ...".
+// good version and the status says "source unreachable since ..."; while
+// the follower cannot prove its users are etcd's newest (etcd_freshness:
+// no proof for longer than client_options::stale_after, or a probe that
+// found newer users), it says "source not proven fresh since ..." first.
 #include <cstdint>
 #include <functional>
 #include <map>

@@ -84,15 +84,28 @@ std::vector<watch_item> result_items(const json& r) {
     }
     return out;
   }
-  if (r.value("created", false))
+  bool created = r.value("created", false);
+  if (created)
     out.push_back(item_of(watch_item::created));
   if (auto events = r.find("events"); events != r.end())
     add_revisions(*events, out);
+  // etcd's progress notification is an otherwise empty result: its header
+  // revision is what the client counts as proof that the watch is caught
+  // up (a header without a revision proves nothing, and says nothing).
+  if (out.empty()) {
+    auto header = r.find("header");
+    auto revision = header == r.end() ? 0 : int_field(*header, "revision");
+    if (revision > 0) {
+      out.push_back(item_of(watch_item::progress));
+      out.back().batch.revision = revision;
+    }
+  }
   return out;
 }
 
 bool is_final(watch_item::kind_t kind) {
-  return kind != watch_item::created && kind != watch_item::revision;
+  return kind != watch_item::created && kind != watch_item::revision
+         && kind != watch_item::progress;
 }
 
 } // namespace

@@ -28,6 +28,12 @@ struct watch_item {
     created,
     /// The events of one revision, all of them: `batch`.
     revision,
+    /// A progress notification (a result with neither events nor created
+    /// nor canceled): the member's watch is caught up to
+    /// `batch.revision`, its header's revision, and nothing under the
+    /// prefix changed since the last revision delivered. `batch.events`
+    /// is empty.
+    progress,
     /// The start revision was compacted: `compact_revision`. Final.
     compacted,
     /// etcd cancelled the watch: `message` is its cancel_reason. Final.

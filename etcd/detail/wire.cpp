@@ -88,4 +88,22 @@ key_value to_key_value(const json& j) {
   return kv;
 }
 
+int64_t header_revision(const json& j) {
+  auto h = j.find("header");
+  return h == j.end() ? 0 : int_field(*h, "revision");
+}
+
+json to_json(const txn_op& op) {
+  if (op.kind == txn_op::put) {
+    json put{{"key", base64(op.key)}, {"value", base64(op.value)}};
+    if (op.lease != 0)
+      put["lease"] = std::to_string(op.lease);
+    return json{{"request_put", put}};
+  }
+  json del{{"key", base64(op.key)}};
+  if (!op.range_end.empty())
+    del["range_end"] = base64(op.range_end);
+  return json{{"request_delete_range", del}};
+}
+
 } // namespace mcfg::etcd::detail

@@ -36,4 +36,10 @@ std::string bytes_field(const json& j, const char* name);
 /// A KeyValue message.
 key_value to_key_value(const json& j);
 
+/// A reply's header.revision; 0 without one.
+int64_t header_revision(const json& j);
+
+/// One operation of a transaction, as a RequestOp.
+json to_json(const txn_op& op);
+
 } // namespace mcfg::etcd::detail

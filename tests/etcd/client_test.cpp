@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -523,4 +524,112 @@ TEST_CASE("client: authentication, a refused password, a revoked token") {
   auto again = c.put("/auth/users/b", "2");
   CHECK(again > rev);
   CHECK(c.range_prefix("/auth/").kvs.size() == 2);
+}
+
+TEST_CASE("backoff: two clients' waits are not in lock-step") {
+  // Each backoff draws from its own randomly seeded generator: two nodes
+  // that lost the same member at the same instant do not come back
+  // together round after round.
+  backoff a{50ms, 2000ms};
+  backoff b{50ms, 2000ms};
+  int same = 0;
+  for (int i = 0; i < 20; ++i)
+    if (a.next() == b.next())
+      ++same;
+  CHECK(same < 20);
+}
+
+TEST_CASE("client: probe_prefix counts the keys and says whether one was "
+          "written after a revision") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  c.put("/probe/users/a", "secret-a");
+  auto r1 = c.put("/probe/users/b", "secret-b");
+  c.put("/probe/other", "not under the prefix");
+  auto p = c.probe_prefix("/probe/users/", r1);
+  CHECK(p.count == 2);
+  CHECK_FALSE(p.changed_since);
+  CHECK(p.revision > r1);
+  auto r2 = c.put("/probe/users/a", "secret-a2");
+  p = c.probe_prefix("/probe/users/", r1);
+  CHECK(p.count == 2);
+  CHECK(p.changed_since);
+  CHECK(p.revision >= r2);
+  // A delete leaves no newer key: the count tells.
+  auto r3 = c.delete_prefix("/probe/users/b");
+  p = c.probe_prefix("/probe/users/", r3);
+  CHECK(p.count == 1);
+  CHECK_FALSE(p.changed_since);
+}
+
+TEST_CASE("client: restart_watch resumes the watch on the next endpoint "
+          "after the last revision delivered, nothing lost or repeated") {
+  auto& cluster = shared_cluster();
+  auto opts = options_for(cluster);
+  client c{opts};
+  client writer{opts};
+  auto start = writer.put("/rw/k", "0");
+  std::vector<int64_t> seen;
+  std::mutex mtx;
+  std::condition_variable changed;
+  int creations = 0;
+  std::thread watcher{[&] {
+    c.watch_prefix(
+      "/rw/", start + 1,
+      [&](watch_revision r) {
+        std::lock_guard<std::mutex> guard{mtx};
+        seen.push_back(r.revision);
+        changed.notify_all();
+        return seen.size() < 3;
+      },
+      [&] {
+        std::lock_guard<std::mutex> guard{mtx};
+        ++creations;
+        changed.notify_all();
+      });
+  }};
+  // Waits for the watch's own events, never for time.
+  auto wait_for = [&](auto pred) {
+    std::unique_lock<std::mutex> guard{mtx};
+    return changed.wait_for(guard, 10s, pred);
+  };
+  REQUIRE(wait_for([&] { return creations == 1; }));
+  auto first = c.current_endpoint();
+  auto r1 = writer.put("/rw/k", "1");
+  REQUIRE(wait_for([&] { return seen.size() == 1; }));
+  c.restart_watch();
+  REQUIRE(wait_for([&] { return creations == 2; }));
+  CHECK(c.current_endpoint() != first);
+  auto r2 = writer.put("/rw/k", "2");
+  auto r3 = writer.put("/rw/k", "3");
+  watcher.join();
+  CHECK(seen == std::vector<int64_t>{r1, r2, r3});
+}
+
+TEST_CASE("client: a member's progress notifications reach on_progress with "
+          "its revision, and deliver no revision") {
+  test::etcd_cluster_options o;
+  o.members = 1;
+  o.extra_flags = {"--experimental-watch-progress-notify-interval=200ms"};
+  etcd_cluster cluster{o};
+  client c{options_for(cluster)};
+  auto start = c.put("/pn/k", "0");
+  auto other = c.put("/elsewhere", "moves the revision on");
+  std::vector<int64_t> progress;
+  int revisions = 0;
+  c.watch_prefix(
+    "/pn/", start + 1,
+    [&](watch_revision) {
+      ++revisions;
+      return true;
+    },
+    {},
+    [&](int64_t revision) {
+      progress.push_back(revision);
+      return progress.size() < 2;
+    });
+  CHECK(revisions == 0);
+  REQUIRE(progress.size() == 2);
+  CHECK(progress[0] >= other);
+  CHECK(progress[1] >= progress[0]);
 }

@@ -85,6 +85,8 @@ const char* kind_name(watch_item::kind_t k) {
       return "created";
     case watch_item::revision:
       return "revision";
+    case watch_item::progress:
+      return "progress";
     case watch_item::compacted:
       return "compacted";
     case watch_item::canceled:
@@ -108,6 +110,9 @@ std::string text(const watch_item& x) {
       out << " " << (ev.kind == watch_event::del ? "del " : "put ") << ev.kv.key
           << "=" << ev.kv.value << "@" << ev.kv.create_revision << "/"
           << ev.kv.mod_revision << "/" << ev.kv.version << "/" << ev.kv.lease;
+  } else if (x.kind == watch_item::progress) {
+    out << " " << x.batch.revision << " (" << x.batch.events.size()
+        << " events)";
   } else if (x.kind == watch_item::compacted) {
     out << " " << x.compact_revision;
   } else if (x.kind != watch_item::created) {
@@ -152,6 +157,7 @@ TEST_CASE("watch_stream: created, revisions, progress and compaction, whole") {
     "created",
     "revision 6: put /u/a=v1@0/6/1/0",
     "revision 7: del /u/b=@0/7/0/0 put /u/c=ü€@0/7/1/0",
+    "progress 9 (0 events)",
     "revision 10: put /u/a=v2@0/10/1/0",
     "compacted 3",
   };

@@ -157,3 +157,21 @@ TEST_CASE("node.yaml etcd: the password file must be 0600, one line") {
   REQUIRE_FALSE(missing.ok());
   CHECK(contains(missing.error().message, "No such file"));
 }
+
+TEST_CASE("node.yaml etcd: stale_after, 10s by default, above 0, located") {
+  auto r = parse("source: {etcd: {endpoints: [\"http://h:1\"]}}\n");
+  REQUIRE(r.ok());
+  CHECK(r.value->etcd->stale_after == std::chrono::seconds(10));
+  r = parse("source: {etcd: {endpoints: [\"http://h:1\"], "
+            "stale_after: 2s}}\n");
+  REQUIRE(r.ok());
+  CHECK(r.value->etcd->stale_after == std::chrono::seconds(2));
+  for (auto bad : {"0s", "soon", "500us"}) {
+    CAPTURE(bad);
+    auto e = only_error("source:\n  etcd:\n    endpoints: [\"http://h:1\"]\n"
+                        "    stale_after: "
+                        + std::string{bad} + "\n");
+    CHECK(e.key == "source.etcd.stale_after");
+    CHECK(e.line == 4);
+  }
+}

@@ -286,3 +286,26 @@ TEST_CASE("registration: an exception from describe ends neither the thread "
   CHECK(kvs[0].value == R"({"ok":true})");
   CHECK(eventually([&] { return !reach->unreachable(); }));
 }
+
+TEST_CASE("follower: on a quiet prefix linearizable probes prove it fresh "
+          "at etcd's newest revision, and no doubt is raised") {
+  auto& cluster = shared_cluster();
+  client c{options_for(cluster)};
+  auto r0 = c.put("/fq/users/alice", R"({"password":"a"})");
+  auto opts = options_for(cluster);
+  opts.stale_after = 400ms; // probes every 100 ms
+  auto reach = std::make_shared<etcd_reachability>();
+  version_log log;
+  etcd_follower follower{opts, "/fq/", reach, log.handler()};
+  log.wait_for(r0);
+  // Revisions elsewhere: the watch of users/ delivers none of them, so
+  // only a probe can vouch for them.
+  auto r1 = c.put("/fq/nodes/n1", "not a user");
+  CHECK(eventually([&] { return reach->freshness().revision() >= r1; }, 5s));
+  // Quiet for several bounds: still proven, never in doubt.
+  auto later = c.put("/fq/nodes/n1", "still not a user");
+  CHECK(eventually([&] { return reach->freshness().revision() >= later; }, 5s));
+  CHECK_FALSE(reach->freshness().doubted());
+  CHECK(log.count() == 1);
+  CHECK(follower.full_reads() == 1);
+}

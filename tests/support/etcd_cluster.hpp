@@ -1,6 +1,8 @@
 #pragma once
 // A real etcd cluster (Debian's etcd-server, /usr/bin/etcd) for tests: three
-// members by default, each on two free ports of 127.0.0.1 (client, peer),
+// members by default, each on two free ports of 127.0.0.1 (client, peer; or
+// on addresses, ports and uids of the test's choosing, for the partition
+// tests in a network namespace of their own),
 // each with its own data dir and log in one temp dir. The constructor returns
 // once every member answers `etcdctl endpoint health` (a quorum read, so a
 // leader is elected), or throws std::runtime_error with the members' logs;
@@ -55,6 +57,22 @@ struct etcd_cluster_options {
   std::string etcdctl_user;
   std::chrono::milliseconds start_timeout = std::chrono::seconds(20);
   std::chrono::milliseconds stop_timeout = std::chrono::seconds(5);
+  /// Member i listens on hosts[i] (client and peer port); empty: every
+  /// member on 127.0.0.1. For tests in a network namespace of their own
+  /// that cut one member's address off from the others'.
+  std::vector<std::string> hosts;
+  /// Fixed ports (client, peer) per member instead of free ones: in a
+  /// namespace of the test's own every port is free.
+  std::vector<std::pair<uint16_t, uint16_t>> ports;
+  /// More flags for every member (e.g. a short
+  /// --experimental-watch-progress-notify-interval).
+  std::vector<std::string> extra_flags;
+  /// Member i runs as uid (and gid) run_as[i] through setpriv, its data dir
+  /// its own; 0 or absent: as the test. Lets nftables tell one member's
+  /// sockets from the others' (`meta skuid`), which addresses cannot: on
+  /// loopback a connection to 127.0.0.12 comes from 127.0.0.12 whoever
+  /// makes it.
+  std::vector<uid_t> run_as;
 };
 
 /// Whether the etcd and etcdctl binaries are there to run.
@@ -92,8 +110,21 @@ public:
 
   /// Member `i`'s client URL.
   std::string endpoint(size_t i) const {
-    return scheme()
-           + "://127.0.0.1:" + std::to_string(members_.at(i).client_port);
+    return scheme() + "://" + host(i) + ":"
+           + std::to_string(members_.at(i).client_port);
+  }
+
+  /// Member `i`'s address.
+  std::string host(size_t i) const {
+    return i < opts_.hosts.size() ? opts_.hosts[i] : "127.0.0.1";
+  }
+
+  /// Member `i`'s client and peer ports.
+  uint16_t client_port(size_t i) const {
+    return members_.at(i).client_port;
+  }
+  uint16_t peer_port(size_t i) const {
+    return members_.at(i).peer_port;
   }
 
   /// Every member's client URL, in member order.
@@ -207,6 +238,7 @@ public:
 
 private:
   struct member {
+    size_t index = 0;
     std::string name;
     uint16_t client_port = 0;
     uint16_t peer_port = 0;
@@ -220,7 +252,7 @@ private:
   }
 
   std::string peer_url(const member& m) const {
-    return "http://127.0.0.1:" + std::to_string(m.peer_port);
+    return "http://" + host(m.index) + ":" + std::to_string(m.peer_port);
   }
 
   bool try_start(int attempt, std::string& failure) {
@@ -229,9 +261,15 @@ private:
     std::string initial_cluster;
     for (size_t i = 0; i < members_.size(); ++i) {
       auto& m = members_[i];
+      m.index = i;
       m.name = "m" + std::to_string(i) + "-" + std::to_string(attempt);
-      m.client_port = free_loopback_port();
-      m.peer_port = free_loopback_port();
+      if (i < opts_.ports.size()) {
+        m.client_port = opts_.ports[i].first;
+        m.peer_port = opts_.ports[i].second;
+      } else {
+        m.client_port = free_loopback_port();
+        m.peer_port = free_loopback_port();
+      }
       m.data_dir = dir_ / (m.name + ".etcd");
       m.log = dir_ / (m.name + ".log");
       initial_cluster += (i == 0 ? "" : ",") + m.name + "=" + peer_url(m);
@@ -255,25 +293,42 @@ private:
     return true;
   }
 
+  uid_t uid_of(size_t i) const {
+    return i < opts_.run_as.size() ? opts_.run_as[i] : 0;
+  }
+
+  /// The setpriv prefix that runs member `i` as its uid, after giving it
+  /// its data dir (and the way there).
+  std::vector<std::string> run_as_prefix(size_t i) {
+    auto uid = uid_of(i);
+    if (uid == 0)
+      return {};
+    auto& m = members_[i];
+    std::filesystem::permissions(dir_.path, std::filesystem::perms(0711));
+    std::filesystem::create_directories(m.data_dir);
+    std::filesystem::permissions(m.data_dir, std::filesystem::perms(0700));
+    if (::chown(m.data_dir.c_str(), uid, uid) != 0)
+      throw std::runtime_error("chown " + m.data_dir + " failed");
+    auto id = std::to_string(uid);
+    return {"/usr/bin/setpriv", "--reuid=" + id, "--regid=" + id,
+            "--clear-groups", "--"};
+  }
+
   void spawn(size_t i, const std::string& state) {
     auto& m = members_[i];
     auto client = endpoint(i);
-    std::vector<std::string> args{opts_.binary,
-                                  "--name=" + m.name,
-                                  "--data-dir=" + m.data_dir,
-                                  "--listen-client-urls=" + client,
-                                  "--advertise-client-urls=" + client,
-                                  "--listen-peer-urls=" + peer_url(m),
-                                  "--initial-advertise-peer-urls="
-                                    + peer_url(m),
-                                  "--initial-cluster=" + initial_cluster_,
-                                  "--initial-cluster-state=" + state,
-                                  "--initial-cluster-token=" + token_,
-                                  "--heartbeat-interval=50",
-                                  "--election-timeout=500",
-                                  "--enable-v2=false",
-                                  "--logger=zap",
-                                  "--log-outputs=stderr"};
+    auto args = run_as_prefix(i);
+    args.insert(
+      args.end(),
+      {opts_.binary, "--name=" + m.name, "--data-dir=" + m.data_dir,
+       "--listen-client-urls=" + client, "--advertise-client-urls=" + client,
+       "--listen-peer-urls=" + peer_url(m),
+       "--initial-advertise-peer-urls=" + peer_url(m),
+       "--initial-cluster=" + initial_cluster_,
+       "--initial-cluster-state=" + state, "--initial-cluster-token=" + token_,
+       "--heartbeat-interval=50", "--election-timeout=500", "--enable-v2=false",
+       "--logger=zap", "--log-outputs=stderr"});
+    args.insert(args.end(), opts_.extra_flags.begin(), opts_.extra_flags.end());
     if (opts_.tls) {
       args.push_back("--cert-file=" + opts_.tls->cert);
       args.push_back("--key-file=" + opts_.tls->key);
