@@ -1,10 +1,13 @@
 #include "memcached_cfg/actors/memcached_cfg.hpp"
 
+#include <algorithm>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -17,21 +20,47 @@ namespace mcfg {
 
 namespace {
 
+using detail::deadline_atom;
+using detail::io_done_atom;
 using detail::retry_atom;
 using detail::write_atom;
 
 // The writer's full interface: the public one plus the messages it sends
-// itself. Clients hold a memcached_cfg_actor and so cannot send these.
+// itself (and its pool jobs send it). Clients hold a memcached_cfg_actor and
+// so cannot send these.
 using writer_actor = memcached_cfg_actor::extend<
-  caf::reacts_to<write_atom>, caf::reacts_to<retry_atom, uint64_t>>;
+  caf::reacts_to<write_atom>, caf::reacts_to<retry_atom, uint64_t>,
+  caf::reacts_to<io_done_atom, uint64_t, std::string, std::string, int32_t>,
+  caf::reacts_to<deadline_atom, uint64_t>>;
 
 using clock_time = caf::actor_clock::time_point;
 
-/// Which step of an attempt failed, on which path, and what the OS said.
+/// Which step of an attempt failed, on which path, and what the OS said
+/// (or, for a step that never returned, `note`).
 struct attempt_failure {
   const char* operation;
   std::string path;
   std::error_code os_error;
+  std::string note = {};
+
+  std::string what() const {
+    return note.empty() ? os_error.message() : note;
+  }
+};
+
+/// One attempt handed to the pool, shared by the writer and its job: the
+/// step the job is in, and whether the writer gave up on it. A job given
+/// up on renames nothing; whichever of the two finishes last removes the
+/// temp file.
+struct attempt_ticket {
+  uint64_t id = 0;
+  /// The source version the bytes render.
+  uint64_t version = 0;
+  clock_time started;
+  std::mutex mtx;
+  const char* step = "queued";
+  bool abandoned = false;
+  bool finished = false;
 };
 
 std::string parent_directory(const std::string& path) {
@@ -77,6 +106,16 @@ struct writer_state {
   /// Set while the module refuses to render its state.
   caf::error refusal;
 
+  /// The attempt the pool runs now, if any (writers with a pool only), and
+  /// whether new work came while it ran (then another attempt follows).
+  std::shared_ptr<attempt_ticket> in_flight;
+  bool changed_in_flight = false;
+  /// The last failed attempt (meaningful while `attempts` > 0): what a give
+  /// up at the deadline names when an attempt, the retry of that failure, is
+  /// still running then.
+  std::optional<attempt_failure> last_failure;
+  uint64_t last_attempt_id = 0;
+
   uint64_t changes = 0;
   uint64_t ignored = 0;
   uint64_t writes = 0;
@@ -99,7 +138,7 @@ struct writer_state {
     // (shutdown), a kill from the supervisor. The temp file may hold the
     // newest secrets; only a kill of the whole process leaves it, for the
     // next start to remove.
-    if (spec.files)
+    if (spec.files && !leave_tmp_file_to_job())
       remove_tmp_file();
     // Killed from outside (no chance to say why): a sync must not hang.
     fail_held_syncs(caf::make_error(errc::writer_stopped, spec.settings.path));
@@ -119,10 +158,31 @@ struct writer_state {
     }
   }
 
+  /// An attempt still running in the pool is given up on: its job then
+  /// removes the temp file when it ends. False when none runs.
+  bool leave_tmp_file_to_job() {
+    if (!in_flight)
+      return false;
+    std::lock_guard<std::mutex> guard{in_flight->mtx};
+    in_flight->abandoned = !in_flight->finished;
+    return in_flight->abandoned;
+  }
+
+  /// Inline, or as a pool job after any job of this file still running.
   void remove_tmp_file() {
-    if (auto ec = spec.files->remove(tmp_path()))
-      log::warning(log_name(),
-                   describe(make_file_error("unlink", tmp_path(), ec.value())));
+    auto remove = [files = spec.files, tmp = tmp_path(), name = log_name()] {
+      if (auto ec = files->remove(tmp))
+        log::warning(name,
+                     describe(make_file_error("unlink", tmp, ec.value())));
+    };
+    if (!spec.pool) {
+      remove();
+      return;
+    }
+    spec.pool->submit([remove, history = spec.history] {
+      std::lock_guard<std::mutex> io{history->io};
+      remove();
+    });
   }
 
   void fail_held_syncs(const caf::error& reason) {
@@ -154,6 +214,8 @@ void new_work(writer_self self) {
   st.last_change = self->clock().now();
   st.attempts = 0;
   st.write_owed = true;
+  if (st.in_flight)
+    st.changed_in_flight = true; // the attempt renders an older state
   if (!st.write_queued) {
     st.write_queued = true;
     self->send(self, write_atom::value);
@@ -169,31 +231,47 @@ void arm_retry_timer(writer_self self) {
 }
 
 /// Steps 1-4 of a write: directory, temp file, rename, directory fsync.
-std::optional<attempt_failure> replace_file(writer_state& st,
-                                            const std::string& bytes) {
-  auto& settings = st.spec.settings;
-  auto& files = *st.spec.files;
-  auto dir = st.directory();
-  auto tmp = st.tmp_path();
+/// `enter(step)` is told each step before it starts, and may refuse it
+/// (returns false: a pool job its writer gave up on renames nothing).
+template <class Enter>
+std::optional<attempt_failure>
+replace_file(file_port& files, const writer_settings& settings,
+             const std::string& bytes, Enter enter) {
+  auto dir = parent_directory(settings.path);
+  auto tmp = settings.effective_tmp_path();
+  enter("mkdir");
   if (auto ec = files.make_directories(dir))
     return attempt_failure{"mkdir", dir, ec};
+  enter("write");
   if (auto ec = files.write_file(tmp, bytes, settings.mode, settings.durable))
     return attempt_failure{"write", tmp, ec};
+  if (!enter("rename"))
+    return attempt_failure{"rename", tmp + " -> " + settings.path,
+                           std::make_error_code(std::errc::operation_canceled)};
   if (auto ec = files.rename(tmp, settings.path))
     return attempt_failure{"rename", tmp + " -> " + settings.path, ec};
   if (settings.durable) {
     // The new content is in place either way; only whether the rename
     // survives a power cut is in doubt, so this is no reason to retry.
+    enter("fsync");
     if (auto ec = files.sync_directory(dir))
-      log::warning(st.log_name(),
+      log::warning("writer " + settings.path,
                    describe(make_file_error("fsync", dir, ec.value())));
   }
   return std::nullopt;
 }
 
-void on_success(writer_self self, bool wrote) {
+std::optional<attempt_failure> replace_file(writer_state& st,
+                                            const std::string& bytes) {
+  return replace_file(*st.spec.files, st.spec.settings, bytes,
+                      [](const char*) { return true; });
+}
+
+/// The file holds `version` now: counted, refreshed, and the record of
+/// failures across incarnations cleared.
+void record_write(writer_self self, bool wrote, uint64_t version) {
   auto& st = self->state;
-  st.file_version = st.state_version;
+  st.file_version = version;
   if (wrote) {
     ++st.writes;
     st.last_write = self->clock().now();
@@ -208,7 +286,14 @@ void on_success(writer_self self, bool wrote) {
     log::info(st.log_name(), "in step again after "
                                + std::to_string(history.give_ups)
                                + " restarts");
-  history = writer_history{};
+  history.give_ups = 0;
+  history.failing_since.reset();
+  history.last_give_up.clear();
+}
+
+void on_success(writer_self self, bool wrote) {
+  auto& st = self->state;
+  record_write(self, wrote, st.state_version);
   st.retry_timer.reset();
   st.write_owed = false;
   st.attempts = 0;
@@ -223,7 +308,7 @@ void give_up(writer_self self, const attempt_failure& failure) {
   auto& settings = st.spec.settings;
   auto reason = caf::make_error(errc::write_deadline_exceeded, settings.path,
                                 std::string{failure.operation}, failure.path,
-                                failure.os_error.message(),
+                                failure.what(),
                                 format_duration(settings.deadline));
   auto& history = *st.spec.history;
   ++history.give_ups;
@@ -245,6 +330,7 @@ void on_failure(writer_self self, const attempt_failure& failure) {
   auto& st = self->state;
   ++st.attempts;
   ++st.failed_attempts;
+  st.last_failure = failure;
   st.last_error = describe(
     make_file_error(failure.operation, failure.path, failure.os_error.value()));
   if (!st.spec.history->failing_since)
@@ -280,6 +366,144 @@ void on_refused(writer_self self, const std::string& reason) {
   });
 }
 
+/// A pool job: the steps of `ticket`'s attempt, holding the file's I/O
+/// lock, then the outcome to `writer`; if the writer gave up on it
+/// meanwhile, no rename and no message, and the temp file goes.
+void run_attempt(attempt_ticket& ticket, writer_history& history,
+                 file_port& files, const writer_settings& settings,
+                 const std::string& bytes, const writer_actor& writer) {
+  std::lock_guard<std::mutex> io{history.io};
+  std::optional<attempt_failure> failure;
+  auto enter = [&ticket](const char* step) {
+    std::lock_guard<std::mutex> guard{ticket.mtx};
+    ticket.step = step;
+    return !ticket.abandoned;
+  };
+  try {
+    failure = replace_file(files, settings, bytes, enter);
+  } catch (...) { // a port that throws (a bug): the attempt failed
+    failure = attempt_failure{"write", settings.effective_tmp_path(),
+                              std::make_error_code(std::errc::io_error)};
+  }
+  {
+    // Sent under the ticket's lock: once the writer's state is gone (it
+    // marks the ticket abandoned under this lock), no job sends to it, so
+    // none outlives the actor system in the middle of a send.
+    std::lock_guard<std::mutex> guard{ticket.mtx};
+    ticket.finished = true;
+    if (!ticket.abandoned) {
+      std::string op = failure ? failure->operation : "";
+      std::string where = failure ? failure->path : "";
+      auto err = failure ? static_cast<int32_t>(failure->os_error.value()) : 0;
+      caf::anon_send(writer, io_done_atom::value, ticket.id, std::move(op),
+                     std::move(where), err);
+      return;
+    }
+  }
+  files.remove(settings.effective_tmp_path());
+}
+
+/// Wakes the writer when the deadline of the attempt in flight is due
+/// (since the last change: a change while it runs moves it), or one retry
+/// interval from now if that is later.
+void arm_deadline(writer_self self) {
+  auto& st = self->state;
+  auto due = st.last_change + st.spec.settings.deadline;
+  // A retry submitted past the deadline gets one retry interval to return:
+  // its outcome decides, as inline, unless it is stuck.
+  auto wait = std::max(due - self->clock().now(),
+                       st.spec.settings.retry_interval);
+  self->delayed_send(self, wait, deadline_atom::value, st.in_flight->id);
+}
+
+/// Hands the attempt of `bytes` (the current state) to the pool.
+void submit_attempt(writer_self self, std::string bytes) {
+  auto& st = self->state;
+  auto ticket = std::make_shared<attempt_ticket>();
+  ticket->id = ++st.last_attempt_id;
+  ticket->version = st.state_version;
+  ticket->started = self->clock().now();
+  st.in_flight = ticket;
+  st.changed_in_flight = false;
+  arm_deadline(self);
+  st.spec.pool->submit([ticket, history = st.spec.history,
+                        files = st.spec.files, settings = st.spec.settings,
+                        bytes = std::move(bytes),
+                        writer = caf::actor_cast<writer_actor>(self)] {
+    run_attempt(*ticket, *history, *files, settings, bytes, writer);
+  });
+}
+
+void attempt(writer_self self);
+
+/// The name a failed step goes by (the job sends it as text).
+const char* step_name(const std::string& op) {
+  for (auto* step : {"mkdir", "write", "rename"})
+    if (op == step)
+      return step;
+  return "write";
+}
+
+/// The pool's outcome of attempt `id`. The file holds the version it
+/// rendered; with new work since, the next attempt starts at once.
+void on_attempt_done(writer_self self, uint64_t id, const std::string& op,
+                     const std::string& path, int32_t os_errno) {
+  auto& st = self->state;
+  if (!st.in_flight || st.in_flight->id != id)
+    return; // cannot happen: a writer gives up only by exiting
+  auto version = st.in_flight->version;
+  st.in_flight.reset();
+  if (!op.empty()) {
+    on_failure(self, attempt_failure{step_name(op), path,
+                                     std::error_code{os_errno,
+                                                     std::generic_category()}});
+    return;
+  }
+  if (!st.changed_in_flight) {
+    on_success(self, true);
+    return;
+  }
+  record_write(self, true, version);
+  st.settle_held_syncs(caf::ok_atom::value,
+                       [&st](const writer_state::held_sync& x) {
+                         return x.version && *x.version <= st.file_version;
+                       });
+  attempt(self);
+}
+
+/// The deadline of attempt `id` is due: if it still runs, the writer gives
+/// up on it (its job renames nothing when it returns).
+void on_deadline(writer_self self, uint64_t id) {
+  auto& st = self->state;
+  if (!st.in_flight || st.in_flight->id != id)
+    return; // that attempt ended: a stale timer
+  auto now = self->clock().now();
+  if (now - st.last_change < st.spec.settings.deadline) {
+    arm_deadline(self); // a change while it ran moved the deadline
+    return;
+  }
+  if (st.attempts > 0 && st.last_failure) {
+    // A retry of a failure is what runs: the failure is the news, as when
+    // attempts run inline and the last one fails at the deadline.
+    give_up(self, *st.last_failure);
+    return;
+  }
+  const char* step = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{st.in_flight->mtx};
+    step = st.in_flight->step;
+  }
+  auto stuck = std::chrono::duration_cast<std::chrono::milliseconds>(
+    now - st.in_flight->started);
+  if (!st.spec.history->failing_since)
+    st.spec.history->failing_since = st.in_flight->started;
+  give_up(self,
+          attempt_failure{"attempt", st.spec.settings.path,
+                          std::make_error_code(std::errc::timed_out),
+                          "still in progress after " + format_duration(stuck)
+                            + " (step: " + step + ")"});
+}
+
 /// One write attempt, always of the current state.
 void attempt(writer_self self) {
   auto& st = self->state;
@@ -293,6 +517,10 @@ void attempt(writer_self self) {
       return;
     case rendering::kind::content:
       break;
+  }
+  if (st.spec.pool) {
+    submit_attempt(self, out.text());
+    return;
   }
   if (auto failure = replace_file(st, out.text()))
     on_failure(self, *failure);
@@ -371,6 +599,11 @@ writer_status make_status(writer_self self) {
   out.last_give_up = history.last_give_up;
   if (history.failing_since)
     out.failing_for = now - *history.failing_since;
+  if (st.in_flight) {
+    out.attempt_running_for = now - st.in_flight->started;
+    std::lock_guard<std::mutex> guard{st.in_flight->mtx};
+    out.attempt_step = st.in_flight->step;
+  }
   return out;
 }
 
@@ -380,8 +613,11 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
   if (st.spec.subscribe)
     st.spec.subscribe(memcached_cfg_actor{self});
   st.rebuild_module();
-  // A dead incarnation may have left its temp file behind.
-  if (st.spec.files->exists(st.tmp_path())) {
+  // A dead incarnation may have left its temp file behind (with a pool,
+  // removed by a job: nothing here touches the disk).
+  if (st.spec.pool)
+    st.remove_tmp_file();
+  else if (st.spec.files->exists(st.tmp_path())) {
     if (auto ec = st.spec.files->remove(st.tmp_path()))
       log::warning(st.log_name(), describe(make_file_error(
                                     "unlink", st.tmp_path(), ec.value())));
@@ -394,7 +630,8 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
     [=](write_atom) {
       auto& st = self->state;
       st.write_queued = false;
-      if (st.write_owed)
+      // With an attempt in flight the next one follows its outcome.
+      if (st.write_owed && !st.in_flight)
         attempt(self);
     },
     [=](retry_atom, uint64_t id) {
@@ -405,8 +642,13 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
         return;
       }
       st.retry_timer.reset();
-      attempt(self);
+      if (!st.in_flight)
+        attempt(self);
     },
+    [=](io_done_atom, uint64_t id, const std::string& op,
+        const std::string& path,
+        int32_t os_errno) { on_attempt_done(self, id, op, path, os_errno); },
+    [=](deadline_atom, uint64_t id) { on_deadline(self, id); },
     [=](sync_atom) -> caf::result<caf::ok_atom> {
       return on_sync(self, std::nullopt);
     },

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -19,6 +20,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "memcached_cfg/actors/file_port.hpp"
+#include "memcached_cfg/actors/io_pool.hpp"
 #include "memcached_cfg/actors/writer_module.hpp"
 #include "memcached_cfg/messages/atoms.hpp"
 #include "memcached_cfg/messages/config_change.hpp"
@@ -63,10 +65,16 @@ struct writer_settings {
 
 /// What one file's writer remembers across its incarnations, so that a fault
 /// which outlives them surfaces: the embedder hands the same record to every
-/// incarnation of one file's writer (through its start function). No lock:
-/// only one incarnation runs at a time, and the next one starts only after
-/// the previous one's exit (a supervisor restarts on the down message).
+/// incarnation of one file's writer (through its start function). No lock
+/// for the fields: only one incarnation runs at a time, and the next one
+/// starts only after the previous one's exit (a supervisor restarts on the
+/// down message).
 struct writer_history {
+  /// Held by each pool job of this file's writers for its whole run, so
+  /// that the file's I/O never overlaps: a job an incarnation gave up on
+  /// while its fsync hung finishes (renaming nothing) before the next
+  /// incarnation's job touches the temp file.
+  std::mutex io;
   /// Incarnations that gave up since the file was last written.
   uint32_t give_ups = 0;
   /// The first failed attempt since the file was last written (actor clock).
@@ -96,10 +104,14 @@ struct writer_spec {
   std::function<void(uint64_t version)> refresh;
   /// Shared by the incarnations of this file's writer; a fresh one when empty.
   std::shared_ptr<writer_history> history;
+  /// Where the file's I/O runs (io_pool.hpp): with a pool, each attempt's
+  /// steps run there and the writer stays responsive while they do
+  /// (status says so, updates coalesce into the next attempt, the deadline
+  /// holds even if a step never returns). Empty: inline, on the actor.
+  std::shared_ptr<io_pool> pool;
   /// Run on a thread of its own (`caf::detached`) rather than on the
-  /// scheduler's workers, so that a write, an fsync or a rename stuck on a
-  /// slow disk holds up no other actor. mcfgd sets it for every file; the
-  /// default shares the scheduler (lighter, for many writers).
+  /// scheduler's workers, so that inline I/O stuck on a slow disk holds up
+  /// no other actor. Not needed with a pool.
   bool detached = false;
 };
 

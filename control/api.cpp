@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "memcached_cfg/messages/duration.hpp"
 #include "memcached_cfg/messages/log.hpp"
 #include "memcached_cfg/source/etcd_source.hpp"
 
@@ -74,6 +75,15 @@ json confirmed_json(const refresh_status* r) {
   return r->confirmed_version;
 }
 
+/// A writer's attempt running in its I/O pool: the step and for how long;
+/// null when none runs.
+json attempt_json(const writer_status& f) {
+  if (f.attempt_running_for.count() < 0)
+    return nullptr;
+  return {{"step", f.attempt_step},
+          {"seconds", seconds_or_null(f.attempt_running_for)}};
+}
+
 json file_json(const node_status& st, const writer_status& f) {
   auto r = refresh_of(st, f.path);
   json out = {{"path", f.path},
@@ -92,6 +102,7 @@ json file_json(const node_status& st, const writer_status& f) {
               {"restarts", f.restarts},
               {"last_give_up", text_or_null(f.last_give_up)},
               {"seconds_failing", seconds_or_null(f.failing_for)},
+              {"attempt_in_progress", attempt_json(f)},
               {"module", f.module}};
   if (r)
     out["refresh"] = refresh_json(*r);
@@ -311,8 +322,15 @@ std::vector<std::string> health_problems(const node_status& st) {
                     + std::to_string(f.applied_version) + " of "
                     + std::to_string(st.source.version));
     if (f.phase != writer_phase::idle)
-      out.push_back(f.path + ": " + to_string(f.phase)
-                    + (f.last_error.empty() ? "" : ": " + f.last_error));
+      out.push_back(
+        f.path + ": " + to_string(f.phase)
+        + (f.attempt_running_for.count() < 0
+             ? ""
+             : ": attempt in progress (" + f.attempt_step + ") for "
+                 + format_duration(
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                     f.attempt_running_for)))
+        + (f.last_error.empty() ? "" : ": " + f.last_error));
     else if (!f.last_error.empty())
       out.push_back(f.path + ": " + f.last_error);
     if (f.restarts > 0)

@@ -45,6 +45,11 @@ struct writer_status {
   uint32_t restarts = 0;
   std::string last_give_up;
   caf::timespan failing_for{-1};
+  /// A writer with an I/O pool: how long its attempt has been running
+  /// there (negative when none runs) and the step it is in ("queued",
+  /// "mkdir", "write", "rename", "fsync"), so that a stuck disk shows.
+  caf::timespan attempt_running_for{-1};
+  std::string attempt_step;
 };
 
 template <class Inspector>
@@ -53,7 +58,7 @@ typename Inspector::result_type inspect(Inspector& f, writer_status& x) {
            x.phase, x.attempts, x.retry_timer, x.last_error,
            x.since_last_change, x.since_last_write, x.changes, x.ignored,
            x.writes, x.failed_attempts, x.module, x.restarts, x.last_give_up,
-           x.failing_for);
+           x.failing_for, x.attempt_running_for, x.attempt_step);
 }
 
 } // namespace mcfg

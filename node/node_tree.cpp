@@ -103,6 +103,10 @@ node_source_read load_node_source(const node_config& cfg, etcd::client* via) {
   }
 }
 
+std::shared_ptr<io_pool> make_io_pool(const node_config& cfg) {
+  return make_thread_pool(std::min(cfg.files.size(), max_io_threads));
+}
+
 std::shared_ptr<source_of_truth> make_truth(const node_source& src) {
   auto truth = source_of_truth::make(src.doc.values);
   if (src.etcd)
@@ -144,7 +148,7 @@ sup::supervisor_flags files_flags(const node_config& cfg) {
 sup::child_spec files_child(const node_config& cfg,
                             std::shared_ptr<source_of_truth> truth,
                             std::shared_ptr<file_port> files,
-                            bool detached_writers) {
+                            std::shared_ptr<io_pool> pool) {
   std::vector<sup::child_spec> children;
   for (size_t i = 0; i < cfg.files.size(); ++i) {
     auto& file = cfg.files[i];
@@ -161,7 +165,7 @@ sup::child_spec files_child(const node_config& cfg,
     spec.files = files;
     // One record for every incarnation of this file's writer.
     spec.history = std::make_shared<writer_history>();
-    spec.detached = detached_writers;
+    spec.pool = pool;
     children.push_back(sup::worker_child(
       writer_child_id(i),
       sup::make_start([spec, path = file.path](caf::actor_system& sys) {
@@ -210,7 +214,7 @@ make_refresh_job(const file_config& file,
 
 std::vector<sup::child_spec>
 node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
-              const node_source& src,
+              const node_source& src, std::shared_ptr<io_pool> pool,
               std::shared_ptr<const std::atomic<bool>> stopping) {
   std::vector<sup::child_spec> children;
 
@@ -252,7 +256,7 @@ node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
     })));
 
   children.push_back(
-    files_child(cfg, truth, make_posix_file_port(), /*detached_writers=*/true));
+    files_child(cfg, truth, make_posix_file_port(), std::move(pool)));
   return children;
 }
 

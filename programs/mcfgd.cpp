@@ -506,7 +506,7 @@ public:
     stopping_flag_ = std::make_shared<std::atomic<bool>>(false);
     auto root = mcfg::sup::start_supervisor(
       sys_, mcfg::root_flags(cfg_),
-      mcfg::node_children(cfg_, truth_, *src_, stopping_flag_));
+      mcfg::node_children(cfg_, truth_, *src_, io_pool_, stopping_flag_));
     if (!root)
       return startup_failure{"could not start: "
                                + mcfg::sup::describe(root.error(), sys_),
@@ -580,6 +580,9 @@ private:
   node_locks& locks_;
   /// Read by the control actor: declared before it, so it outlives it.
   mcfg::startup_note note_;
+  /// The writers' I/O: declared before the actor system, so that it is
+  /// destroyed (its last jobs run, its threads joined) after every actor.
+  std::shared_ptr<mcfg::io_pool> io_pool_ = mcfg::make_io_pool(cfg_);
   // The jobs, in start order (see the class comment).
   caf::actor_system_config sys_cfg_;
   caf::actor_system sys_{configure(sys_cfg_)};

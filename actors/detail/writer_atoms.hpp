@@ -9,5 +9,10 @@ namespace mcfg::detail {
 using write_atom = caf::atom_constant<caf::atom("write")>;
 /// retry(timer_id): the armed retry timer fired.
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+/// io_done(attempt_id, operation, path, errno): an attempt handed to the
+/// pool ended; `operation` is empty when every step succeeded.
+using io_done_atom = caf::atom_constant<caf::atom("io_done")>;
+/// deadline(attempt_id): the deadline of the attempt in flight is due.
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 
 } // namespace mcfg::detail

@@ -311,6 +311,7 @@ TEST_CASE("four files whose renames fail for 12 s: mcfgd keeps running and "
   CHECK(status.exit_code == 0);
   auto d_status = status.out.substr(status.out.find(paths[3] + "\n"));
   CHECK(d_status.find("  FAULT: failing for ") != std::string::npos);
+  INFO(d_status);
   CHECK(d_status.find("s, 2 restarts; gave up writing " + paths[3]
                       + " after 10s of failures: last rename " + paths[3]
                       + ".tmp -> " + paths[3] + " failed: Is a directory")

@@ -43,7 +43,7 @@ struct files_fixture : coordinator_fixture {
     }
     root = sup::spawn_supervisor(sys, root_flags(cfg),
                                  {files_child(cfg, truth, port,
-                                              /*detached_writers=*/false)});
+                                              /*pool=*/nullptr)});
     root_exits = watch(sys, root);
     run();
   }

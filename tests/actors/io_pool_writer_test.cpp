@@ -1,0 +1,363 @@
+// A writer with an I/O pool (actors/io_pool.hpp) under the test_coordinator:
+// the pool is the test's own, so its jobs run when, and in the order, the
+// test chooses. The actor renders and decides; the jobs only touch files.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "memcached_cfg/messages/errors.hpp"
+#include "support/log_capture.hpp"
+#include "writer_fixture.hpp"
+
+using namespace mcfg;
+using namespace mcfg::test;
+
+namespace {
+
+/// Jobs wait here until the test runs them, one by one, in any order.
+struct manual_pool final : io_pool {
+  std::vector<std::function<void()>> jobs;
+
+  void submit(std::function<void()> job) override {
+    jobs.push_back(std::move(job));
+  }
+
+  /// Takes job `i` out of the queue (to run on the test's thread or another).
+  std::function<void()> take(size_t i) {
+    REQUIRE(i < jobs.size());
+    auto job = std::move(jobs[i]);
+    jobs.erase(jobs.begin() + static_cast<std::ptrdiff_t>(i));
+    return job;
+  }
+
+  void run_all() {
+    while (!jobs.empty())
+      take(0)();
+  }
+};
+
+struct pool_fixture : writer_fixture {
+  std::shared_ptr<manual_pool> pool = std::make_shared<manual_pool>();
+  std::shared_ptr<writer_history> history = std::make_shared<writer_history>();
+
+  writer_spec pool_spec() {
+    auto s = spec();
+    s.pool = pool;
+    s.history = history;
+    return s;
+  }
+
+  /// Spawns the writer and lets it submit its start-up jobs (the leftover
+  /// temp file's removal, the first write), without running them.
+  void spawn_with_pool() {
+    writer = spawn_memcached_cfg(sys, pool_spec());
+    exits = watch(sys, writer);
+    run();
+  }
+
+  /// Spawns the writer, runs its start-up jobs and their outcome.
+  void start_with_pool() {
+    spawn_with_pool();
+    pool->run_all();
+    run();
+  }
+};
+
+/// A file port whose writes block until the test opens the gate: a disk
+/// that hangs in the middle of a step.
+struct gated_port final : file_port {
+  std::shared_ptr<fake_file_port> inner;
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool in_write = false;
+  bool open = false;
+
+  explicit gated_port(std::shared_ptr<fake_file_port> files)
+    : inner(std::move(files)) {
+  }
+  std::error_code make_directories(const std::string& dir) override {
+    return inner->make_directories(dir);
+  }
+  std::error_code write_file(const std::string& path, std::string_view bytes,
+                             mode_t mode, bool durable) override {
+    std::unique_lock<std::mutex> guard{mtx};
+    in_write = true;
+    cv.notify_all();
+    cv.wait(guard, [this] { return open; });
+    return inner->write_file(path, bytes, mode, durable);
+  }
+  std::error_code rename(const std::string& from,
+                         const std::string& to) override {
+    return inner->rename(from, to);
+  }
+  std::error_code sync_directory(const std::string& dir) override {
+    return inner->sync_directory(dir);
+  }
+  std::error_code remove(const std::string& path) override {
+    return inner->remove(path);
+  }
+  bool exists(const std::string& path) override {
+    return inner->exists(path);
+  }
+  void wait_until_in_write() {
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait(guard, [this] { return in_write; });
+  }
+  void release() {
+    std::lock_guard<std::mutex> guard{mtx};
+    open = true;
+    cv.notify_all();
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "with a pool the file is written only when the pool runs "
+                  "the job, and status says the attempt is queued meanwhile") {
+  spawn_with_pool();
+  REQUIRE(pool->jobs.size() == 2); // the leftover removal, the first write
+  CHECK(file() == "<missing>");
+  CHECK(files->write_calls == 0); // the actor touched no file
+  auto held = sync();
+  run();
+  CHECK_FALSE(held->answered());
+  auto st = status();
+  CHECK(st.phase == writer_phase::pending);
+  CHECK(st.attempt_step == "queued");
+  CHECK(st.attempt_running_for >= caf::timespan{0});
+  advance(2s);
+  CHECK(status().attempt_running_for >= caf::timespan{2s});
+
+  pool->run_all();
+  CHECK(file() == "");
+  CHECK_FALSE(held->answered()); // the outcome is a message, not yet seen
+  run();
+  CHECK(held->answered());
+  st = status();
+  CHECK(st.phase == writer_phase::idle);
+  CHECK(st.attempt_running_for < caf::timespan{0});
+  CHECK(st.writes == 1);
+  CHECK(*refreshes == 1);
+  CHECK_FALSE(files->exists(tmp_path));
+  CHECK_FALSE(exits.down());
+}
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "updates during an attempt coalesce into one next attempt "
+                  "rendered from the latest state") {
+  start_with_pool();
+  REQUIRE(renamed().size() == 1);
+  auto v1 = change({{"cfg/a", 1}});
+  run();
+  REQUIRE(pool->jobs.size() == 1);
+  auto held_v1 = sync(v1);
+  change("cfg/a", 2);
+  auto v3 = change({{"cfg/a", 3}});
+  auto held_v3 = sync(v3);
+  run();
+  CHECK(pool->jobs.size() == 1); // one attempt in flight at a time
+  CHECK(status().changes == 3);
+
+  pool->take(0)(); // renders a=1
+  run();
+  CHECK(held_v1->answered());
+  CHECK_FALSE(held_v3->answered());
+  REQUIRE(pool->jobs.size() == 1); // the next attempt, at once
+  pool->take(0)();
+  run();
+  CHECK(held_v3->answered());
+  CHECK(renamed() == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=3\n"});
+  CHECK(status().phase == writer_phase::idle);
+  CHECK(pool->jobs.empty());
+  CHECK(*refreshes == 3);
+}
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "an attempt that never leaves the queue gives up at the "
+                  "deadline naming its step, and its late job renames "
+                  "nothing and leaves no temp file") {
+  log_capture logs;
+  start_with_pool();
+  change("cfg/a", 1);
+  run();
+  REQUIRE(pool->jobs.size() == 1);
+  auto stuck = pool->take(0);
+  advance(9999ms);
+  CHECK_FALSE(exits.down());
+  advance(1ms);
+  REQUIRE(exits.down());
+  auto reason = describe(**exits.reason);
+  CHECK(reason
+        == "gave up writing /etc/mcfg/auth after 10s of failures: last "
+           "attempt /etc/mcfg/auth failed: still in progress after 10s "
+           "(step: queued)");
+  CHECK(history->give_ups == 1);
+  CHECK(pool->jobs.empty()); // the temp file is left to the stuck job
+
+  stuck(); // the disk comes back: the abandoned job runs its steps
+  run();
+  CHECK(renamed().size() == 1); // "cfg/a=1" never renamed into place
+  CHECK(file() == "");
+  CHECK_FALSE(files->exists(tmp_path));
+}
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "jobs of two incarnations in either order: the abandoned "
+                  "one never renames, the new one's content lands") {
+  start_with_pool();
+  change("cfg/a", 1);
+  run();
+  auto old_job = pool->take(0);
+  advance(10s); // the old incarnation gives up on it
+  REQUIRE(exits.down());
+  change("cfg/a", 2); // the truth moves on; a new incarnation starts
+  spawn_with_pool();
+  REQUIRE(pool->jobs.size() == 2); // its leftover removal, its first write
+  SUBCASE("the new incarnation's jobs first") {
+    pool->run_all();
+    old_job();
+  }
+  SUBCASE("the abandoned job first") {
+    old_job();
+    pool->run_all();
+  }
+  run();
+  CHECK(file() == "cfg/a=2\n");
+  CHECK(renamed() == std::vector<std::string>{"", "cfg/a=2\n"});
+  CHECK_FALSE(files->exists(tmp_path));
+  CHECK(history->give_ups == 0); // in step again
+}
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "a write that hangs on its disk: the writer still answers "
+                  "status naming the step, gives up at the deadline, and the "
+                  "job, once the disk answers, renames nothing") {
+  auto gate = std::make_shared<gated_port>(files);
+  auto s = pool_spec();
+  s.files = gate;
+  writer = spawn_memcached_cfg(sys, s);
+  exits = watch(sys, writer);
+  run();
+  pool->take(0)(); // the leftover removal does not write
+  std::thread disk{pool->take(0)};
+  gate->wait_until_in_write();
+  auto st = status(); // answered while the write hangs
+  CHECK(st.phase == writer_phase::pending);
+  CHECK(st.attempt_step == "write");
+  advance(10s);
+  REQUIRE(exits.down());
+  CHECK(describe(**exits.reason).find("(step: write)") != std::string::npos);
+  gate->release();
+  disk.join();
+  run();
+  CHECK(file() == "<missing>");
+  CHECK(files->renamed.empty());
+  CHECK_FALSE(files->exists(tmp_path));
+}
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "a failed job is retried after the retry interval as a new "
+                  "job, and no job is submitted before that") {
+  start_with_pool();
+  files->rename_error = EISDIR;
+  change("cfg/a", 1);
+  run();
+  pool->run_all(); // fails
+  run();
+  auto st = status();
+  CHECK(st.phase == writer_phase::retrying);
+  CHECK(st.last_error
+        == "rename /etc/mcfg/auth.tmp -> /etc/mcfg/auth failed: Is a "
+           "directory");
+  CHECK(pool->jobs.empty());
+  advance(99ms);
+  CHECK(pool->jobs.empty());
+  files->rename_error = 0;
+  advance(1ms);
+  REQUIRE(pool->jobs.size() == 1);
+  pool->run_all();
+  run();
+  CHECK(file() == "cfg/a=1\n");
+  CHECK(status().phase == writer_phase::idle);
+  CHECK_FALSE(exits.down());
+}
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "a writer stopped while its job is queued leaves the temp "
+                  "file to the job, which renames nothing and removes it") {
+  start_with_pool();
+  change("cfg/a", 1);
+  run();
+  REQUIRE(pool->jobs.size() == 1);
+  caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
+  run();
+  REQUIRE(exits.down());
+  CHECK(pool->jobs.size() == 1); // no removal of its own: the job's
+  pool->run_all();
+  CHECK(renamed().size() == 1);
+  CHECK(file() == "");
+  CHECK_FALSE(files->exists(tmp_path));
+}
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "a writer stopped with no job running removes its temp "
+                  "file through the pool, after the file's other jobs") {
+  start_with_pool();
+  files->files[tmp_path] = "secret";
+  caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
+  run();
+  REQUIRE(exits.down());
+  CHECK(files->exists(tmp_path)); // not on the actor's thread
+  REQUIRE(pool->jobs.size() == 1);
+  pool->run_all();
+  CHECK_FALSE(files->exists(tmp_path));
+}
+
+TEST_CASE("the thread pool runs every job submitted before it is destroyed, "
+          "and a job that throws ends no thread") {
+  std::atomic<int> ran{0};
+  {
+    auto pool = make_thread_pool(1); // one thread: it must survive the throw
+    pool->submit([] { throw std::runtime_error("a bug in a job"); });
+    for (int i = 0; i < 100; ++i)
+      pool->submit([&ran] { ++ran; });
+  } // drains, then joins
+  CHECK(ran == 100);
+}
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "a retry submitted at the deadline that does not return "
+                  "within a retry interval gives up naming the failure it "
+                  "retries") {
+  start_with_pool();
+  files->rename_error = EISDIR;
+  change("cfg/a", 1);
+  run();
+  pool->run_all(); // the first attempt fails at 0 s
+  run();
+  for (int i = 1; i < 100; ++i) { // retries at 0.1 s ... 9.9 s, each fails
+    advance(100ms);
+    REQUIRE(pool->jobs.size() == 1);
+    pool->run_all();
+    run();
+  }
+  CHECK_FALSE(exits.down());
+  advance(100ms); // 10 s: the retry is submitted, past the deadline
+  CHECK_FALSE(exits.down()); // its outcome would decide, if it came
+  advance(99ms);
+  CHECK_FALSE(exits.down());
+  advance(1ms); // it is stuck: one retry interval is all it gets
+  REQUIRE(exits.down());
+  CHECK(describe(**exits.reason)
+        == "gave up writing /etc/mcfg/auth after 10s of failures: last rename "
+           "/etc/mcfg/auth.tmp -> /etc/mcfg/auth failed: Is a directory");
+  REQUIRE(pool->jobs.size() == 1); // the abandoned retry
+  pool->run_all();
+  CHECK(renamed().size() == 1);
+  CHECK_FALSE(files->exists(tmp_path));
+}
