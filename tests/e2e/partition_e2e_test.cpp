@@ -198,8 +198,8 @@ double seconds_since(clock_type::time_point t) {
 #define PARTITION_CASE(NAME, BODY)                                          \
   TEST_CASE(NAME) {                                                         \
     /* scripts/install-deps installs them; CI runs as root. */              \
-    REQUIRE_MESSAGE(netns::available() && etcd_installed(),                 \
-                    "needs root, unshare, ip, nft and etcd");               \
+    bool can_run = netns::available() && etcd_installed();                  \
+    REQUIRE_MESSAGE(can_run, "needs root, unshare, ip, nft and etcd");      \
     if (!netns::inside()) {                                                 \
       /* NAME holds no ',' '*' '?' or '\\': doctest's filter reads them. */ \
       auto r = netns::run_inside(                                           \
