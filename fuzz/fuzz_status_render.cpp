@@ -62,6 +62,9 @@ mcfg::writer_status writer(FuzzedDataProvider& in) {
   w.restarts = in.ConsumeIntegral<uint32_t>();
   w.last_give_up = text(in);
   w.failing_for = span(in);
+  // An attempt in an I/O pool: its age (any, negative: none) and step.
+  w.attempt_running_for = span(in);
+  w.attempt_step = text(in);
   return w;
 }
 
