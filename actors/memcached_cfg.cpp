@@ -607,6 +607,13 @@ writer_status make_status(writer_self self) {
   return out;
 }
 
+/// Tells the embedder (writer_spec::publish) what status would answer now.
+void publish(writer_self self) {
+  auto& st = self->state;
+  if (st.spec.publish)
+    st.spec.publish(make_status(self), self->clock().now());
+}
+
 writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
   auto& st = self->state;
   st.spec = std::move(spec);
@@ -625,14 +632,20 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
       log::info(st.log_name(), "removed leftover temp file " + st.tmp_path());
   }
   new_work(self);
+  publish(self);
+  // Every handler that may change what status says publishes it.
   return {
-    [=](change_atom, const config_update& update) { on_update(self, update); },
+    [=](change_atom, const config_update& update) {
+      on_update(self, update);
+      publish(self);
+    },
     [=](write_atom) {
       auto& st = self->state;
       st.write_queued = false;
       // With an attempt in flight the next one follows its outcome.
       if (st.write_owed && !st.in_flight)
         attempt(self);
+      publish(self);
     },
     [=](retry_atom, uint64_t id) {
       auto& st = self->state;
@@ -644,21 +657,31 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
       st.retry_timer.reset();
       if (!st.in_flight)
         attempt(self);
+      publish(self);
     },
     [=](io_done_atom, uint64_t id, const std::string& op,
-        const std::string& path,
-        int32_t os_errno) { on_attempt_done(self, id, op, path, os_errno); },
-    [=](deadline_atom, uint64_t id) { on_deadline(self, id); },
+        const std::string& path, int32_t os_errno) {
+      on_attempt_done(self, id, op, path, os_errno);
+      publish(self);
+    },
+    [=](deadline_atom, uint64_t id) {
+      on_deadline(self, id);
+      publish(self);
+    },
     [=](sync_atom) -> caf::result<caf::ok_atom> {
       return on_sync(self, std::nullopt);
     },
     [=](sync_atom, uint64_t version) -> caf::result<caf::ok_atom> {
       return on_sync(self, version);
     },
-    [=](reload_atom) { new_work(self); },
+    [=](reload_atom) {
+      new_work(self);
+      publish(self);
+    },
     [=](reset_atom) {
       self->state.rebuild_module();
       new_work(self);
+      publish(self);
     },
     [=](status_atom) { return make_status(self); },
   };

@@ -109,6 +109,12 @@ struct writer_spec {
   /// (status says so, updates coalesce into the next attempt, the deadline
   /// holds even if a step never returns). Empty: inline, on the actor.
   std::shared_ptr<io_pool> pool;
+  /// Told the writer's status (as `status` answers it) after every message
+  /// that may change it, with the writer's clock time: where an embedder
+  /// keeps the status of many writers for readers that must not wait on
+  /// one (mcfgd's status_board). Called on the writer's thread; must not
+  /// block or throw.
+  std::function<void(writer_status, caf::actor_clock::time_point)> publish;
   /// Run on a thread of its own (`caf::detached`) rather than on the
   /// scheduler's workers, so that inline I/O stuck on a slow disk holds up
   /// no other actor. Not needed with a pool.

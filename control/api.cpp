@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -39,13 +41,22 @@ json text_or_null(const std::string& x) {
   return x.empty() ? json(nullptr) : json(x);
 }
 
-const refresh_status* refresh_of(const node_status& st,
-                                 const std::string& path) {
-  for (auto& r : st.refreshes)
-    if (r.path == path)
-      return &r;
-  return nullptr;
-}
+/// Each file's refresh by path: one look-up per file, not a scan (ten
+/// thousand files would make a scan per file quadratic).
+class refresh_index {
+public:
+  explicit refresh_index(const node_status& st) {
+    for (auto& r : st.refreshes)
+      by_path_.emplace(r.path, &r);
+  }
+  const refresh_status* of(const std::string& path) const {
+    auto i = by_path_.find(path);
+    return i == by_path_.end() ? nullptr : i->second;
+  }
+
+private:
+  std::unordered_map<std::string, const refresh_status*> by_path_;
+};
 
 /// The consumer check's state, or null for a file without one.
 json verify_json(const refresh_status& r) {
@@ -84,8 +95,7 @@ json attempt_json(const writer_status& f) {
           {"seconds", seconds_or_null(f.attempt_running_for)}};
 }
 
-json file_json(const node_status& st, const writer_status& f) {
-  auto r = refresh_of(st, f.path);
+json file_json(const writer_status& f, const refresh_status* r) {
   json out = {{"path", f.path},
               {"applied_version", f.applied_version},
               {"confirmed_version", confirmed_json(r)},
@@ -188,12 +198,17 @@ http_response from_error(const backend_error& err) {
   return error_response(err.status, err.message);
 }
 
-http_response get_status(control_backend& backend) {
+http_response get_status(const http_request& req, control_backend& backend) {
+  auto shown = status_files::problems;
+  if (req.files == "all")
+    shown = status_files::all;
+  else if (!req.files.empty() && req.files != "problems")
+    return error_response(400, "files= takes \"all\" or \"problems\"");
   auto st = backend.status();
   if (!st)
     return from_error(st.error());
   http_response out;
-  out.body = status_json(*st);
+  out.body = status_json(*st, shown);
   return out;
 }
 
@@ -292,10 +307,23 @@ result<control_target> parse_target(const std::string& body,
   return out;
 }
 
-std::string status_json(const node_status& st) {
+std::string status_json(const node_status& st, status_files shown) {
+  refresh_index refreshes{st};
   json files = json::array();
-  for (auto& f : st.files)
-    files.push_back(file_json(st, f));
+  size_t with_problems = 0;
+  std::map<std::string, size_t> by_state;
+  for (auto& f : st.files) {
+    auto r = refreshes.of(f.path);
+    ++by_state[to_string(f.phase)];
+    bool problem = !file_problems(st, f, r).empty();
+    with_problems += problem;
+    if (problem || shown == status_files::all)
+      files.push_back(file_json(f, r));
+  }
+  json states = json::object();
+  for (auto phase :
+       {writer_phase::idle, writer_phase::pending, writer_phase::retrying})
+    states[to_string(phase)] = by_state[to_string(phase)];
   json out = {{"source",
                {{"backend", st.source.backend},
                 {"path", st.source.path},
@@ -304,8 +332,47 @@ std::string status_json(const node_status& st) {
                 {"last_refused", text_or_null(st.source.last_error)},
                 {"refused_edits", st.source.refused_edits},
                 {"unreachable", text_or_null(st.source.unreachable)}}},
+              {"summary",
+               {{"files", st.files.size()},
+                {"states", states},
+                {"with_problems", with_problems},
+                {"shown", shown == status_files::all ? "all" : "problems"}}},
               {"files", files}};
   return dump(out, 2) + '\n';
+}
+
+std::vector<std::string> file_problems(const node_status& st,
+                                       const writer_status& f,
+                                       const refresh_status* r) {
+  std::vector<std::string> out;
+  if (f.applied_version < st.source.version)
+    out.push_back(f.path + ": holds version "
+                  + std::to_string(f.applied_version) + " of "
+                  + std::to_string(st.source.version));
+  if (f.phase != writer_phase::idle)
+    out.push_back(
+      f.path + ": " + to_string(f.phase)
+      + (f.attempt_running_for.count() < 0
+           ? ""
+           : ": attempt in progress (" + f.attempt_step + ") for "
+               + format_duration(
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                   f.attempt_running_for)))
+      + (f.last_error.empty() ? "" : ": " + f.last_error));
+  else if (!f.last_error.empty())
+    out.push_back(f.path + ": " + f.last_error);
+  if (f.restarts > 0)
+    out.push_back(f.path + ": gave up " + std::to_string(f.restarts)
+                  + " times since its last write: " + f.last_give_up);
+  if (r && r->failures > 0)
+    out.push_back(f.path + ": refresh failing (" + std::to_string(r->failures)
+                  + " in a row): " + r->last_error);
+  // Past its timeout the check reports "failed": the consumer may still
+  // enforce an older version (e.g. let a removed user in).
+  if (r && r->verifies && r->verify_state == "failed")
+    out.push_back(f.path + ": version " + std::to_string(r->version)
+                  + " not confirmed: " + r->verify_detail);
+  return out;
 }
 
 std::vector<std::string> health_problems(const node_status& st) {
@@ -316,36 +383,10 @@ std::vector<std::string> health_problems(const node_status& st) {
   // report, since changes cannot reach them.
   if (!st.source.unreachable.empty())
     out.push_back(st.source.unreachable);
-  for (auto& f : st.files) {
-    if (f.applied_version < st.source.version)
-      out.push_back(f.path + ": holds version "
-                    + std::to_string(f.applied_version) + " of "
-                    + std::to_string(st.source.version));
-    if (f.phase != writer_phase::idle)
-      out.push_back(
-        f.path + ": " + to_string(f.phase)
-        + (f.attempt_running_for.count() < 0
-             ? ""
-             : ": attempt in progress (" + f.attempt_step + ") for "
-                 + format_duration(
-                   std::chrono::duration_cast<std::chrono::milliseconds>(
-                     f.attempt_running_for)))
-        + (f.last_error.empty() ? "" : ": " + f.last_error));
-    else if (!f.last_error.empty())
-      out.push_back(f.path + ": " + f.last_error);
-    if (f.restarts > 0)
-      out.push_back(f.path + ": gave up " + std::to_string(f.restarts)
-                    + " times since its last write: " + f.last_give_up);
-    auto r = refresh_of(st, f.path);
-    if (r && r->failures > 0)
-      out.push_back(f.path + ": refresh failing (" + std::to_string(r->failures)
-                    + " in a row): " + r->last_error);
-    // Past its timeout the check reports "failed": the consumer may still
-    // enforce an older version (e.g. let a removed user in).
-    if (r && r->verifies && r->verify_state == "failed")
-      out.push_back(f.path + ": version " + std::to_string(r->version)
-                    + " not confirmed: " + r->verify_detail);
-  }
+  refresh_index refreshes{st};
+  for (auto& f : st.files)
+    for (auto& p : file_problems(st, f, refreshes.of(f.path)))
+      out.push_back(std::move(p));
   return out;
 }
 
@@ -433,7 +474,7 @@ http_response route_request(const http_request& req, control_backend& backend) {
     return out;
   }
   if (req.path == "/v1/status")
-    return get_status(backend);
+    return get_status(req, backend);
   if (req.path == "/healthz")
     return get_health(backend);
   if (req.path == "/metrics")

@@ -6,7 +6,8 @@
 // answers come from a `control_backend` (the node's actors in mcfgd, a fake
 // in tests and the fuzz target).
 //
-//   GET  /v1/status    the source, every file, every refresh (JSON)
+//   GET  /v1/status    the source, a summary of the files, every file with
+//                      a problem (?files=all: every file) (JSON)
 //   POST /v1/sync      {"file": PATH, "version": N}, both optional
 //   POST /v1/reload    {"file": PATH}, optional
 //   GET  /healthz      200 or 503 with the reasons (JSON)
@@ -27,6 +28,9 @@ struct http_request {
   /// The path without the query string, e.g. "/v1/status".
   std::string path;
   std::string body;
+  /// The `files` query argument (GET /v1/status?files=all); empty when the
+  /// request has none.
+  std::string files;
 };
 
 struct http_response {
@@ -86,11 +90,23 @@ http_response error_response(int status, const std::string& message);
 /// (unsigned integer, sync only). The error names the field, never its value.
 result<control_target> parse_target(const std::string& body, bool with_version);
 
-/// GET /v1/status's JSON.
-std::string status_json(const node_status& st);
+/// Which files GET /v1/status lists: those with a problem (the default,
+/// short at ten thousand files), or all of them (?files=all).
+enum class status_files { problems, all };
+
+/// GET /v1/status's JSON: the source, a summary counting the files (by
+/// state, and those with a problem), and the files `shown` asks for.
+std::string status_json(const node_status& st,
+                        status_files shown = status_files::all);
 
 /// Why the node is not healthy; empty when it is.
 std::vector<std::string> health_problems(const node_status& st);
+
+/// Why one file of `st` is not healthy (its part of health_problems);
+/// empty when it is. `refresh` is the file's refresh, if it has one.
+std::vector<std::string> file_problems(const node_status& st,
+                                       const writer_status& f,
+                                       const refresh_status* refresh);
 
 /// GET /metrics's text.
 std::string metrics_text(const node_status& st);

@@ -149,54 +149,54 @@ sync(control_self self, const control_spec& spec, const std::string& file) {
   return rp;
 }
 
-caf::result<node_status> status(control_self self, const control_spec& spec) {
-  auto rp = self->make_response_promise<node_status>();
-  auto out = std::make_shared<node_status>();
-  out->files.resize(spec.files.size());
-  auto all = std::make_shared<join>(spec.files.size() + 2,
-                                    [rp, out]() mutable { rp.deliver(*out); });
-  auto skip = [all](caf::error&) { all->arrive(); };
-  auto waiting = starting(spec);
-  if (waiting)
-    out->source = std::move(*waiting);
-  if (auto store = lookup<store_actor>(self, spec.store))
-    self->request(store, caf::infinite, status_atom::value)
-      .then(
-        [all, out](source_status& x) {
-          out->source = std::move(x);
-          all->arrive();
-        },
-        skip);
-  else
-    all->arrive();
-  // Refresh actions run on runners of their own: the refresher answers at
-  // once even while a slow command runs.
-  if (auto refresher = lookup<refresher_actor>(self, spec.refresher))
-    self->request(refresher, caf::infinite, status_atom::value)
-      .then(
-        [all, out](std::vector<refresh_status>& x) {
-          out->refreshes = std::move(x);
-          all->arrive();
-        },
-        skip);
-  else
-    all->arrive();
+/// The files' and refreshes' status, from the board: no writer is asked.
+void read_board(control_self self, const control_spec& spec, node_status& out,
+                bool waiting) {
+  status_board::snapshot board;
+  if (spec.board)
+    board = spec.board->read(self->clock().now());
+  out.refreshes = std::move(board.refreshes);
+  out.files.resize(spec.files.size());
   for (size_t i = 0; i < spec.files.size(); ++i) {
     auto& [path, id] = spec.files[i];
-    out->files[i].path = path;
-    out->files[i].last_error = waiting ? not_started(path)
-                                       : "no live writer (restarting)";
-    if (auto writer = lookup<memcached_cfg_actor>(self, id))
-      self->request(writer, caf::infinite, status_atom::value)
-        .then(
-          [all, out, i](writer_status& x) {
-            out->files[i] = std::move(x);
-            all->arrive();
-          },
-          skip);
-    else
-      all->arrive();
+    auto& file = out.files[i];
+    bool published = i < board.published.size() && board.published[i];
+    if (published)
+      file = std::move(board.files[i]);
+    file.path = path;
+    if (waiting) {
+      file.last_error = not_started(path);
+    } else if (!lookup<memcached_cfg_actor>(self, id)) {
+      // Between an incarnation's exit and the next one's start: what the
+      // last one published (restarts, why it gave up) stays.
+      file.phase = writer_phase::pending;
+      file.last_error = "no live writer (restarting)";
+      file.attempt_running_for = caf::timespan{-1};
+      file.attempt_step.clear();
+    } else if (!published) {
+      file.phase = writer_phase::pending;
+      file.last_error = "starting";
+    }
   }
+}
+
+caf::result<node_status> status(control_self self, const control_spec& spec) {
+  auto out = std::make_shared<node_status>();
+  auto waiting = starting(spec);
+  read_board(self, spec, *out, waiting.has_value());
+  if (waiting)
+    out->source = std::move(*waiting);
+  auto store = lookup<store_actor>(self, spec.store);
+  if (!store)
+    return *out;
+  auto rp = self->make_response_promise<node_status>();
+  self->request(store, caf::infinite, status_atom::value)
+    .then(
+      [rp, out](source_status& x) mutable {
+        out->source = std::move(x);
+        rp.deliver(std::move(*out));
+      },
+      [rp, out](caf::error&) mutable { rp.deliver(std::move(*out)); });
   return rp;
 }
 

@@ -2,8 +2,9 @@
 // The node's control actor: the bridge between the control API's HTTP
 // threads and the node's actors. It is never reachable from outside the
 // process (mcfgd loads no CAF network layer). It holds no state of its own:
-// it finds the live incarnation of each child by its registered name at
-// every request, so it is right across restarts.
+// it reads the files' and refreshes' status from the status board, and
+// finds the live incarnation of each child by its registered name at every
+// request, so it is right across restarts.
 #include <functional>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "memcached_cfg/control/api.hpp"
 #include "memcached_cfg/messages/atoms.hpp"
 #include "memcached_cfg/messages/node_status.hpp"
+#include "memcached_cfg/node/status_board.hpp"
 #include "memcached_cfg/supervision/child_spec.hpp"
 
 namespace mcfg {
@@ -42,6 +44,10 @@ struct control_spec {
   /// `unreachable` says why and until when; nothing once the tree runs (or
   /// when unset).
   std::function<std::optional<source_status>()> starting;
+  /// Where the writers and the refresher publish their status: status
+  /// reads it rather than asking them, so a writer stuck in a system call
+  /// holds up no status (only the store is asked).
+  std::shared_ptr<const status_board> board;
 };
 
 control_actor spawn_control(caf::actor_system& sys, control_spec spec);

@@ -573,7 +573,10 @@ private:
           c, MHD_CONNECTION_INFO_SOCKET_CONTEXT))
       if (auto* conn = static_cast<connection*>(info->socket_context))
         conn->answering = true;
-    http_request req{method, url, std::move(st->body)};
+    http_request req{method, url, std::move(st->body), {}};
+    if (auto* files = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                                  "files"))
+      req.files = files;
     auto res = handle_request(req, self.backend_);
     log::debug("control", req.method + " " + req.path + " -> "
                             + std::to_string(res.status));

@@ -2,7 +2,7 @@
 // bodies and parameters, the JSON and Prometheus answers), against a fake
 // node of two files.
 //
-// Input: a first line `METHOD PATH`, then the request body.
+// Input: a first line `METHOD PATH[?files=X]`, then the request body.
 //
 // Properties:
 // - every request is answered with 200, 400, 404 or 405 (the fake node
@@ -13,7 +13,9 @@
 //   body parses; a sync or reload reaches it with the file (and version)
 //   the body names, as an independent nlohmann parse reads them;
 // - a 400 says one of the handler's fixed messages: nothing of the body is
-//   echoed.
+//   echoed;
+// - GET /v1/status counts both files in its summary, and lists both with
+//   files=all.
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -80,6 +82,7 @@ const std::set<std::string> fixed_400 = {
   "\"version\" must be an unsigned integer",
   "unknown field; known: \"file\", \"version\"",
   "unknown field; known: \"file\"",
+  "files= takes \"all\" or \"problems\"",
 };
 
 } // namespace
@@ -93,6 +96,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   req.method = first.substr(0, space);
   req.path = space == std::string::npos ? "" : first.substr(space + 1);
   req.body = nl == std::string::npos ? "" : text.substr(nl + 1);
+  if (auto q = req.path.find("?files="); q != std::string::npos) {
+    req.files = req.path.substr(q + 7);
+    req.path.erase(q);
+  }
 
   fake_node node;
   auto res = mcfg::handle_request(req, node);
@@ -111,6 +118,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(doc.contains("error") && doc["error"].is_string());
     if (res.status == 400)
       FUZZ_CHECK(fixed_400.count(doc["error"].get<std::string>()) == 1);
+    if (req.path == "/v1/status" && res.status == 200) {
+      FUZZ_CHECK(doc["summary"]["files"] == 2);
+      if (req.files == "all")
+        FUZZ_CHECK(doc["files"].size() == 2);
+    }
   }
 
   bool post_target = req.method == "POST"

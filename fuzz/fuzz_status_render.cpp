@@ -180,7 +180,7 @@ void check_answers(const mcfg::node_status& st) {
   node.st = st;
   auto problems = mcfg::health_problems(st);
   for (auto path : {"/v1/status", "/healthz", "/metrics"}) {
-    auto res = mcfg::handle_request({"GET", path, ""}, node);
+    auto res = mcfg::handle_request({"GET", path, "", ""}, node);
     bool health = std::string{path} == "/healthz";
     FUZZ_CHECK(res.status == 200 || (health && res.status == 503));
     if (std::string{path} == "/metrics")

@@ -1,7 +1,6 @@
 #include "memcached_cfg/node/cluster_member.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/scoped_actor.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -11,9 +10,10 @@ namespace mcfg {
 
 cluster_member::cluster_member(caf::actor_system& sys, const node_config& cfg,
                                const node_source& src,
-                               std::shared_ptr<source_of_truth> truth)
+                               std::shared_ptr<source_of_truth> truth,
+                               std::shared_ptr<const status_board> board)
   : sys_(sys), cfg_(cfg), etcd_(src.etcd), truth_(std::move(truth)),
-    key_(src.etcd->prefix + "nodes/" + cfg.name) {
+    board_(std::move(board)), key_(src.etcd->prefix + "nodes/" + cfg.name) {
   registration_ = std::make_unique<etcd::etcd_registration>(
     etcd_->client, key_, std::chrono::seconds(5), etcd_->reach,
     [this] { return describe(); });
@@ -23,58 +23,52 @@ cluster_member::~cluster_member() {
   registration_.reset();
 }
 
-std::string cluster_member::describe() {
-  // Asked from the registration's thread: a scoped actor may block.
-  caf::scoped_actor self{sys_};
-  auto timeout = std::chrono::milliseconds(500);
-  // The version every file holds: the least any writer applied.
-  std::optional<uint64_t> applied;
-  bool healthy = true;
-  bool written = true;
-  bool refreshed = true;
-  for (size_t i = 0; i < cfg_.files.size(); ++i) {
-    auto writer = sys_.registry().get<memcached_cfg_actor>(writer_child_id(i));
-    if (!writer) {
-      healthy = written = false;
+cluster_member::files_summary cluster_member::summarize() const {
+  // Read from the board: a writer stuck on its disk holds up nothing here.
+  auto board = board_->read(sys_.clock().now());
+  files_summary out;
+  out.generation = board.generation;
+  for (size_t i = 0; i < board.files.size(); ++i) {
+    auto& st = board.files[i];
+    auto live = sys_.registry().get<memcached_cfg_actor>(writer_child_id(i));
+    if (!live || !board.published[i]) {
+      out.healthy = out.written = false;
       continue;
     }
-    self->request(writer, timeout, status_atom::value)
-      .receive(
-        [&](const writer_status& st) {
-          if (st.phase != writer_phase::idle)
-            written = false;
-          applied = std::min(applied.value_or(st.applied_version),
-                             st.applied_version);
-          if (!st.last_error.empty())
-            healthy = false;
-        },
-        [&](const caf::error&) { healthy = written = false; });
+    if (st.phase != writer_phase::idle)
+      out.written = false;
+    // The version every file holds: the least any writer applied.
+    out.applied = std::min(out.applied.value_or(st.applied_version),
+                           st.applied_version);
+    if (!st.last_error.empty())
+      out.healthy = false;
   }
-  // The version every checked file's consumer was shown to enforce: the
-  // least confirmed; none when no file has a check.
-  std::optional<uint64_t> confirmed;
-  if (auto r = sys_.registry().get<refresher_actor>(refresher_child_id)) {
-    self->request(r, timeout, status_atom::value)
-      .receive(
-        [&](const std::vector<refresh_status>& all) {
-          for (auto& st : all) {
-            // A check still running, or given up, is not through: the
-            // consumer may enforce an older revision.
-            auto checking = st.verifies
-                            && (st.verify_state == "verifying"
-                                || st.verify_state == "failed");
-            if (st.pending || st.failures > 0 || checking)
-              refreshed = false;
-            if (st.failures > 0 || st.verify_state == "failed")
-              healthy = false;
-            if (st.verifies)
-              confirmed = std::min(confirmed.value_or(st.confirmed_version),
-                                   st.confirmed_version);
-          }
-        },
-        // Busy with a slow refresh: not through yet.
-        [&](const caf::error&) { refreshed = false; });
+  for (auto& st : board.refreshes) {
+    // A check still running, or given up, is not through: the consumer may
+    // enforce an older revision.
+    auto checking = st.verifies
+                    && (st.verify_state == "verifying"
+                        || st.verify_state == "failed");
+    if (st.pending || st.failures > 0 || checking)
+      out.refreshed = false;
+    if (st.failures > 0 || st.verify_state == "failed")
+      out.healthy = false;
+    // The version every checked file's consumer was shown to enforce: the
+    // least confirmed; none when no file has a check.
+    if (st.verifies)
+      out.confirmed = std::min(out.confirmed.value_or(st.confirmed_version),
+                               st.confirmed_version);
   }
+  return out;
+}
+
+std::string cluster_member::describe() {
+  // Looked at every 100 ms: the files are summed up again only when one
+  // of them published since (a board read copies every file's status).
+  if (!summary_ || summary_->generation != board_->generation())
+    summary_ = summarize();
+  auto [generation, applied, healthy, written, refreshed, confirmed]
+    = *summary_;
   if (applied)
     if (auto e = etcd_->versions->find(*applied))
       held_ = e;

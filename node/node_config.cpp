@@ -51,7 +51,7 @@ private:
     YAML::Node none;
     auto ok = walk(none, root, "",
                    {"source", "name", "retry", "supervisor", "files", "control",
-                    "log_level", "allow_empty_users"},
+                    "log_level", "allow_empty_users", "io_threads"},
                    [&](const YAML::Node& k, const YAML::Node& v) {
                      const auto& name = k.Scalar();
                      if (name == "source") {
@@ -84,6 +84,8 @@ private:
                                     "expected one of error, warning, info, "
                                     "debug, got "
                                       + got(v));
+                     } else if (name == "io_threads") {
+                       io_threads(k, v);
                      } else if (name == "allow_empty_users") {
                        bool_value(k, v, "allow_empty_users",
                                   cfg_.allow_empty_users);
@@ -111,6 +113,17 @@ private:
            else
              cfg_.retry_deadline = *d;
          });
+  }
+
+  void io_threads(const YAML::Node& k, const YAML::Node& v) {
+    std::optional<uint64_t> n;
+    if (v.IsScalar())
+      n = parse_uint(v.Scalar(), 1024);
+    if (n && *n > 0)
+      cfg_.io_threads = static_cast<size_t>(*n);
+    else
+      fail_value(k, v, "io_threads",
+                 "expected a number of threads from 1 to 1024, got " + got(v));
   }
 
   void supervisor(const YAML::Node& key, const YAML::Node& node) {

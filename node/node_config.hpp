@@ -149,6 +149,10 @@ struct node_config {
   caf::timespan retry_deadline = std::chrono::seconds(10);
   size_t supervisor_intensity = 3;
   caf::timespan supervisor_period = std::chrono::seconds(10);
+  /// `io_threads`: the most threads the files' writes (temp file, fsync,
+  /// rename) run on; the pool has one per file up to this many, so that a
+  /// few files on a hung disk leave threads for the rest.
+  size_t io_threads = 16;
   std::vector<file_config> files;
   control_config control;
   log::level log_level = log::level::info;

@@ -104,7 +104,7 @@ node_source_read load_node_source(const node_config& cfg, etcd::client* via) {
 }
 
 std::shared_ptr<io_pool> make_io_pool(const node_config& cfg) {
-  return make_thread_pool(std::min(cfg.files.size(), max_io_threads));
+  return make_thread_pool(std::min(cfg.files.size(), cfg.io_threads));
 }
 
 std::shared_ptr<source_of_truth> make_truth(const node_source& src) {
@@ -145,10 +145,18 @@ sup::supervisor_flags files_flags(const node_config& cfg) {
   return flags;
 }
 
+std::shared_ptr<status_board> make_status_board(const node_config& cfg) {
+  std::vector<std::string> paths;
+  for (auto& file : cfg.files)
+    paths.push_back(file.path);
+  return std::make_shared<status_board>(std::move(paths));
+}
+
 sup::child_spec files_child(const node_config& cfg,
                             std::shared_ptr<source_of_truth> truth,
                             std::shared_ptr<file_port> files,
-                            std::shared_ptr<io_pool> pool) {
+                            std::shared_ptr<io_pool> pool,
+                            std::shared_ptr<status_board> board) {
   std::vector<sup::child_spec> children;
   for (size_t i = 0; i < cfg.files.size(); ++i) {
     auto& file = cfg.files[i];
@@ -166,6 +174,11 @@ sup::child_spec files_child(const node_config& cfg,
     // One record for every incarnation of this file's writer.
     spec.history = std::make_shared<writer_history>();
     spec.pool = pool;
+    if (board)
+      spec.publish = [board, i](writer_status st,
+                                caf::actor_clock::time_point at) {
+        board->publish_file(i, std::move(st), at);
+      };
     children.push_back(sup::worker_child(
       writer_child_id(i),
       sup::make_start([spec, path = file.path](caf::actor_system& sys) {
@@ -215,6 +228,7 @@ make_refresh_job(const file_config& file,
 std::vector<sup::child_spec>
 node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
               const node_source& src, std::shared_ptr<io_pool> pool,
+              std::shared_ptr<status_board> board,
               std::shared_ptr<const std::atomic<bool>> stopping) {
   std::vector<sup::child_spec> children;
 
@@ -250,13 +264,18 @@ node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
   for (auto& file : cfg.files)
     if (auto job = make_refresh_job(file, stopping))
       refresh.jobs.emplace(file.path, std::move(*job));
+  if (board)
+    refresh.publish = [board](refresh_status st,
+                              caf::actor_clock::time_point at) {
+      board->publish_refresh(std::move(st), at);
+    };
   children.push_back(sup::worker_child(
     refresher_child_id, sup::make_start([refresh](caf::actor_system& sys) {
       return spawn_refresher(sys, refresh);
     })));
 
   children.push_back(
-    files_child(cfg, truth, make_posix_file_port(), std::move(pool)));
+    files_child(cfg, truth, make_posix_file_port(), std::move(pool), board));
   return children;
 }
 

@@ -13,6 +13,7 @@
 #include "memcached_cfg/etcd/client.hpp"
 #include "memcached_cfg/node/node_config.hpp"
 #include "memcached_cfg/node/source_settings.hpp"
+#include "memcached_cfg/node/status_board.hpp"
 #include "memcached_cfg/source/etcd_follower.hpp"
 #include "memcached_cfg/source/etcd_store.hpp"
 #include "memcached_cfg/source/source_document.hpp"
@@ -58,22 +59,22 @@ node_source_read load_node_source(const node_config& cfg,
 /// version recorded as the revision read).
 std::shared_ptr<source_of_truth> make_truth(const node_source& src);
 
-/// The threads of the I/O pool node_children's writers share: one per file
-/// up to this many, so that a few files on a hung disk leave threads for
-/// the rest. Not yet measured against larger pools (issue 23's `scale`
-/// scenario is to): more would mostly add threads waiting on one disk.
-constexpr size_t max_io_threads = 16;
-
-/// The pool for `cfg`'s files: min(files, max_io_threads) threads.
+/// The pool node_children's writers share for `cfg`'s files: one thread per
+/// file up to node.yaml's `io_threads` (default 16). More would mostly add
+/// threads waiting on one disk (bench `scale`).
 std::shared_ptr<io_pool> make_io_pool(const node_config& cfg);
 
+/// The board `cfg`'s writers (in node.yaml order) and refresher publish to.
+std::shared_ptr<status_board> make_status_board(const node_config& cfg);
+
 /// The root supervisor's children, in start order: the store for `src`'s
-/// backend, the refresher, the files, whose I/O runs on `pool`. Setting
-/// `stopping` kills a refresh command under way, so that a stop does not
-/// wait for it.
+/// backend, the refresher, the files, whose I/O runs on `pool`, each
+/// publishing its status to `board` (when given). Setting `stopping` kills
+/// a refresh command under way, so that a stop does not wait for it.
 std::vector<sup::child_spec>
 node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
               const node_source& src, std::shared_ptr<io_pool> pool,
+              std::shared_ptr<status_board> board,
               std::shared_ptr<const std::atomic<bool>> stopping = {});
 
 /// The root supervisor's flags from node.yaml.
@@ -81,13 +82,15 @@ sup::supervisor_flags root_flags(const node_config& cfg);
 
 /// The `files` supervisor: one writer per file (ids file1, file2, ...) on
 /// `files`, each refreshed through the refresher registered as
-/// refresher_child_id. The writers run on the scheduler; with a `pool`
+/// refresher_child_id, and publishing its status to `board` (when given) in
+/// the slot of its file. The writers run on the scheduler; with a `pool`
 /// (mcfgd) their I/O runs there, so that an fsync stuck on one file's disk
 /// holds up no actor, without, inline (the test_coordinator's tests).
 sup::child_spec files_child(const node_config& cfg,
                             std::shared_ptr<source_of_truth> truth,
                             std::shared_ptr<file_port> files,
-                            std::shared_ptr<io_pool> pool);
+                            std::shared_ptr<io_pool> pool,
+                            std::shared_ptr<status_board> board = {});
 
 /// The `files` supervisor's flags: node.yaml's period, and a budget that
 /// holds every restart a write fault shared by all files can cause in one

@@ -48,6 +48,8 @@ struct options {
   std::string cacert;
   caf::timespan timeout = std::chrono::seconds(30);
   bool json = false;
+  /// status: every file, not only those with a problem.
+  bool all_files = false;
   std::string command;
   std::string file;
   std::optional<uint64_t> version;
@@ -215,8 +217,11 @@ private:
 
   void declare_status() {
     auto status = app_.add_subcommand(
-      "status", "Print the source (path, version, last refusal), every file "
-                "(state, version, writes, errors) and every refresh");
+      "status", "Print the source (path, version, last refusal), how many "
+                "files are in each state, and every file with a problem "
+                "(state, version, writes, errors, refresh)");
+    status->add_flag("--all", opts_.all_files,
+                     "Every file, not only those with a problem");
     status->add_flag("--json", opts_.json, "Print the node's JSON as it is");
   }
 
@@ -494,6 +499,16 @@ void print_status(const json& st) {
     std::cout << "  (edit refused: " << text(src.at("last_refused")) << ")";
   if (src.contains("unreachable") && src.at("unreachable").is_string())
     std::cout << "\n  " << text(src.at("unreachable"));
+  std::cout << "\n";
+  if (st.contains("summary") && st.at("summary").is_object()) {
+    auto& sum = st.at("summary");
+    std::cout << sum.at("files") << " files:";
+    for (auto& [state, count] : sum.at("states").items())
+      std::cout << " " << count << " " << state;
+    std::cout << "; " << sum.at("with_problems") << " with a problem"
+              << (text(sum.at("shown")) == "all" ? " (all files below)"
+                                                 : " (below; --all for all)");
+  }
   std::cout << "\n\n";
   for (auto& f : st.at("files")) {
     std::cout << text(f.at("path")) << "\n  applied version "
@@ -572,7 +587,7 @@ struct request {
 
 request request_for(const options& opts) {
   if (opts.command == "status")
-    return {"GET", "/v1/status", ""};
+    return {"GET", opts.all_files ? "/v1/status?files=all" : "/v1/status", ""};
   if (opts.command == "health")
     return {"GET", "/healthz", ""};
   json body = json::object();

@@ -506,7 +506,8 @@ public:
     stopping_flag_ = std::make_shared<std::atomic<bool>>(false);
     auto root = mcfg::sup::start_supervisor(
       sys_, mcfg::root_flags(cfg_),
-      mcfg::node_children(cfg_, truth_, *src_, io_pool_, stopping_flag_));
+      mcfg::node_children(cfg_, truth_, *src_, io_pool_, board_,
+                          stopping_flag_));
     if (!root)
       return startup_failure{"could not start: "
                                + mcfg::sup::describe(root.error(), sys_),
@@ -518,7 +519,7 @@ public:
     // An etcd source: the node registers itself, until it stops.
     if (src_->etcd)
       member_ = std::make_unique<mcfg::cluster_member>(sys_, cfg_, *src_,
-                                                       truth_);
+                                                       truth_, board_);
     // Type=notify: systemd hears READY=1 once every file is written (the
     // control socket, started above, is up by then).
     std::vector<mcfg::sup::child_id> writers;
@@ -558,7 +559,8 @@ private:
     mcfg::control_spec spec{{},
                             mcfg::store_child_id,
                             mcfg::refresher_child_id,
-                            [this] { return note_.get(); }};
+                            [this] { return note_.get(); },
+                            board_};
     for (size_t i = 0; i < cfg_.files.size(); ++i)
       spec.files.emplace_back(cfg_.files[i].path, mcfg::writer_child_id(i));
     control_.actor = mcfg::spawn_control(sys_, std::move(spec));
@@ -583,6 +585,9 @@ private:
   /// The writers' I/O: declared before the actor system, so that it is
   /// destroyed (its last jobs run, its threads joined) after every actor.
   std::shared_ptr<mcfg::io_pool> io_pool_ = mcfg::make_io_pool(cfg_);
+  /// What the writers and the refresher publish, for status and the
+  /// registration to read.
+  std::shared_ptr<mcfg::status_board> board_ = mcfg::make_status_board(cfg_);
   // The jobs, in start order (see the class comment).
   caf::actor_system_config sys_cfg_;
   caf::actor_system sys_{configure(sys_cfg_)};

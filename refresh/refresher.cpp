@@ -120,6 +120,9 @@ using refresher_self = refresher_impl::stateful_pointer<refresher_state>;
 void finished(refresher_self self, const std::string& path,
               const std::string& failure);
 
+/// Tells the embedder (refresher_spec::publish) what status says of `path`.
+void publish(refresher_self self, const std::string& path);
+
 void start_run(refresher_self self, const std::string& path,
                bool resignal = false) {
   auto& file = self->state.files.at(path);
@@ -128,10 +131,15 @@ void start_run(refresher_self self, const std::string& path,
   file.resignal_run = resignal;
   file.run_version = file.version;
   self->request(file.runner, caf::infinite, run_atom::value)
-    .then([self, path](std::string& failure) { finished(self, path, failure); },
-          [self, path](caf::error& err) {
-            finished(self, path, "refresh runner stopped: " + describe(err));
-          });
+    .then(
+      [self, path](std::string& failure) {
+        finished(self, path, failure);
+        publish(self, path);
+      },
+      [self, path](caf::error& err) {
+        finished(self, path, "refresh runner stopped: " + describe(err));
+        publish(self, path);
+      });
 }
 
 // -- answers to syncs ---------------------------------------------------------
@@ -216,10 +224,12 @@ void ask_check(refresher_self self, const std::string& path, bool start) {
     .then(
       [self, path, attempt](uint8_t verdict, std::string& detail) {
         checked(self, path, attempt, to_verdict(verdict), std::move(detail));
+        publish(self, path);
       },
       [self, path, attempt](caf::error& err) {
         checked(self, path, attempt, check_verdict::unreachable,
                 "consumer check stopped: " + describe(err));
+        publish(self, path);
       });
 }
 
@@ -271,9 +281,11 @@ void give_up(refresher_self self, const std::string& path) {
     .then(
       [self, path, attempt](std::string& diagnosis) {
         gave_up(self, path, attempt, diagnosis);
+        publish(self, path);
       },
       [self, path, attempt](caf::error& err) {
         gave_up(self, path, attempt, "cannot diagnose: " + describe(err));
+        publish(self, path);
       });
 }
 
@@ -448,6 +460,15 @@ refresh_status make_status(refresher_self self, const std::string& path,
   return out;
 }
 
+void publish(refresher_self self, const std::string& path) {
+  auto& st = self->state;
+  if (!st.spec.publish)
+    return;
+  auto i = st.files.find(path);
+  if (i != st.files.end())
+    st.spec.publish(make_status(self, path, i->second), self->clock().now());
+}
+
 refresher_impl::behavior_type refresher(refresher_self self,
                                         refresher_spec spec) {
   auto& st = self->state;
@@ -470,9 +491,13 @@ refresher_impl::behavior_type refresher(refresher_self self,
         supersede(file);
       start_run(self, path);
     }
+  for (auto& [path, file] : st.files)
+    publish(self, path);
+  // Every handler (and reply) that may change a file's status publishes it.
   return {
     [=](refresh_atom, const std::string& path, uint64_t version) {
       on_refresh(self, path, version);
+      publish(self, path);
     },
     [=](retry_atom, const std::string& path, uint64_t id) {
       auto& file = self->state.files.at(path);
@@ -480,6 +505,7 @@ refresher_impl::behavior_type refresher(refresher_self self,
         return;
       file.retry_timer.reset();
       start_run(self, path);
+      publish(self, path);
     },
     [=](recheck_atom, const std::string& path, uint64_t id) {
       auto& file = self->state.files.at(path);
@@ -487,9 +513,12 @@ refresher_impl::behavior_type refresher(refresher_self self,
         return; // the check it was armed for was superseded or settled
       file.verify_timer.reset();
       ask_check(self, path, false);
+      publish(self, path);
     },
     [=](sync_atom, const std::string& path, uint64_t version) {
-      return on_sync(self, path, version);
+      auto out = on_sync(self, path, version);
+      publish(self, path);
+      return out;
     },
     [=](status_atom) {
       std::vector<refresh_status> out;

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor_clock.hpp>
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -104,6 +105,11 @@ struct refresher_spec {
   /// which requests its dead incarnation lost, and a spare re-read is
   /// harmless.
   bool refresh_on_start = false;
+  /// Told one file's refresh status (as `status` answers it) whenever it
+  /// may have changed, with the refresher's clock time (mcfgd's
+  /// status_board). Called on the refresher's thread; must not block or
+  /// throw.
+  std::function<void(refresh_status, caf::actor_clock::time_point)> publish;
   /// Starts the runner of one file's job; detached runners when empty.
   /// The refresher links to its runners: they stop with it.
   std::function<refresh_runner(caf::actor_system&, const std::string& path,

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "gated_port.hpp"
 #include "memcached_cfg/messages/errors.hpp"
 #include "support/log_capture.hpp"
 #include "writer_fixture.hpp"
@@ -64,53 +65,6 @@ struct pool_fixture : writer_fixture {
     spawn_with_pool();
     pool->run_all();
     run();
-  }
-};
-
-/// A file port whose writes block until the test opens the gate: a disk
-/// that hangs in the middle of a step.
-struct gated_port final : file_port {
-  std::shared_ptr<fake_file_port> inner;
-  std::mutex mtx;
-  std::condition_variable cv;
-  bool in_write = false;
-  bool open = false;
-
-  explicit gated_port(std::shared_ptr<fake_file_port> files)
-    : inner(std::move(files)) {
-  }
-  std::error_code make_directories(const std::string& dir) override {
-    return inner->make_directories(dir);
-  }
-  std::error_code write_file(const std::string& path, std::string_view bytes,
-                             mode_t mode, bool durable) override {
-    std::unique_lock<std::mutex> guard{mtx};
-    in_write = true;
-    cv.notify_all();
-    cv.wait(guard, [this] { return open; });
-    return inner->write_file(path, bytes, mode, durable);
-  }
-  std::error_code rename(const std::string& from,
-                         const std::string& to) override {
-    return inner->rename(from, to);
-  }
-  std::error_code sync_directory(const std::string& dir) override {
-    return inner->sync_directory(dir);
-  }
-  std::error_code remove(const std::string& path) override {
-    return inner->remove(path);
-  }
-  bool exists(const std::string& path) override {
-    return inner->exists(path);
-  }
-  void wait_until_in_write() {
-    std::unique_lock<std::mutex> guard{mtx};
-    cv.wait(guard, [this] { return in_write; });
-  }
-  void release() {
-    std::lock_guard<std::mutex> guard{mtx};
-    open = true;
-    cv.notify_all();
   }
 };
 
@@ -360,4 +314,51 @@ TEST_CASE_FIXTURE(pool_fixture,
   pool->run_all();
   CHECK(renamed().size() == 1);
   CHECK_FALSE(files->exists(tmp_path));
+}
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "a writer publishes its status after each message that "
+                  "changes it, with its clock's time, and a status request "
+                  "publishes nothing") {
+  struct publication {
+    writer_status st;
+    caf::actor_clock::time_point at;
+  };
+  auto seen = std::make_shared<std::vector<publication>>();
+  auto s = pool_spec();
+  s.publish = [seen](writer_status st, caf::actor_clock::time_point at) {
+    seen->push_back({std::move(st), at});
+  };
+  writer = spawn_memcached_cfg(sys, s);
+  exits = watch(sys, writer);
+  run();
+  pool->run_all();
+  run();
+  REQUIRE_FALSE(seen->empty());
+  CHECK(seen->back().st.phase == writer_phase::idle);
+  CHECK(seen->back().st.path == path);
+  auto before = seen->size();
+  status();
+  CHECK(seen->size() == before);
+
+  advance(3s);
+  auto v = change({{"cfg/a", 1}});
+  run();
+  // The change and its attempt, handed to the pool: pending, queued.
+  REQUIRE(seen->size() > before);
+  auto& queued = seen->back();
+  CHECK(queued.st.phase == writer_phase::pending);
+  CHECK(queued.st.attempt_step == "queued");
+  CHECK(queued.st.attempt_running_for == caf::timespan{0});
+  CHECK(queued.at == sched.clock().current_time);
+  auto pending = seen->size();
+  advance(2s); // nothing runs the job: nothing is published
+  CHECK(seen->size() == pending);
+  pool->run_all();
+  run();
+  REQUIRE(seen->size() == pending + 1);
+  CHECK(seen->back().st.phase == writer_phase::idle);
+  CHECK(seen->back().st.applied_version == v);
+  CHECK(seen->back().st.attempt_running_for.count() < 0);
+  CHECK(seen->back().st.writes == 2);
 }

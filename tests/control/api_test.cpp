@@ -82,10 +82,16 @@ node_status two_files() {
   return st;
 }
 
+/// A request as the server hands it over: "?files=X" ends up in `files`.
 http_response call(fake_backend& b, std::string method, std::string path,
                    std::string body = {}) {
-  return handle_request({std::move(method), std::move(path), std::move(body)},
-                        b);
+  std::string files;
+  if (auto q = path.find("?files="); q != std::string::npos) {
+    files = path.substr(q + 7);
+    path.erase(q);
+  }
+  return handle_request(
+    {std::move(method), std::move(path), std::move(body), std::move(files)}, b);
 }
 
 json body_of(const http_response& r) {
@@ -205,11 +211,36 @@ TEST_CASE("control API: the backend's refusal is passed on with its status "
         == json{{"healthy", false}, {"problems", json::array({"timeout"})}});
 }
 
-TEST_CASE("control API: status lists the source, every file with its "
-          "figures, and the file's refresh") {
+TEST_CASE("control API: status lists the source, a summary and only the "
+          "files with a problem by default") {
   fake_backend b;
   b.st = two_files();
-  auto r = call(b, "GET", "/v1/status");
+  for (auto* query : {"", "?files=problems"}) {
+    CAPTURE(query);
+    auto r = call(b, "GET", std::string{"/v1/status"} + query);
+    REQUIRE(r.status == 200);
+    auto doc = body_of(r);
+    CHECK(doc.at("source").at("version") == 7);
+    CHECK(doc.at("summary")
+          == json{{"files", 2},
+                  {"states", {{"idle", 2}, {"pending", 0}, {"retrying", 0}}},
+                  {"with_problems", 1},
+                  {"shown", "problems"}});
+    // The auth file holds the source's version: not listed. The
+    // permissions file holds none and gave up twice.
+    REQUIRE(doc.at("files").size() == 1);
+    CHECK(doc.at("files")[0].at("path") == "/run/permissions.json");
+  }
+  auto bad = call(b, "GET", "/v1/status?files=every");
+  CHECK(bad.status == 400);
+  CHECK(body_of(bad).at("error") == "files= takes \"all\" or \"problems\"");
+}
+
+TEST_CASE("control API: status with files=all lists the source, every file "
+          "with its figures, and the file's refresh") {
+  fake_backend b;
+  b.st = two_files();
+  auto r = call(b, "GET", "/v1/status?files=all");
   REQUIRE(r.status == 200);
   CHECK(r.content_type == "application/json");
   auto doc = body_of(r);
@@ -395,7 +426,7 @@ TEST_CASE("control API: a file's consumer check shows in status, healthz "
           "and metrics, naming the user and never a password") {
   fake_backend b;
   b.st = checked_and_failed();
-  auto doc = body_of(call(b, "GET", "/v1/status"));
+  auto doc = body_of(call(b, "GET", "/v1/status?files=all"));
   auto& auth = doc.at("files")[0];
   CHECK(auth.at("applied_version") == 7);
   CHECK(auth.at("confirmed_version") == 6);
@@ -603,7 +634,7 @@ TEST_CASE("control API: an exception from the node is a 500 with a fixed "
         std::pair{"POST", "/v1/reload"}}) {
     CAPTURE(path);
     http_response r;
-    REQUIRE_NOTHROW(r = handle_request({method, path, ""}, b));
+    REQUIRE_NOTHROW(r = handle_request({method, path, "", ""}, b));
     CHECK(r.status == 500);
     CHECK(r.content_type == "application/json");
     auto doc = body_of(r);

@@ -198,9 +198,10 @@ TEST_CASE("verify: after each of 20 syncs (adds, changes, removals and "
     }
   }
   CHECK(disagreed == 0);
-  auto status = n.ctl({"status", "--json"});
+  auto status = n.ctl({"status", "--all", "--json"});
   REQUIRE(status.exit_code == 0);
   CHECK(status.out.find("\"confirmed_version\": null") == std::string::npos);
+  CHECK(status.out.find("\"confirmed_version\": ") != std::string::npos);
   CHECK(n.health().exit_code == 0);
   n.check_no_secrets(passwords);
 }

@@ -60,7 +60,7 @@ struct api_node : running_node {
 
   /// Writes of the file at `index` in node.yaml, as status says.
   uint64_t writes(size_t index) {
-    return get_json("/v1/status")
+    return get_json("/v1/status?files=all")
       .at("files")
       .at(index)
       .at("writes")
@@ -271,8 +271,17 @@ TEST_CASE("every endpoint against a running node and a real memcached") {
   REQUIRE(n.call("POST", "/v1/sync").status == 200);
   CHECK(eventually([&] { return n.login("alice", alice_pw); }));
 
-  // status: the source and each file with its figures and refresh.
-  auto st = n.get_json("/v1/status");
+  // status: the source, the summary, and (files=all) each file with its
+  // figures and refresh; by default only files with a problem: none.
+  auto shown = n.get_json("/v1/status");
+  CHECK(shown.at("summary").at("files") == 2);
+  CHECK(shown.at("summary").at("states").at("idle") == 2);
+  CHECK(shown.at("summary").at("with_problems") == 0);
+  CHECK(shown.at("summary").at("shown") == "problems");
+  CHECK(shown.at("files").empty());
+  CHECK(n.call("GET", "/v1/status?files=some").status == 400);
+  auto st = n.get_json("/v1/status?files=all");
+  CHECK(st.at("summary").at("shown") == "all");
   CHECK(st.at("source").at("path") == n.source);
   CHECK(st.at("source").at("backend") == "file");
   CHECK(st.at("source").at("last_refused").is_null());
@@ -356,13 +365,18 @@ TEST_CASE("mcfgctl: status, sync, reload and health through the socket, "
                                + ": version 1 written "
                                  "and refreshed (no consumer check: not "
                                  "confirmed)\n"));
-  auto status = n.ctl({"status"});
+  auto brief = n.ctl({"status"});
+  CHECK(brief.exit_code == 0);
+  CHECK(contains(brief.out, "2 files: 2 idle 0 pending 0 retrying; 0 with a "
+                            "problem (below; --all for all)"));
+  CHECK_FALSE(contains(brief.out, n.auth + "\n  applied version"));
+  auto status = n.ctl({"status", "--all"});
   CHECK(status.exit_code == 0);
   CHECK(contains(status.out, n.auth
                                + "\n  applied version 1, confirmed version - "
                                  "(no consumer check), state idle"));
   CHECK(contains(status.out, "refresh " + n.auth + ": done"));
-  auto as_json = n.ctl({"status", "--json"});
+  auto as_json = n.ctl({"status", "--all", "--json"});
   CHECK(as_json.exit_code == 0);
   auto doc = json::parse(as_json.out, nullptr, false);
   REQUIRE_FALSE(doc.is_discarded());
@@ -532,16 +546,20 @@ TEST_CASE("TCP with a token: none is 401, a wrong one 401, the right one "
   n.start();
   CHECK(tcp_listeners_of(n.mcfgd->pid()) == 1);
   http_target tcp{"", port};
-  auto none = http_call(tcp, "GET", "/v1/status");
+  auto none = http_call(tcp, "GET", "/v1/status?files=all");
   CHECK(none.status == 401);
   CHECK(contains(none.headers, "WWW-Authenticate: Bearer"));
   CHECK_FALSE(contains(none.body, n.auth));
-  auto wrong = http_call(tcp, "GET", "/v1/status", "", "tok-3f9a1c0b7f");
+  auto wrong = http_call(tcp, "GET", "/v1/status?files=all", "",
+                         "tok-3f9a1c0b7f");
   CHECK(wrong.status == 401);
   CHECK_FALSE(contains(wrong.body, n.auth));
-  CHECK(http_call(tcp, "GET", "/v1/status", "", token.substr(1)).status == 401);
-  CHECK(http_call(tcp, "GET", "/v1/status", "", token + "x").status == 401);
-  auto right = http_call(tcp, "GET", "/v1/status", "", token);
+  CHECK(
+    http_call(tcp, "GET", "/v1/status?files=all", "", token.substr(1)).status
+    == 401);
+  CHECK(http_call(tcp, "GET", "/v1/status?files=all", "", token + "x").status
+        == 401);
+  auto right = http_call(tcp, "GET", "/v1/status?files=all", "", token);
   CHECK(right.status == 200);
   CHECK(contains(right.body, n.auth));
 
@@ -562,7 +580,7 @@ TEST_CASE("TCP with a token: none is 401, a wrong one 401, the right one "
   // mcfgctl with the token file, and with a wrong one.
   auto node = "127.0.0.1:" + std::to_string(port);
   auto ok = run(n.dir, {MCFGCTL, "--node", node, "--token-file",
-                        n.dir / "token", "status"});
+                        n.dir / "token", "status", "--all"});
   CHECK(ok.exit_code == 0);
   CHECK(contains(ok.out, n.auth));
   write_text(n.dir / "other-token", "nope\n");

@@ -164,7 +164,7 @@ TEST_CASE("end to end: an edited source reaches a real memcached after "
   CHECK(read_file(f.perms).find("\"carol\":{\"roles\":[]}")
         != std::string::npos);
 
-  auto status = f.ctl({"status"});
+  auto status = f.ctl({"status", "--all"});
   CHECK(status.exit_code == 0);
   CHECK(status.out.find(f.auth
                         + "\n  applied version 2, confirmed version - (no "
@@ -370,7 +370,7 @@ TEST_CASE("a refresh command slower than the write deadline: edits during it "
     std::this_thread::sleep_until(started + 1s);
   }
   CHECK(count_runs() == before); // the slow one is still running
-  auto status = node.ctl({"--timeout", "1s", "status"});
+  auto status = node.ctl({"--timeout", "1s", "status", "--all"});
   CHECK(status.exit_code == 0); // answered while the refresh runs
   CHECK(status.out.find("refresh " + auth + ": running") != std::string::npos);
   // The slow run ends; the three renames during it cause one more run.

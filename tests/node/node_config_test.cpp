@@ -181,6 +181,7 @@ TEST_CASE("node.yaml: defaults, and paths resolved against its folder") {
   CHECK(cfg.retry_deadline == caf::timespan{10s});
   CHECK(cfg.supervisor_intensity == 3);
   CHECK(cfg.supervisor_period == caf::timespan{10s});
+  CHECK(cfg.io_threads == 16);
   CHECK(cfg.control.socket == "/etc/mcfg/mcfgd.sock");
   CHECK_FALSE(cfg.control.group);
   CHECK_FALSE(cfg.control.listen);
@@ -272,12 +273,14 @@ TEST_CASE("node.yaml: everything set") {
                 "  token_file: secret/token\n"
                 "  tls: {cert: tls/cert.pem, key: /etc/tls/key.pem}\n"
                 "log_level: debug\n"
-                "allow_empty_users: true\n");
+                "allow_empty_users: true\n"
+                "io_threads: 64\n");
   CHECK(cfg.source == "/srv/truth/cluster.yaml");
   CHECK(cfg.retry_interval == caf::timespan{250ms});
   CHECK(cfg.retry_deadline == caf::timespan{2min});
   CHECK(cfg.supervisor_intensity == 0);
   CHECK(cfg.supervisor_period == caf::timespan{500us});
+  CHECK(cfg.io_threads == 64);
   REQUIRE(cfg.files.size() == 2);
   CHECK(cfg.files[0].path == "/etc/run/memcached.auth");
   CHECK(cfg.files[0].mode == 0640);
@@ -361,6 +364,11 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
      "supervisor.intensity", "got \"three\""},
     {minimal + "supervisor: {intensity: -1}\n", 5, 25, "supervisor.intensity",
      "expected a number of restarts"},
+    {minimal + "io_threads: 0\n", 5, 13, "io_threads",
+     "expected a number of threads from 1 to 1024, got \"0\""},
+    {minimal + "io_threads: 1025\n", 5, 13, "io_threads", "got \"1025\""},
+    {minimal + "io_threads: [4]\n", 5, 13, "io_threads",
+     "expected a number of threads"},
     {minimal + "retry: 100ms\n", 5, 8, "retry",
      "expected a mapping with "
      "interval, deadline"},
@@ -380,7 +388,7 @@ TEST_CASE("node.yaml: bad values, each with line, column and key") {
     // unknown keys, at every level
     {minimal + "colour: red\n", 5, 1, "colour",
      "unknown key (known: source, name, retry, supervisor, files, "
-     "control, log_level, allow_empty_users)"},
+     "control, log_level, allow_empty_users, io_threads)"},
     {minimal + "retry: {intreval: 1s}\n", 5, 9, "retry.intreval",
      "unknown key (known: interval, deadline)"},
     {with_file_fields("    pathh: x\n"), 5, 5, "files[0].pathh", "unknown key"},
