@@ -52,6 +52,8 @@ const group groups[] = {
   {"cluster_10", cluster_10_group},
   {"cluster_30", cluster_30_group},
   {"cluster_partition", cluster_partition_group},
+  {"scale", scale_group},
+  {"io_stall", io_stall_group},
 };
 
 std::string group_names() {

@@ -69,5 +69,12 @@ void cluster_30_group(const options& opt);
 /// cluster.cpp: a partition in a network namespace: from the cut until the
 /// node follows the majority, and until its health reports the doubt.
 void cluster_partition_group(const options& opt);
+/// scale.cpp: the real node with 1,000 and 10,000 files of one source:
+/// start, an edit, idle cost, memory and status, against the floor of as
+/// many durable replacements on a pool of as many threads (issue 23).
+void scale_group(const options& opt);
+/// io_stall.cpp: mcfgd's files supervisor in this process, 1,000 files,
+/// 4 of them on a port whose writes hang: what the others and status see.
+void io_stall_group(const options& opt);
 
 } // namespace mcfg::bench

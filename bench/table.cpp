@@ -32,9 +32,12 @@ std::string thousands(double x) {
 }
 
 /// A number in one of the table's styles: ' ' one decimal (microseconds,
-/// milliseconds), 'x' a ratio ("1.07 x"), 'n' a count ("1,000,000").
+/// milliseconds), '3' three (seconds), 'x' a ratio ("1.07 x"), 'n' a count
+/// ("1,000,000").
 std::string styled(double x, char style) {
   switch (style) {
+    case '3':
+      return fmt(x, 3);
     case 'x':
       return fmt(x, 2) + " x";
     case 'n':
@@ -212,6 +215,64 @@ const std::vector<row> rows = {
    "+{last_file_p50_us}, refreshed +{refreshed_p50_us} us"},
 };
 
+/// The scale group's rows for one N (`scenario` "scale_<N>"). The thread
+/// bound is the io pool's 16 threads plus 32.
+std::vector<row> scale_rows(const char* scenario, const char* shown) {
+  return {
+    {scenario, "mcfgd start -> every file; / the floor's",
+     "{start_s:3} / {floor_start_s:3} s = {start_ratio:x} (CPU {start_cpu_s} "
+     "s)",
+     at_most("start_ratio", 1.5, 'x'), shown},
+    {scenario, "edit -> every file; / the floor's",
+     "{edit_s:3} / {floor_edit_s:3} s = {edit_ratio:x} (CPU {edit_cpu_s} s)",
+     at_most("edit_ratio", 1.5, 'x'), shown},
+    {scenario, "threads (io pool); descriptors",
+     "{threads:n} ({io_threads:n}); {fds:n}", at_most("threads", 48, 'n'),
+     shown},
+    {scenario,
+     "idle CPU (context switches)",
+     "{idle_cpu_pct:3} % over {idle_s} s ({idle_switches:n})",
+     {"idle_cpu_pct", true, 0.5, ' ', " %"},
+     shown},
+    {scenario, "RSS after idle, per file",
+     "{rss_kib:n} KiB, {rss_per_file_bytes:n} bytes",
+     at_most("rss_per_file_bytes", 4096, 'n'), shown},
+    {scenario,
+     "GET /v1/status p50 / p99; ?files=all",
+     "{status_p50_ms} / {status_p99_ms} ms, {status_bytes:n} bytes; "
+     "{status_all_ms} ms, {status_all_bytes:n} bytes",
+     {},
+     shown},
+  };
+}
+
+/// The io_stall group's rows.
+const std::vector<row> io_stall_rows = {
+  {"io_stall", "the 996 others: landed at start; an edit while stuck",
+   "{landed:n} in {others_landed_s:3} s; {edit_landed:n} in {edit_landed_s:3} "
+   "s"},
+  {"io_stall", "status p50 / p99 (4 stuck), backend / JSON p50",
+   "{status_p50_ms} / {status_p99_ms} ms, {backend_p50_ms} / {json_p50_ms:3} "
+   "ms"},
+  {"io_stall", "io pool: free threads before / after the give-ups",
+   "{pool_free_before_give_up:n} / {pool_free_after_give_up:n} of "
+   "{io_threads:n}"},
+  {"io_stall", "stuck: listed while stuck / gave up (of 4)",
+   "{stuck_reported:n} / {gave_up:n} (first at {first_give_up_s} s)",
+   at_least("stuck_reported", 4, 'n', "")},
+};
+
+/// Every row, in the order of the groups.
+std::vector<row> all_rows() {
+  auto out = rows;
+  for (auto& x : scale_rows("scale_1000", "scale (1,000)"))
+    out.push_back(x);
+  for (auto& x : scale_rows("scale_10000", "scale (10,000)"))
+    out.push_back(x);
+  out.insert(out.end(), io_stall_rows.begin(), io_stall_rows.end());
+  return out;
+}
+
 /// The figures that join two groups' lines (each group runs in a process of
 /// its own): what fsync costs, the durable latency less the one without.
 results joined(results r) {
@@ -241,7 +302,7 @@ void print_table(const results& run) {
   auto r = joined(run);
   using cells = std::vector<std::string>;
   std::vector<cells> lines = {{"scenario", "figure", "value", "target", "met"}};
-  for (auto& x : rows) {
+  for (auto& x : all_rows()) {
     auto j = r.find(x.scenario);
     if (j == r.end())
       continue;
