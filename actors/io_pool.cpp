@@ -68,6 +68,41 @@ private:
 
 } // namespace
 
+void io_strand::submit(std::shared_ptr<io_strand> self, io_pool& pool,
+                       std::function<void()> job) {
+  {
+    std::lock_guard<std::mutex> guard{self->mtx_};
+    if (self->running_) {
+      self->waiting_.push_back(std::move(job));
+      return;
+    }
+    self->running_ = true;
+  }
+  run_next(std::move(self), pool, std::move(job));
+}
+
+void io_strand::run_next(std::shared_ptr<io_strand> self, io_pool& pool,
+                         std::function<void()> job) {
+  pool.submit([self = std::move(self), &pool, job = std::move(job)]() mutable {
+    try {
+      job();
+    } catch (...) { // as the pool does: the strand must go on
+    }
+    job = nullptr; // its captures go before the next job runs
+    std::function<void()> next;
+    {
+      std::lock_guard<std::mutex> guard{self->mtx_};
+      if (self->waiting_.empty()) {
+        self->running_ = false;
+        return;
+      }
+      next = std::move(self->waiting_.front());
+      self->waiting_.erase(self->waiting_.begin());
+    }
+    run_next(std::move(self), pool, std::move(next));
+  });
+}
+
 std::shared_ptr<io_pool> make_thread_pool(size_t threads) {
   return std::make_shared<thread_pool>(threads);
 }

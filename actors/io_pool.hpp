@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace mcfg {
 
@@ -16,6 +18,34 @@ public:
   /// Runs `job` later on one of the pool's threads; never blocks. A job
   /// lets no exception out (the writer's jobs catch their own).
   virtual void submit(std::function<void()> job) = 0;
+};
+
+/// Jobs that must never overlap (one file's), run on a pool one at a time in
+/// the order submitted. A job waiting for the one before it holds no pool
+/// thread: a file whose fsync hangs holds one thread, not one more for each
+/// job queued behind it (a restarted writer's removal and first attempt).
+class io_strand {
+public:
+  io_strand() = default;
+  io_strand(const io_strand&) = delete;
+  io_strand& operator=(const io_strand&) = delete;
+
+  /// Runs `job` on `pool` once every job submitted before it has ended.
+  /// `self` is this strand, shared (e.g. aliasing its owner) so that it
+  /// outlives its jobs; `pool` must outlive them too (it drains on
+  /// destruction). Never blocks.
+  static void submit(std::shared_ptr<io_strand> self, io_pool& pool,
+                     std::function<void()> job);
+
+private:
+  static void run_next(std::shared_ptr<io_strand> self, io_pool& pool,
+                       std::function<void()> job);
+
+  std::mutex mtx_;
+  /// Waiting for the running job, oldest first (a vector: usually empty,
+  /// and then it costs no allocation, unlike a deque).
+  std::vector<std::function<void()>> waiting_;
+  bool running_ = false;
 };
 
 /// A pool of `threads` threads (at least 1) taking jobs in submit order.

@@ -72,6 +72,13 @@ std::string parent_directory(const std::string& path) {
   return path.substr(0, pos);
 }
 
+/// Runs `job` on the pool after every job of this file's writers submitted
+/// before it (writer_history::io).
+void submit_io(const writer_spec& spec, std::function<void()> job) {
+  io_strand::submit({spec.history, &spec.history->io}, *spec.pool,
+                    std::move(job));
+}
+
 struct writer_state {
   static inline const char* name = "memcached_cfg";
 
@@ -179,10 +186,7 @@ struct writer_state {
       remove();
       return;
     }
-    spec.pool->submit([remove, history = spec.history] {
-      std::lock_guard<std::mutex> io{history->io};
-      remove();
-    });
+    submit_io(spec, std::move(remove));
   }
 
   void fail_held_syncs(const caf::error& reason) {
@@ -232,22 +236,25 @@ void arm_retry_timer(writer_self self) {
 
 /// Steps 1-4 of a write: directory, temp file, rename, directory fsync.
 /// `enter(step)` is told each step before it starts, and may refuse it
-/// (returns false: a pool job its writer gave up on renames nothing).
+/// (returns false: a pool job its writer gave up on takes no further step,
+/// and above all renames nothing; the fsync is past the rename).
 template <class Enter>
 std::optional<attempt_failure>
 replace_file(file_port& files, const writer_settings& settings,
              const std::string& bytes, Enter enter) {
   auto dir = parent_directory(settings.path);
   auto tmp = settings.effective_tmp_path();
-  enter("mkdir");
+  auto canceled = std::make_error_code(std::errc::operation_canceled);
+  if (!enter("mkdir"))
+    return attempt_failure{"mkdir", dir, canceled};
   if (auto ec = files.make_directories(dir))
     return attempt_failure{"mkdir", dir, ec};
-  enter("write");
+  if (!enter("write"))
+    return attempt_failure{"write", tmp, canceled};
   if (auto ec = files.write_file(tmp, bytes, settings.mode, settings.durable))
     return attempt_failure{"write", tmp, ec};
   if (!enter("rename"))
-    return attempt_failure{"rename", tmp + " -> " + settings.path,
-                           std::make_error_code(std::errc::operation_canceled)};
+    return attempt_failure{"rename", tmp + " -> " + settings.path, canceled};
   if (auto ec = files.rename(tmp, settings.path))
     return attempt_failure{"rename", tmp + " -> " + settings.path, ec};
   if (settings.durable) {
@@ -366,13 +373,12 @@ void on_refused(writer_self self, const std::string& reason) {
   });
 }
 
-/// A pool job: the steps of `ticket`'s attempt, holding the file's I/O
-/// lock, then the outcome to `writer`; if the writer gave up on it
-/// meanwhile, no rename and no message, and the temp file goes.
-void run_attempt(attempt_ticket& ticket, writer_history& history,
-                 file_port& files, const writer_settings& settings,
-                 const std::string& bytes, const writer_actor& writer) {
-  std::lock_guard<std::mutex> io{history.io};
+/// A pool job, in the file's strand: the steps of `ticket`'s attempt, then
+/// the outcome to `writer`; if the writer gave up on it meanwhile (even
+/// before it began), no further step and no message, and the temp file goes.
+void run_attempt(attempt_ticket& ticket, file_port& files,
+                 const writer_settings& settings, const std::string& bytes,
+                 const writer_actor& writer) {
   std::optional<attempt_failure> failure;
   auto enter = [&ticket](const char* step) {
     std::lock_guard<std::mutex> guard{ticket.mtx};
@@ -426,11 +432,10 @@ void submit_attempt(writer_self self, std::string bytes) {
   st.in_flight = ticket;
   st.changed_in_flight = false;
   arm_deadline(self);
-  st.spec.pool->submit([ticket, history = st.spec.history,
-                        files = st.spec.files, settings = st.spec.settings,
-                        bytes = std::move(bytes),
-                        writer = caf::actor_cast<writer_actor>(self)] {
-    run_attempt(*ticket, *history, *files, settings, bytes, writer);
+  submit_io(st.spec, [ticket, files = st.spec.files,
+                      settings = st.spec.settings, bytes = std::move(bytes),
+                      writer = caf::actor_cast<writer_actor>(self)] {
+    run_attempt(*ticket, *files, settings, bytes, writer);
   });
 }
 
@@ -472,21 +477,22 @@ void on_attempt_done(writer_self self, uint64_t id, const std::string& op,
 }
 
 /// The deadline of attempt `id` is due: if it still runs, the writer gives
-/// up on it (its job renames nothing when it returns).
-void on_deadline(writer_self self, uint64_t id) {
+/// up on it (its job renames nothing when it returns). False for a stale
+/// timer, which changes nothing (every write leaves one behind).
+bool on_deadline(writer_self self, uint64_t id) {
   auto& st = self->state;
   if (!st.in_flight || st.in_flight->id != id)
-    return; // that attempt ended: a stale timer
+    return false; // that attempt ended
   auto now = self->clock().now();
   if (now - st.last_change < st.spec.settings.deadline) {
     arm_deadline(self); // a change while it ran moved the deadline
-    return;
+    return true;
   }
   if (st.attempts > 0 && st.last_failure) {
     // A retry of a failure is what runs: the failure is the news, as when
     // attempts run inline and the last one fails at the deadline.
     give_up(self, *st.last_failure);
-    return;
+    return true;
   }
   const char* step = nullptr;
   {
@@ -502,6 +508,7 @@ void on_deadline(writer_self self, uint64_t id) {
                           std::make_error_code(std::errc::timed_out),
                           "still in progress after " + format_duration(stuck)
                             + " (step: " + step + ")"});
+  return true;
 }
 
 /// One write attempt, always of the current state.
@@ -665,8 +672,8 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
       publish(self);
     },
     [=](deadline_atom, uint64_t id) {
-      on_deadline(self, id);
-      publish(self);
+      if (on_deadline(self, id))
+        publish(self);
     },
     [=](sync_atom) -> caf::result<caf::ok_atom> {
       return on_sync(self, std::nullopt);

@@ -70,11 +70,12 @@ struct writer_settings {
 /// starts only after the previous one's exit (a supervisor restarts on the
 /// down message).
 struct writer_history {
-  /// Held by each pool job of this file's writers for its whole run, so
+  /// Where every pool job of this file's writers runs, one at a time, so
   /// that the file's I/O never overlaps: a job an incarnation gave up on
   /// while its fsync hung finishes (renaming nothing) before the next
-  /// incarnation's job touches the temp file.
-  std::mutex io;
+  /// incarnation's job touches the temp file, and those wait holding no
+  /// pool thread.
+  io_strand io;
   /// Incarnations that gave up since the file was last written.
   uint32_t give_ups = 0;
   /// The first failed attempt since the file was last written (actor clock).

@@ -1,9 +1,10 @@
 #pragma once
 // What the benchmark's scenario groups share: a clock, percentiles, JSON
 // lines, resident memory, the raw system-call floor, the callback modules the
-// benchmarked writers drive, and the steps every group takes (an actor
-// system, a scratch folder, a writer spawned, asked, stopped). Real time
-// lives here only: library code keeps to the actor clock.
+// benchmarked writers drive, the source of users the node groups follow and
+// the file it renders to, and the steps every group takes (an actor system,
+// a scratch folder, a writer spawned, asked, stopped, a file compared).
+// Real time lives here only: library code keeps to the actor clock.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -387,6 +388,31 @@ private:
   int64_t value_ = 0;
 };
 
+// -- a source of users and the file it renders to -----------------------------
+
+/// How many users the scale and io_stall groups' sources hold: u0 ... u7.
+constexpr size_t source_users = 8;
+
+/// User u<i>'s password at edit `edit` of group `group`'s source. Only u3's
+/// changes with the edit: issue 23 times the edit of one user. The group's
+/// name in it tells which group wrote a file left behind.
+inline std::string source_password(const std::string& group, size_t i,
+                                   uint64_t edit) {
+  return "Pw-" + group + "-u" + std::to_string(i) + "-e"
+         + std::to_string(i == 3 ? edit : 0);
+}
+
+/// What memcached_passwords renders for that source at edit `edit`: one
+/// "user:password" line a user, in name order (u0 ... u7 sort as they are
+/// numbered).
+inline std::string source_auth_text(const std::string& group, uint64_t edit) {
+  std::string out;
+  for (size_t i = 0; i < source_users; ++i)
+    out += "u" + std::to_string(i) + ":" + source_password(group, i, edit)
+           + "\n";
+  return out;
+}
+
 // -- the steps every group takes ----------------------------------------------
 
 /// An actor system with the project's message types, as an embedder makes it
@@ -474,6 +500,20 @@ inline std::string read_file(const std::string& path) {
   std::stringstream buf;
   buf << in.rdbuf();
   return buf.str();
+}
+
+/// Whether `path` holds exactly `expected` (under 1 KiB): one open and one
+/// read, no allocation, as the groups that poll thousands of files need.
+inline bool file_holds(const std::string& path, const std::string& expected) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  char buf[1024];
+  auto want = std::min(expected.size() + 1, sizeof(buf));
+  auto n = ::read(fd, buf, want);
+  ::close(fd);
+  return n == static_cast<ssize_t>(expected.size())
+         && std::memcmp(buf, expected.data(), expected.size()) == 0;
 }
 
 inline writer_status status_of(caf::actor_system& sys,

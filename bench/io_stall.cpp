@@ -40,6 +40,7 @@
 #include "memcached_cfg/node/node_tree.hpp"
 #include "memcached_cfg/node/status_board.hpp"
 #include "memcached_cfg/source/source_of_truth.hpp"
+#include "support/forwarding_port.hpp"
 #include "support/user_value.hpp"
 
 namespace mcfg::bench {
@@ -52,7 +53,6 @@ constexpr size_t file_count = 1'000;
 /// The stuck files: spread over node.yaml (the first and the last among
 /// them), so that a pool taking jobs in order meets them early and late.
 constexpr size_t stuck_index[] = {0, 333, 666, 999};
-constexpr size_t users = 8;
 
 bool is_stuck(size_t i) {
   return std::find(std::begin(stuck_index), std::end(stuck_index), i)
@@ -62,10 +62,11 @@ bool is_stuck(size_t i) {
 /// The POSIX port, whose write_file of `stuck` paths (the temp file of a
 /// stuck file) blocks for `stall` per call, or until release(). Counts the
 /// calls stuck, and the most stuck at once: pool threads a hung disk holds.
-class stalling_port final : public file_port {
+class stalling_port final : public test::forwarding_port {
 public:
   stalling_port(std::vector<std::string> stuck, milliseconds stall)
-    : real_(make_posix_file_port()), stuck_(std::move(stuck)), stall_(stall) {
+    : forwarding_port(make_posix_file_port()), stuck_(std::move(stuck)),
+      stall_(stall) {
   }
 
   void release() {
@@ -86,10 +87,6 @@ public:
     return most_;
   }
 
-  std::error_code make_directories(const std::string& dir) override {
-    return real_->make_directories(dir);
-  }
-
   std::error_code write_file(const std::string& path, std::string_view bytes,
                              mode_t mode, bool durable) override {
     if (stuck(path)) {
@@ -99,24 +96,7 @@ public:
       cv_.wait_for(guard, stall_, [this] { return released_; });
       --now_;
     }
-    return real_->write_file(path, bytes, mode, durable);
-  }
-
-  std::error_code rename(const std::string& from,
-                         const std::string& to) override {
-    return real_->rename(from, to);
-  }
-
-  std::error_code sync_directory(const std::string& dir) override {
-    return real_->sync_directory(dir);
-  }
-
-  std::error_code remove(const std::string& path) override {
-    return real_->remove(path);
-  }
-
-  bool exists(const std::string& path) override {
-    return real_->exists(path);
+    return forwarding_port::write_file(path, bytes, mode, durable);
   }
 
 private:
@@ -128,7 +108,6 @@ private:
     return false;
   }
 
-  std::shared_ptr<file_port> real_;
   std::vector<std::string> stuck_;
   milliseconds stall_;
   mutable std::mutex mtx_;
@@ -139,43 +118,24 @@ private:
 
 // -- the source and what the files hold -------------------------------------
 
-std::string password_of(size_t i, uint64_t edit) {
-  return "Pw-stall-u" + std::to_string(i) + "-e"
-         + std::to_string(i == 3 ? edit : 0);
-}
+/// The group's name in its users' passwords (bench_support.hpp).
+constexpr const char* group = "stall";
 
+/// The source at edit `edit`, which every file renders as
+/// source_auth_text(group, edit).
 snapshot users_at(uint64_t edit) {
   snapshot out;
-  for (size_t i = 0; i < users; ++i)
+  for (size_t i = 0; i < source_users; ++i)
     out.emplace("users/u" + std::to_string(i),
-                test::user(password_of(i, edit)));
+                test::user(source_password(group, i, edit)));
   return out;
-}
-
-/// What memcached_passwords renders for users_at(edit).
-std::string auth_at(uint64_t edit) {
-  std::string out;
-  for (size_t i = 0; i < users; ++i)
-    out += "u" + std::to_string(i) + ":" + password_of(i, edit) + "\n";
-  return out;
-}
-
-bool holds(const std::string& path, const std::string& expected) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  char buf[1024];
-  auto n = ::read(fd, buf, std::min(expected.size() + 1, sizeof(buf)));
-  ::close(fd);
-  return n == static_cast<ssize_t>(expected.size())
-         && std::memcmp(buf, expected.data(), expected.size()) == 0;
 }
 
 /// How many of `paths` hold `expected`, checked in order from `*next` on
 /// (moving it past those that do); the others are not read again.
 size_t advance(const std::vector<std::string>& paths,
                const std::string& expected, size_t& next) {
-  while (next < paths.size() && holds(paths[next], expected))
+  while (next < paths.size() && file_holds(paths[next], expected))
     ++next;
   return next;
 }
@@ -340,7 +300,8 @@ void io_stall_group(const options& opt) {
   double landed_s = -1;
   auto poll_until = [&](int64_t at) {
     while (now_ns() < at) {
-      if (landed_s < 0 && advance(others, auth_at(0), next) == others.size())
+      if (landed_s < 0
+          && advance(others, source_auth_text(group, 0), next) == others.size())
         landed_s = static_cast<double>(now_ns() - t0) / 1e9;
       std::this_thread::sleep_for(milliseconds(2));
     }
@@ -353,14 +314,14 @@ void io_stall_group(const options& opt) {
   poll_until(t0 + edit_after);
   size_t landed = next;
   for (size_t i = next; i < others.size(); ++i)
-    landed += holds(others[i], auth_at(0));
+    landed += file_holds(others[i], source_auth_text(group, 0));
 
   truth->publish(users_at(1));
   auto e0 = now_ns();
   double edit_s = -1;
   size_t edited = 0;
   while (now_ns() - t0 < until) {
-    if (advance(others, auth_at(1), edited) == others.size()) {
+    if (advance(others, source_auth_text(group, 1), edited) == others.size()) {
       edit_s = static_cast<double>(now_ns() - e0) / 1e9;
       break;
     }

@@ -75,29 +75,16 @@ constexpr int64_t second_ns = 1'000'000'000;
 
 // -- the source and what every file holds -------------------------------------
 
-constexpr size_t users = 8;
+/// The group's name in its users' passwords (bench_support.hpp).
+constexpr const char* group = "scale";
 
-/// User i's password at edit `version`: only u3's changes with the version
-/// (the edit of one user the issue times).
-std::string password_of(size_t i, uint64_t version) {
-  return "Pw-scale-u" + std::to_string(i) + "-v"
-         + std::to_string(i == 3 ? version : 0);
-}
-
+/// The source at edit `version`, which every file renders as
+/// source_auth_text(group, version).
 std::string source_at(uint64_t version) {
   std::string out = "users:\n";
-  for (size_t i = 0; i < users; ++i)
-    out += "  u" + std::to_string(i) + ": {password: " + password_of(i, version)
-           + "}\n";
-  return out;
-}
-
-/// What memcached_passwords renders for source_at(version): the users in
-/// name order (u0 ... u7 sort as they are numbered).
-std::string auth_at(uint64_t version) {
-  std::string out;
-  for (size_t i = 0; i < users; ++i)
-    out += "u" + std::to_string(i) + ":" + password_of(i, version) + "\n";
+  for (size_t i = 0; i < source_users; ++i)
+    out += "  u" + std::to_string(i)
+           + ": {password: " + source_password(group, i, version) + "}\n";
   return out;
 }
 
@@ -113,20 +100,6 @@ std::string file_name(size_t i) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "f%05zu.auth", i);
   return buf;
-}
-
-/// Whether `path` holds exactly `expected`: one open and one read, no
-/// allocation (the poll below reads thousands of files per round).
-bool holds(const std::string& path, const std::string& expected) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  char buf[1024];
-  auto want = std::min(expected.size() + 1, sizeof(buf));
-  auto n = ::read(fd, buf, want);
-  ::close(fd);
-  return n == static_cast<ssize_t>(expected.size())
-         && std::memcmp(buf, expected.data(), expected.size()) == 0;
 }
 
 /// Waits until every file in one folder holds the same bytes. Woken by
@@ -158,7 +131,7 @@ public:
     size_t next = 0;
     char buf[64 * 1024];
     for (;;) {
-      while (next < paths.size() && holds(paths[next], expected))
+      while (next < paths.size() && file_holds(paths[next], expected))
         ++next;
       if (next == paths.size())
         return now_ns();
@@ -418,7 +391,7 @@ figures run_n(const options& opt, size_t n) {
   f.nofile = raise_nofile(n + 1024);
   scratch_dir scratch{opt.dir, "scale"};
   scaled_node node{scratch.path(), n};
-  auto bytes = auth_at(0);
+  auto bytes = source_auth_text(group, 0);
   folder_waiter waiter{node.files_dir()};
   auto alive = [&node] { return node.alive(); };
 
@@ -492,13 +465,14 @@ figures run_n(const options& opt, size_t n) {
   // deadline timers fired, so that no edit shares the node with them.
   const uint64_t edits = opt.quick ? 1 : 2;
   for (uint64_t v = 1; v <= edits; ++v) {
-    f.floor_edit.add_ns(
-      floor_run(node.floor_dir(), node.floor_paths(), auth_at(v), f.pool));
+    f.floor_edit.add_ns(floor_run(node.floor_dir(), node.floor_paths(),
+                                  source_auth_text(group, v), f.pool));
     std::this_thread::sleep_for(milliseconds(500));
     auto cpu0 = cpu_seconds(node.pid());
     auto e0 = now_ns();
     save_by_rename(node.source(), source_at(v));
-    auto done = waiter.until_all(node.paths(), auth_at(v), alive);
+    auto done = waiter.until_all(node.paths(), source_auth_text(group, v),
+                                 alive);
     f.edit.add_ns(done - e0);
     f.edit_cpu_s.push_back(cpu_seconds(node.pid()) - cpu0);
     if (v < edits)
@@ -506,7 +480,8 @@ figures run_n(const options& opt, size_t n) {
   }
   // Every file, once more, after the timing.
   for (auto& p : node.paths())
-    require(holds(p, auth_at(edits)), p + " does not hold the last edit");
+    require(file_holds(p, source_auth_text(group, edits)),
+            p + " does not hold the last edit");
 
   f.stop_s = node.stop();
   return f;

@@ -14,6 +14,7 @@
 #include <set>
 #include <system_error>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 
 #include "memcached_cfg/node/node_yaml.hpp"
@@ -702,14 +703,14 @@ private:
   void node_name(const YAML::Node& k, const YAML::Node& v,
                  const std::string& name) {
     // The name is a key segment under <prefix>nodes/.
-    for (unsigned char c : name) {
-      if (!(std::isalnum(c) || c == '-' || c == '_' || c == '.')) {
-        fail_value(k, v, "name",
-                   "expected letters, digits, '-', '_' or '.', got " + got(v));
-        return;
-      }
-    }
-    cfg_.name = name;
+    auto allowed = [](unsigned char c) {
+      return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+    };
+    if (std::all_of(name.begin(), name.end(), allowed))
+      cfg_.name = name;
+    else
+      fail_value(k, v, "name",
+                 "expected letters, digits, '-', '_' or '.', got " + got(v));
   }
 
   /// Two writers on one path (or on each other's temporary file), or a
@@ -726,11 +727,11 @@ private:
     if (socket == cfg_.source || socket == cfg_.config_file)
       fail(socket_mark_, "control.socket",
            "is the source or this node.yaml, which must never be replaced");
-    for (auto& f : cfg_.files)
-      if (socket == f.path || socket == f.path + ".tmp"
-          || socket == f.path + ".lock")
-        fail(socket_mark_, "control.socket",
-             "collides with the maintained file " + f.path);
+    // Each file against the names (file, temp, lock) of all earlier ones at
+    // once: linear in files (comparing pairs, 10,000 files took 17 s).
+    static const char* const uses[] = {"file", "temporary file", "lock file"};
+    std::unordered_map<std::string, std::pair<size_t, int>> used;
+    used.reserve(3 * cfg_.files.size());
     for (size_t i = 0; i < cfg_.files.size(); ++i) {
       const auto& [key, mark] = path_marks_[i];
       const auto& p = cfg_.files[i].path;
@@ -741,21 +742,28 @@ private:
       if (p == cfg_.config_file)
         fail(mark, key + ".path",
              "is this node.yaml itself, which must never be overwritten");
-      for (size_t j = 0; j < i; ++j) {
-        const auto& q = cfg_.files[j].path;
+      const std::string names[] = {p, p + ".tmp", p + ".lock"};
+      for (int use = 0; use < 3; ++use) {
+        auto it = used.find(names[use]);
+        // Two temp or lock files can only meet when the files do.
+        if (it == used.end() || (use > 0 && it->second.second > 0))
+          continue;
+        auto [j, their_use] = it->second;
         const auto& other = path_marks_[j].first;
-        if (p == q)
-          fail(mark, key + ".path", "same file as " + other + " (" + p + ")");
-        else if (p == q + ".tmp" || q == p + ".tmp")
-          fail(mark, key + ".path",
-               "collides with the temporary file of " + other + " (" + p
-                 + " vs " + q + ")");
-        else if (p == q + ".lock" || q == p + ".lock")
-          fail(mark, key + ".path",
-               "collides with the lock file of " + other + " (" + p + " vs " + q
-                 + ")");
+        fail(mark, key + ".path",
+             use + their_use == 0
+               ? "same file as " + other + " (" + p + ")"
+               : std::string{"collides with the "} + uses[use + their_use]
+                   + " of " + other + " (" + p + " vs " + cfg_.files[j].path
+                   + ")");
       }
+      for (int use = 0; use < 3; ++use)
+        used.emplace(names[use], std::pair{i, use});
     }
+    if (auto it = used.find(socket); it != used.end())
+      fail(socket_mark_, "control.socket",
+           "collides with the maintained file "
+             + cfg_.files[it->second.first].path);
   }
 
   node_config cfg_;

@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -322,6 +323,36 @@ mcfg::result<void, startup_failure> lock_node_yaml(const mcfg::node_config& cfg,
   auto locked = lock(cfg.config_file, O_RDONLY, cfg.config_file, held);
   if (!locked)
     return locked.error();
+  return {};
+}
+
+/// Each file's lock stays open for the node's life, beside the control
+/// sockets, etcd's connections and the pool's files in flight: raises the
+/// soft limit of open files (1,024 under systemd, hard 524,288) to what that
+/// needs, so that a node of thousands of files starts, and says so plainly
+/// when the hard limit is too low for it.
+mcfg::result<void, startup_failure>
+raise_open_files_limit(const mcfg::node_config& cfg) {
+  // Per pool thread a temp file and a folder at most; the rest is headroom
+  // for connections (API clients, etcd, memcached probes) and libraries.
+  rlim_t need = cfg.files.size() + 2 * cfg.io_threads + 256;
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= need)
+    return {};
+  if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < need)
+    return startup_failure{
+      "could not start: " + std::to_string(cfg.files.size())
+      + " files need up to " + std::to_string(need)
+      + " open files, and the hard limit (RLIMIT_NOFILE) is "
+      + std::to_string(lim.rlim_max)
+      + "; raise it (LimitNOFILE= in the unit, or ulimit -Hn); nothing "
+        "written"};
+  lim.rlim_cur = need;
+  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return startup_failure{"could not start: cannot raise the open files "
+                           "limit to "
+                           + std::to_string(need) + ": " + std::strerror(errno)
+                           + "; nothing written"};
   return {};
 }
 
@@ -625,6 +656,8 @@ int run(const mcfg::node_config& cfg, mcfg::node_source_read read) {
   auto secrets = read_control_secrets(cfg);
   if (!secrets)
     return report(secrets.error());
+  if (auto raised = raise_open_files_limit(cfg); !raised)
+    return report(raised.error());
   node_locks locks;
   if (auto locked = lock_node_yaml(cfg, locks); !locked)
     return report(locked.error());

@@ -8,21 +8,18 @@
 #include <string_view>
 
 #include "fake_file_port.hpp"
+#include "support/forwarding_port.hpp"
 
 namespace mcfg::test {
 
-struct gated_port final : file_port {
-  std::shared_ptr<fake_file_port> inner;
+struct gated_port final : forwarding_port {
   std::mutex mtx;
   std::condition_variable cv;
   bool in_write = false;
   bool open = false;
 
   explicit gated_port(std::shared_ptr<fake_file_port> files)
-    : inner(std::move(files)) {
-  }
-  std::error_code make_directories(const std::string& dir) override {
-    return inner->make_directories(dir);
+    : forwarding_port(std::move(files)) {
   }
   std::error_code write_file(const std::string& path, std::string_view bytes,
                              mode_t mode, bool durable) override {
@@ -30,20 +27,7 @@ struct gated_port final : file_port {
     in_write = true;
     cv.notify_all();
     cv.wait(guard, [this] { return open; });
-    return inner->write_file(path, bytes, mode, durable);
-  }
-  std::error_code rename(const std::string& from,
-                         const std::string& to) override {
-    return inner->rename(from, to);
-  }
-  std::error_code sync_directory(const std::string& dir) override {
-    return inner->sync_directory(dir);
-  }
-  std::error_code remove(const std::string& path) override {
-    return inner->remove(path);
-  }
-  bool exists(const std::string& path) override {
-    return inner->exists(path);
+    return forwarding_port::write_file(path, bytes, mode, durable);
   }
   void wait_until_in_write() {
     std::unique_lock<std::mutex> guard{mtx};

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -74,7 +75,8 @@ TEST_CASE_FIXTURE(pool_fixture,
                   "with a pool the file is written only when the pool runs "
                   "the job, and status says the attempt is queued meanwhile") {
   spawn_with_pool();
-  REQUIRE(pool->jobs.size() == 2); // the leftover removal, the first write
+  // The leftover removal; the first write waits for it in the file's strand.
+  REQUIRE(pool->jobs.size() == 1);
   CHECK(file() == "<missing>");
   CHECK(files->write_calls == 0); // the actor touched no file
   auto held = sync();
@@ -133,8 +135,8 @@ TEST_CASE_FIXTURE(pool_fixture,
 
 TEST_CASE_FIXTURE(pool_fixture,
                   "an attempt that never leaves the queue gives up at the "
-                  "deadline naming its step, and its late job renames "
-                  "nothing and leaves no temp file") {
+                  "deadline naming its step, and its late job writes "
+                  "nothing, renames nothing and leaves no temp file") {
   log_capture logs;
   start_with_pool();
   change("cfg/a", 1);
@@ -153,15 +155,18 @@ TEST_CASE_FIXTURE(pool_fixture,
   CHECK(history->give_ups == 1);
   CHECK(pool->jobs.empty()); // the temp file is left to the stuck job
 
-  stuck(); // the disk comes back: the abandoned job runs its steps
+  auto writes = files->write_calls;
+  stuck(); // the disk comes back: the abandoned job takes no step
   run();
+  CHECK(files->write_calls == writes); // the new secret never hit the disk
   CHECK(renamed().size() == 1); // "cfg/a=1" never renamed into place
   CHECK(file() == "");
   CHECK_FALSE(files->exists(tmp_path));
 }
 
 TEST_CASE_FIXTURE(pool_fixture,
-                  "jobs of two incarnations in either order: the abandoned "
+                  "a new incarnation's jobs wait for the abandoned one in "
+                  "the file's strand, holding no pool thread: the abandoned "
                   "one never renames, the new one's content lands") {
   start_with_pool();
   change("cfg/a", 1);
@@ -171,15 +176,13 @@ TEST_CASE_FIXTURE(pool_fixture,
   REQUIRE(exits.down());
   change("cfg/a", 2); // the truth moves on; a new incarnation starts
   spawn_with_pool();
-  REQUIRE(pool->jobs.size() == 2); // its leftover removal, its first write
-  SUBCASE("the new incarnation's jobs first") {
-    pool->run_all();
-    old_job();
-  }
-  SUBCASE("the abandoned job first") {
-    old_job();
-    pool->run_all();
-  }
+  // Its leftover removal and first write wait in the strand, not on the
+  // pool: with a disk that hangs they would each hold a thread there.
+  CHECK(pool->jobs.empty());
+  CHECK(status().attempt_step == "queued");
+  old_job();
+  REQUIRE(pool->jobs.size() == 1); // the removal, then the write
+  pool->run_all();
   run();
   CHECK(file() == "cfg/a=2\n");
   CHECK(renamed() == std::vector<std::string>{"", "cfg/a=2\n"});
@@ -284,6 +287,44 @@ TEST_CASE("the thread pool runs every job submitted before it is destroyed, "
   CHECK(ran == 100);
 }
 
+TEST_CASE("a strand runs its jobs one at a time in order, past one that "
+          "throws, and while one hangs the ones waiting behind it hold no "
+          "pool thread") {
+  auto pool = make_thread_pool(2);
+  auto strand = std::make_shared<io_strand>();
+  std::mutex mtx;
+  std::condition_variable released_cv;
+  bool released = false;
+  std::vector<int> order; // guarded by mtx
+  io_strand::submit(strand, *pool, [&] {
+    std::unique_lock<std::mutex> guard{mtx};
+    released_cv.wait(guard, [&] { return released; }); // a hung fsync
+    order.push_back(0);
+  });
+  for (int i = 1; i <= 3; ++i)
+    io_strand::submit(strand, *pool, [&, i] {
+      std::lock_guard<std::mutex> guard{mtx};
+      order.push_back(i);
+      if (i == 2)
+        throw std::runtime_error("a bug in a job");
+    });
+  // Another file's job, submitted after them: the pool's second thread is
+  // free for it (were 1-3 on the pool, it would be stuck behind them).
+  std::promise<void> other;
+  pool->submit([&other] { other.set_value(); });
+  auto other_ran = other.get_future().wait_for(30s)
+                   == std::future_status::ready;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    CHECK(order.empty()); // nothing overtook the hung job
+    released = true;
+  }
+  released_cv.notify_all();
+  CHECK(other_ran);
+  pool.reset(); // drains, then joins
+  CHECK(order == std::vector<int>{0, 1, 2, 3});
+}
+
 TEST_CASE_FIXTURE(pool_fixture,
                   "a retry submitted at the deadline that does not return "
                   "within a retry interval gives up naming the failure it "
@@ -319,7 +360,8 @@ TEST_CASE_FIXTURE(pool_fixture,
 TEST_CASE_FIXTURE(pool_fixture,
                   "a writer publishes its status after each message that "
                   "changes it, with its clock's time, and a status request "
-                  "publishes nothing") {
+                  "publishes nothing, nor does the stale deadline timer "
+                  "each attempt leaves") {
   struct publication {
     writer_status st;
     caf::actor_clock::time_point at;
@@ -361,4 +403,8 @@ TEST_CASE_FIXTURE(pool_fixture,
   CHECK(seen->back().st.applied_version == v);
   CHECK(seen->back().st.attempt_running_for.count() < 0);
   CHECK(seen->back().st.writes == 2);
+  auto settled = seen->size();
+  advance(10s); // the deadline timer of that attempt fires, stale
+  CHECK(seen->size() == settled);
+  CHECK_FALSE(exits.down());
 }

@@ -18,6 +18,7 @@
 #include "memcached_cfg/messages/errors.hpp"
 #include "support/actor_probes.hpp"
 #include "support/coordinator_fixture.hpp"
+#include "support/forwarding_port.hpp"
 #include "support/log_capture.hpp"
 #include "support/temp_dir.hpp"
 
@@ -220,9 +221,10 @@ namespace {
 
 /// The POSIX port, except that writing the temp file `gated` waits, while
 /// the gate is closed, as a write or fsync on a stuck disk does.
-class gated_port : public file_port {
+class gated_port : public forwarding_port {
 public:
-  explicit gated_port(std::string gated) : gated_(std::move(gated)) {
+  explicit gated_port(std::string gated)
+    : forwarding_port(make_posix_file_port()), gated_(std::move(gated)) {
   }
   void close_gate() {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -240,9 +242,6 @@ public:
     std::unique_lock<std::mutex> guard{mtx_};
     return cv_.wait_for(guard, timeout, [this] { return waiting_; });
   }
-  std::error_code make_directories(const std::string& dir) override {
-    return real_->make_directories(dir);
-  }
   std::error_code write_file(const std::string& path, std::string_view bytes,
                              mode_t mode, bool durable) override {
     if (path == gated_) {
@@ -252,24 +251,10 @@ public:
       cv_.wait(guard, [this] { return open_; });
       waiting_ = false;
     }
-    return real_->write_file(path, bytes, mode, durable);
-  }
-  std::error_code rename(const std::string& from,
-                         const std::string& to) override {
-    return real_->rename(from, to);
-  }
-  std::error_code sync_directory(const std::string& dir) override {
-    return real_->sync_directory(dir);
-  }
-  std::error_code remove(const std::string& path) override {
-    return real_->remove(path);
-  }
-  bool exists(const std::string& path) override {
-    return real_->exists(path);
+    return forwarding_port::write_file(path, bytes, mode, durable);
   }
 
 private:
-  std::shared_ptr<file_port> real_ = make_posix_file_port();
   std::string gated_;
   std::mutex mtx_;
   std::condition_variable cv_;

@@ -1,14 +1,18 @@
 // One node per set of files, on the real binary: a second mcfgd on the same
 // node.yaml, or on another node.yaml naming one of the same files, is
 // refused at start, says who holds the lock, and writes nothing; the first
-// node and its files carry on untouched. Time is real here; every wait is
+// node and its files carry on untouched. A lock per file is an open file per
+// file: more than the default limit of them start too, or are refused
+// plainly when the hard limit is too low. Time is real here; every wait is
 // bounded.
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "node_harness.hpp"
 #include "support/process_helpers.hpp"
@@ -161,4 +165,66 @@ TEST_CASE("a second mcfgd whose node.yaml shares one file with a running "
   CHECK(later.wait_exit_code(20s) == 0);
   CHECK_FALSE(
     contains(second.err + read_file(first.err) + read_file(err), "Pw-lock"));
+}
+
+namespace {
+
+/// 1,200 files, more than the 1,024 open files a process gets by default:
+/// each holds its lock open for the node's life.
+std::vector<std::string> many_files(const temp_dir& dir) {
+  std::vector<std::string> files;
+  for (int i = 0; i < 1200; ++i)
+    files.push_back(dir / ("out/" + std::to_string(i) + "/memcached.auth"));
+  return files;
+}
+
+/// The soft limit of open files of process `pid`, as /proc shows it.
+std::string soft_open_files_limit(pid_t pid) {
+  auto limits = read_file("/proc/" + std::to_string(pid) + "/limits");
+  auto at = limits.find("Max open files");
+  REQUIRE(at != std::string::npos);
+  std::istringstream line{limits.substr(at + 14)};
+  std::string soft;
+  line >> soft;
+  return soft;
+}
+
+} // namespace
+
+TEST_CASE("mcfgd with more files than the default 1,024 open files raises "
+          "its soft limit within the hard one and writes every file") {
+  temp_dir dir;
+  write_text(dir / "a.yaml", "users:\n  alice: {password: Pw-nofile-a}\n");
+  auto files = many_files(dir);
+  auto yaml = write_node_yaml(dir, "n1", dir / "a.yaml", files);
+  auto err = dir / "n1.err";
+  child_process mcfgd{{"prlimit", "--nofile=1024:8192", MCFGD, "--config",
+                       yaml},
+                      dir / "n1.out",
+                      err};
+  REQUIRE(eventually(
+    [&] { return contains(read_file(err), "ready: 1200 files written"); },
+    60s));
+  // 1,200 locks, 2 per pool thread and 256 to spare: no more than it needs.
+  CHECK(soft_open_files_limit(mcfgd.pid()) == std::to_string(1200 + 32 + 256));
+  for (auto& f : {files.front(), files[600], files.back()})
+    CHECK(read_file(f) == "alice:Pw-nofile-a\n");
+  mcfgd.signal(SIGTERM);
+  CHECK(mcfgd.wait_exit_code(20s) == 0);
+  CHECK_FALSE(contains(read_file(err), "Too many open files"));
+}
+
+TEST_CASE("mcfgd whose files need more open files than the hard limit "
+          "allows exits 1 saying so, and writes nothing") {
+  temp_dir dir;
+  write_text(dir / "a.yaml", "users:\n  alice: {password: Pw-nofile-a}\n");
+  auto yaml = write_node_yaml(dir, "n1", dir / "a.yaml", many_files(dir));
+  auto out = run(
+    dir, {"prlimit", "--nofile=1024:1024", MCFGD, "--config", yaml}, 20s);
+  CHECK(out.exit_code == 1);
+  CHECK(contains(out.err, "could not start: 1200 files need up to 1488 open "
+                          "files, and the hard limit (RLIMIT_NOFILE) is "
+                          "1024; raise it"));
+  CHECK_FALSE(fs::exists(dir / "out"));
+  CHECK_FALSE(fs::exists(dir / "n1/mcfgd.sock"));
 }

@@ -617,6 +617,17 @@ TEST_CASE("node.yaml: two files on one path are refused") {
     CHECK(r.errors[0].key == "files[1].path");
     CHECK(contains(r.errors[0].message, "lock file of files[0]"));
   }
+  SUBCASE("among 2,000 files, only the last collides: with the first") {
+    std::string yaml = "source: c.yaml\nfiles:\n";
+    for (int i = 0; i < 1999; ++i)
+      yaml += "  - {module: memcached_passwords, path: run/" + std::to_string(i)
+              + "}\n";
+    yaml += "  - {module: memcached_passwords, path: run/0.lock}\n";
+    auto r = parse(yaml);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "files[1999].path");
+    CHECK(contains(r.errors[0].message, "lock file of files[0]"));
+  }
   SUBCASE("a file on the source of truth") {
     auto r = parse("source: c.yaml\n"
                    "files:\n"
