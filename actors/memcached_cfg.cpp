@@ -82,18 +82,20 @@ void submit_io(const writer_spec& spec, std::function<void()> job) {
 struct writer_state {
   static inline const char* name = "memcached_cfg";
 
-  writer_spec spec;
+  /// Shared with the embedder and the other incarnations of this file's
+  /// writer (spawn_memcached_cfg): never changed, never copied per writer.
+  std::shared_ptr<const writer_spec> spec;
 
   // Derived from the path when needed rather than stored: thousands of idle
   // writers are cheaper without three more strings each.
   std::string tmp_path() const {
-    return spec.settings.effective_tmp_path();
+    return spec->settings.effective_tmp_path();
   }
   std::string directory() const {
-    return parent_directory(spec.settings.path);
+    return parent_directory(spec->settings.path);
   }
   std::string log_name() const {
-    return "writer " + spec.settings.path;
+    return "writer " + spec->settings.path;
   }
   std::unique_ptr<writer_module> module;
 
@@ -145,10 +147,12 @@ struct writer_state {
     // (shutdown), a kill from the supervisor. The temp file may hold the
     // newest secrets; only a kill of the whole process leaves it, for the
     // next start to remove.
-    if (spec.files && !leave_tmp_file_to_job())
+    if (!spec)
+      return; // never started
+    if (!leave_tmp_file_to_job())
       remove_tmp_file();
     // Killed from outside (no chance to say why): a sync must not hang.
-    fail_held_syncs(caf::make_error(errc::writer_stopped, spec.settings.path));
+    fail_held_syncs(caf::make_error(errc::writer_stopped, spec->settings.path));
   }
 
   /// Delivers `answer` to the held syncs that `due` selects and drops them.
@@ -177,16 +181,16 @@ struct writer_state {
 
   /// Inline, or as a pool job after any job of this file still running.
   void remove_tmp_file() {
-    auto remove = [files = spec.files, tmp = tmp_path(), name = log_name()] {
+    auto remove = [files = spec->files, tmp = tmp_path(), name = log_name()] {
       if (auto ec = files->remove(tmp))
         log::warning(name,
                      describe(make_file_error("unlink", tmp, ec.value())));
     };
-    if (!spec.pool) {
+    if (!spec->pool) {
       remove();
       return;
     }
-    submit_io(spec, std::move(remove));
+    submit_io(*spec, std::move(remove));
   }
 
   void fail_held_syncs(const caf::error& reason) {
@@ -201,8 +205,8 @@ struct writer_state {
   }
 
   void rebuild_module() {
-    auto source = spec.read_snapshot();
-    module = spec.make_module();
+    auto source = spec->read_snapshot();
+    module = spec->make_module();
     module->init(source.values);
     state_version = source.version;
   }
@@ -230,7 +234,7 @@ void arm_retry_timer(writer_self self) {
   auto& st = self->state;
   auto id = ++st.last_timer_id;
   st.retry_timer = id;
-  self->delayed_send(self, st.spec.settings.retry_interval, retry_atom::value,
+  self->delayed_send(self, st.spec->settings.retry_interval, retry_atom::value,
                      id);
 }
 
@@ -270,7 +274,7 @@ replace_file(file_port& files, const writer_settings& settings,
 
 std::optional<attempt_failure> replace_file(writer_state& st,
                                             const std::string& bytes) {
-  return replace_file(*st.spec.files, st.spec.settings, bytes,
+  return replace_file(*st.spec->files, st.spec->settings, bytes,
                       [](const char*) { return true; });
 }
 
@@ -285,10 +289,10 @@ void record_write(writer_self self, bool wrote, uint64_t version) {
     if (st.attempts > 0)
       log::info(st.log_name(), "written after " + std::to_string(st.attempts)
                                  + " failed attempts");
-    if (st.spec.refresh)
-      st.spec.refresh(st.file_version);
+    if (st.spec->refresh)
+      st.spec->refresh(st.file_version);
   }
-  auto& history = *st.spec.history;
+  auto& history = *st.spec->history;
   if (history.give_ups > 0)
     log::info(st.log_name(), "in step again after "
                                + std::to_string(history.give_ups)
@@ -312,12 +316,12 @@ void on_success(writer_self self, bool wrote) {
 /// The temp file goes with the state (its destructor), as on any exit.
 void give_up(writer_self self, const attempt_failure& failure) {
   auto& st = self->state;
-  auto& settings = st.spec.settings;
+  auto& settings = st.spec->settings;
   auto reason = caf::make_error(errc::write_deadline_exceeded, settings.path,
                                 std::string{failure.operation}, failure.path,
                                 failure.what(),
                                 format_duration(settings.deadline));
-  auto& history = *st.spec.history;
+  auto& history = *st.spec->history;
   ++history.give_ups;
   history.last_give_up = describe(reason);
   // A fault that outlives incarnations must say for how long it has lasted
@@ -340,18 +344,18 @@ void on_failure(writer_self self, const attempt_failure& failure) {
   st.last_failure = failure;
   st.last_error = describe(
     make_file_error(failure.operation, failure.path, failure.os_error.value()));
-  if (!st.spec.history->failing_since)
-    st.spec.history->failing_since = self->clock().now();
-  if (self->clock().now() - st.last_change >= st.spec.settings.deadline) {
+  if (!st.spec->history->failing_since)
+    st.spec->history->failing_since = self->clock().now();
+  if (self->clock().now() - st.last_change >= st.spec->settings.deadline) {
     give_up(self, failure);
     return;
   }
   if (st.attempts == 1)
     log::warning(st.log_name(),
                  st.last_error + "; retrying every "
-                   + format_duration(st.spec.settings.retry_interval)
+                   + format_duration(st.spec->settings.retry_interval)
                    + " for up to "
-                   + format_duration(st.spec.settings.deadline));
+                   + format_duration(st.spec->settings.deadline));
   else
     log::debug(st.log_name(), st.last_error + " (attempt "
                                 + std::to_string(st.attempts) + ")");
@@ -363,7 +367,7 @@ void on_refused(writer_self self, const std::string& reason) {
   st.retry_timer.reset();
   st.write_owed = false;
   st.attempts = 0;
-  st.refusal = caf::make_error(errc::invalid_content, st.spec.settings.path,
+  st.refusal = caf::make_error(errc::invalid_content, st.spec->settings.path,
                                reason);
   st.last_error = describe(st.refusal);
   log::error(st.log_name(), st.last_error + "; the file in place is kept");
@@ -414,11 +418,11 @@ void run_attempt(attempt_ticket& ticket, file_port& files,
 /// interval from now if that is later.
 void arm_deadline(writer_self self) {
   auto& st = self->state;
-  auto due = st.last_change + st.spec.settings.deadline;
+  auto due = st.last_change + st.spec->settings.deadline;
   // A retry submitted past the deadline gets one retry interval to return:
   // its outcome decides, as inline, unless it is stuck.
   auto wait = std::max(due - self->clock().now(),
-                       st.spec.settings.retry_interval);
+                       st.spec->settings.retry_interval);
   self->delayed_send(self, wait, deadline_atom::value, st.in_flight->id);
 }
 
@@ -432,10 +436,9 @@ void submit_attempt(writer_self self, std::string bytes) {
   st.in_flight = ticket;
   st.changed_in_flight = false;
   arm_deadline(self);
-  submit_io(st.spec, [ticket, files = st.spec.files,
-                      settings = st.spec.settings, bytes = std::move(bytes),
-                      writer = caf::actor_cast<writer_actor>(self)] {
-    run_attempt(*ticket, *files, settings, bytes, writer);
+  submit_io(*st.spec, [ticket, spec = st.spec, bytes = std::move(bytes),
+                       writer = caf::actor_cast<writer_actor>(self)] {
+    run_attempt(*ticket, *spec->files, spec->settings, bytes, writer);
   });
 }
 
@@ -484,7 +487,7 @@ bool on_deadline(writer_self self, uint64_t id) {
   if (!st.in_flight || st.in_flight->id != id)
     return false; // that attempt ended
   auto now = self->clock().now();
-  if (now - st.last_change < st.spec.settings.deadline) {
+  if (now - st.last_change < st.spec->settings.deadline) {
     arm_deadline(self); // a change while it ran moved the deadline
     return true;
   }
@@ -501,10 +504,10 @@ bool on_deadline(writer_self self, uint64_t id) {
   }
   auto stuck = std::chrono::duration_cast<std::chrono::milliseconds>(
     now - st.in_flight->started);
-  if (!st.spec.history->failing_since)
-    st.spec.history->failing_since = st.in_flight->started;
+  if (!st.spec->history->failing_since)
+    st.spec->history->failing_since = st.in_flight->started;
   give_up(self,
-          attempt_failure{"attempt", st.spec.settings.path,
+          attempt_failure{"attempt", st.spec->settings.path,
                           std::make_error_code(std::errc::timed_out),
                           "still in progress after " + format_duration(stuck)
                             + " (step: " + step + ")"});
@@ -525,7 +528,7 @@ void attempt(writer_self self) {
     case rendering::kind::content:
       break;
   }
-  if (st.spec.pool) {
+  if (st.spec->pool) {
     submit_attempt(self, out.text());
     return;
   }
@@ -584,7 +587,7 @@ caf::result<caf::ok_atom> on_sync(writer_self self,
 writer_status make_status(writer_self self) {
   auto& st = self->state;
   writer_status out;
-  out.path = st.spec.settings.path;
+  out.path = st.spec->settings.path;
   out.applied_version = st.file_version;
   out.phase = st.retry_timer
                 ? writer_phase::retrying
@@ -601,7 +604,7 @@ writer_status make_status(writer_self self) {
   out.writes = st.writes;
   out.failed_attempts = st.failed_attempts;
   out.module = st.module->format_status();
-  auto& history = *st.spec.history;
+  auto& history = *st.spec->history;
   out.restarts = history.give_ups;
   out.last_give_up = history.last_give_up;
   if (history.failing_since)
@@ -617,22 +620,23 @@ writer_status make_status(writer_self self) {
 /// Tells the embedder (writer_spec::publish) what status would answer now.
 void publish(writer_self self) {
   auto& st = self->state;
-  if (st.spec.publish)
-    st.spec.publish(make_status(self), self->clock().now());
+  if (st.spec->publish)
+    st.spec->publish(make_status(self), self->clock().now());
 }
 
-writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
+writer_actor::behavior_type writer(writer_self self,
+                                   std::shared_ptr<const writer_spec> spec) {
   auto& st = self->state;
   st.spec = std::move(spec);
-  if (st.spec.subscribe)
-    st.spec.subscribe(memcached_cfg_actor{self});
+  if (st.spec->subscribe)
+    st.spec->subscribe(memcached_cfg_actor{self});
   st.rebuild_module();
   // A dead incarnation may have left its temp file behind (with a pool,
   // removed by a job: nothing here touches the disk).
-  if (st.spec.pool)
+  if (st.spec->pool)
     st.remove_tmp_file();
-  else if (st.spec.files->exists(st.tmp_path())) {
-    if (auto ec = st.spec.files->remove(st.tmp_path()))
+  else if (st.spec->files->exists(st.tmp_path())) {
+    if (auto ec = st.spec->files->remove(st.tmp_path()))
       log::warning(st.log_name(), describe(make_file_error(
                                     "unlink", st.tmp_path(), ec.value())));
     else
@@ -696,23 +700,34 @@ writer_actor::behavior_type writer(writer_self self, writer_spec spec) {
 
 } // namespace
 
-memcached_cfg_actor spawn_memcached_cfg(caf::actor_system& sys,
-                                        writer_spec spec) {
-  if (spec.settings.path.empty())
+memcached_cfg_actor
+spawn_memcached_cfg(caf::actor_system& sys,
+                    std::shared_ptr<const writer_spec> spec) {
+  if (!spec || spec->settings.path.empty())
     throw std::invalid_argument("memcached_cfg: settings.path is empty");
-  if (!spec.make_module || !spec.read_snapshot)
+  if (!spec->make_module || !spec->read_snapshot)
     throw std::invalid_argument(
       "memcached_cfg: make_module and read_snapshot are required");
-  if (!spec.files) {
-    // The POSIX port holds no state: one serves every writer.
-    static const auto posix = make_posix_file_port();
-    spec.files = posix;
+  if (!spec->files || !spec->history) {
+    auto filled = std::make_shared<writer_spec>(*spec);
+    if (!filled->files) {
+      // The POSIX port holds no state: one serves every writer.
+      static const auto posix = make_posix_file_port();
+      filled->files = posix;
+    }
+    if (!filled->history)
+      filled->history = std::make_shared<writer_history>();
+    spec = std::move(filled);
   }
-  if (!spec.history)
-    spec.history = std::make_shared<writer_history>();
-  if (spec.detached)
+  if (spec->detached)
     return sys.spawn<caf::detached>(writer, std::move(spec));
   return sys.spawn(writer, std::move(spec));
+}
+
+memcached_cfg_actor spawn_memcached_cfg(caf::actor_system& sys,
+                                        writer_spec spec) {
+  return spawn_memcached_cfg(
+    sys, std::make_shared<const writer_spec>(std::move(spec)));
 }
 
 } // namespace mcfg

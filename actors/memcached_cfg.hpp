@@ -129,4 +129,13 @@ struct writer_spec {
 memcached_cfg_actor spawn_memcached_cfg(caf::actor_system& sys,
                                         writer_spec spec);
 
+/// The same, the writer sharing `spec` rather than holding a copy: for an
+/// embedder that starts many incarnations (a supervisor's restarts) or keeps
+/// the spec anyway, one copy per file instead of one more per writer. The
+/// spec must not change while a writer holds it; one without `files` or
+/// `history` is copied to fill them in.
+memcached_cfg_actor
+spawn_memcached_cfg(caf::actor_system& sys,
+                    std::shared_ptr<const writer_spec> spec);
+
 } // namespace mcfg

