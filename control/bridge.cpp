@@ -38,6 +38,11 @@ private:
   std::function<void()> done_;
 };
 
+/// The spec, shared by the handlers and the requests in flight: with 10,000
+/// files a copy is a megabyte, and a sync of every file once held one per
+/// file.
+using spec_ptr = std::shared_ptr<const control_spec>;
+
 template <class Handle>
 Handle lookup(control_self self, sup::child_id id) {
   return self->system().registry().template get<Handle>(id);
@@ -90,7 +95,7 @@ using sync_promise = caf::typed_response_promise<std::vector<file_sync>>;
 
 /// Step 2 of sync: every selected writer's file holds `version` (or a
 /// later one), then its file's refresh (and check) went through.
-void sync_writers(control_self self, const control_spec& spec,
+void sync_writers(control_self self, spec_ptr spec,
                   std::vector<std::pair<std::string, sup::child_id>> files,
                   uint64_t version, sync_promise rp) {
   auto failed = std::make_shared<bool>(false);
@@ -121,21 +126,21 @@ void sync_writers(control_self self, const control_spec& spec,
     self->request(writer, caf::infinite, sync_atom::value, version)
       .then(
         [self, spec, path = path, version, done, fail](caf::ok_atom) {
-          sync_refresh(self, spec, path, version, done, fail);
+          sync_refresh(self, *spec, path, version, done, fail);
         },
         [fail](caf::error& err) { fail(std::move(err)); });
   }
 }
 
-caf::result<std::vector<file_sync>>
-sync(control_self self, const control_spec& spec, const std::string& file) {
-  auto files = select(spec, file);
+caf::result<std::vector<file_sync>> sync(control_self self, spec_ptr spec,
+                                         const std::string& file) {
+  auto files = select(*spec, file);
   if (!files)
     return std::move(files.error());
-  if (auto waiting = starting(spec))
+  if (auto waiting = starting(*spec))
     return caf::make_error(errc::node_starting, waiting->unreachable);
   auto rp = self->make_response_promise<std::vector<file_sync>>();
-  auto store = lookup<store_actor>(self, spec.store);
+  auto store = lookup<store_actor>(self, spec->store);
   if (!store)
     return caf::make_error(errc::writer_stopped, "file_store");
   // Step 1: the store looks at the source now, so an edit just saved counts,
@@ -214,12 +219,12 @@ caf::result<caf::ok_atom> reload(control_self self, const control_spec& spec,
   return caf::ok_atom::value;
 }
 
-control_actor::behavior_type control(control_self self, control_spec spec) {
+control_actor::behavior_type control(control_self self, spec_ptr spec) {
   return {
-    [=](status_atom) { return status(self, spec); },
+    [=](status_atom) { return status(self, *spec); },
     [=](sync_atom, const std::string& file) { return sync(self, spec, file); },
     [=](reload_atom, const std::string& file) {
-      return reload(self, spec, file);
+      return reload(self, *spec, file);
     },
   };
 }
@@ -307,7 +312,8 @@ private:
 } // namespace
 
 control_actor spawn_control(caf::actor_system& sys, control_spec spec) {
-  return sys.spawn(control, std::move(spec));
+  return sys.spawn(control,
+                   std::make_shared<const control_spec>(std::move(spec)));
 }
 
 std::unique_ptr<control_backend> make_actor_backend(caf::actor_system& sys,

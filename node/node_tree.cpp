@@ -38,9 +38,7 @@ bool may_answer_later(const etcd::etcd_error& e) {
 }
 
 node_source_read read_node_source(const node_config& cfg, etcd::client* via) {
-  auto validate = [&](const source_document& doc) {
-    return validate_for_files(cfg, doc);
-  };
+  auto validate = files_validator(cfg);
   node_source_read out;
   if (!cfg.etcd) {
     auto file = load_and_validate(cfg.source, validate);
@@ -158,6 +156,7 @@ sup::child_spec files_child(const node_config& cfg,
                             std::shared_ptr<io_pool> pool,
                             std::shared_ptr<status_board> board) {
   std::vector<sup::child_spec> children;
+  children.reserve(cfg.files.size());
   for (size_t i = 0; i < cfg.files.size(); ++i) {
     auto& file = cfg.files[i];
     writer_spec spec;
@@ -238,12 +237,9 @@ node_children(const node_config& cfg, std::shared_ptr<source_of_truth> truth,
               std::shared_ptr<const std::atomic<bool>> stopping) {
   std::vector<sup::child_spec> children;
 
-  // One copy of node.yaml, shared by every copy of the store's spec and its
-  // incarnations: a copy's size grows with the number of files.
-  auto validate = [node = std::make_shared<const node_config>(cfg)](
-                    const source_document& doc) {
-    return validate_for_files(*node, doc);
-  };
+  // What it needs of node.yaml, not a copy of it (with 10,000 files, one
+  // per copy of the store's spec and per incarnation).
+  auto validate = files_validator(cfg);
   // The backend is the only difference: the same truth, the same checks.
   if (src.etcd) {
     etcd_store_spec store;

@@ -38,6 +38,8 @@ status_board::status_board(std::vector<std::string> files)
 }
 
 void status_board::publish_file(size_t index, writer_status st, time_point at) {
+  // The board knows each file's path: not one more copy per file.
+  std::string{}.swap(st.path);
   // Made outside the lock: the lock only swaps a pointer.
   auto value = std::make_shared<const writer_status>(std::move(st));
   std::lock_guard<std::mutex> guard{mtx_};
@@ -77,12 +79,11 @@ status_board::snapshot status_board::read(time_point now) const {
   for (size_t i = 0; i < files.size(); ++i) {
     auto& e = files[i];
     out.published.push_back(e.value != nullptr);
-    if (e.value) {
+    if (e.value)
       out.files.push_back(aged(*e.value, now - e.at));
-    } else {
+    else
       out.files.emplace_back();
-      out.files.back().path = paths_[i];
-    }
+    out.files.back().path = paths_[i];
   }
   out.refreshes.reserve(refreshes.size());
   for (auto& e : refreshes)

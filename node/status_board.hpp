@@ -30,7 +30,8 @@ public:
   /// One slot per file, in node.yaml order.
   explicit status_board(std::vector<std::string> files);
 
-  /// File `index`'s writer, at `at` (its clock), is as `st` says.
+  /// File `index`'s writer, at `at` (its clock), is as `st` says (but for
+  /// `st.path`: reads give the board's own path for the slot).
   void publish_file(size_t index, writer_status st, time_point at);
 
   /// The refresh of `st.path`, at `at`, is as `st` says (files without a
