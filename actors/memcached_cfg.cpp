@@ -436,9 +436,12 @@ void submit_attempt(writer_self self, std::string bytes) {
   st.in_flight = ticket;
   st.changed_in_flight = false;
   arm_deadline(self);
-  submit_io(*st.spec, [ticket, spec = st.spec, bytes = std::move(bytes),
+  // Not the spec: it holds the pool, whose last owner must never be one of
+  // its own jobs (its destructor joins its threads).
+  submit_io(*st.spec, [ticket, files = st.spec->files,
+                       settings = st.spec->settings, bytes = std::move(bytes),
                        writer = caf::actor_cast<writer_actor>(self)] {
-    run_attempt(*ticket, *spec->files, spec->settings, bytes, writer);
+    run_attempt(*ticket, *files, settings, bytes, writer);
   });
 }
 
