@@ -35,7 +35,7 @@ uint64_t source_of_truth::version() const {
 
 size_t source_of_truth::subscriber_count() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  return subscribers_.size();
+  return subscribers_.size() - gone_;
 }
 
 void source_of_truth::subscribe(const update_subscriber& who) {
@@ -54,9 +54,19 @@ void source_of_truth::subscribe(const update_subscriber& who) {
 
 void source_of_truth::unsubscribe(uint64_t id) {
   std::lock_guard<std::mutex> guard{mtx_};
+  auto i = std::lower_bound(subscribers_.begin(), subscribers_.end(), id,
+                            [](const subscriber& x, uint64_t wanted) {
+                              return x.id < wanted;
+                            });
+  if (i == subscribers_.end() || i->id != id || !i->handle)
+    return;
+  i->handle = caf::actor_addr{};
+  if (++gone_ * 2 < subscribers_.size())
+    return;
   subscribers_.erase(std::remove_if(subscribers_.begin(), subscribers_.end(),
-                                    [id](auto& x) { return x.id == id; }),
+                                    [](auto& x) { return !x.handle; }),
                      subscribers_.end());
+  gone_ = 0;
 }
 
 config_update source_of_truth::publish(snapshot next) {

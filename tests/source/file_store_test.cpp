@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -716,4 +717,52 @@ TEST_CASE_FIXTURE(store_fixture,
   // The watcher goes with the store, before the temp dir does.
   caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
   run();
+}
+
+namespace {
+
+/// A subscriber that records which of its kind got each update, by name.
+update_subscriber::behavior_type
+recording(update_subscriber::pointer, int name,
+          std::shared_ptr<std::vector<int>> got) {
+  return {[=](change_atom, const config_update&) { got->push_back(name); }};
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(coordinator_fixture,
+                  "subscribers that leave in any order are dropped, and the "
+                  "rest keep getting every update in subscription order") {
+  auto truth = source_of_truth::make();
+  auto got = std::make_shared<std::vector<int>>();
+  std::vector<update_subscriber> subs;
+  for (int i = 0; i < 10; ++i) {
+    subs.push_back(sys.spawn(recording, i, got));
+    truth->subscribe(subs.back());
+  }
+  run();
+  CHECK(truth->subscriber_count() == 10);
+  // 7 of 10 leave, out of order: past half gone the list is compacted.
+  for (int i : {8, 1, 3, 9, 0, 5, 6}) {
+    caf::anon_send_exit(subs[i], caf::exit_reason::user_shutdown);
+    run();
+  }
+  CHECK(truth->subscriber_count() == 3);
+  truth->publish({{"users/a", config_value{"x"}}});
+  run();
+  CHECK(*got == std::vector<int>{2, 4, 7});
+  // A later subscriber comes after them; one more leaving is dropped too.
+  subs.push_back(sys.spawn(recording, 10, got));
+  truth->subscribe(subs.back());
+  caf::anon_send_exit(subs[4], caf::exit_reason::user_shutdown);
+  run();
+  CHECK(truth->subscriber_count() == 3);
+  got->clear();
+  truth->publish({{"users/a", config_value{"y"}}});
+  run();
+  CHECK(*got == std::vector<int>{2, 7, 10});
+  for (int i : {2, 7, 10})
+    caf::anon_send_exit(subs[i], caf::exit_reason::user_shutdown);
+  run();
+  CHECK(truth->subscriber_count() == 0);
 }
