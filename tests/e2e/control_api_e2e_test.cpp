@@ -395,11 +395,15 @@ TEST_CASE("mcfgctl: status, sync, reload and health through the socket, "
   CHECK(n.ctl({"sync", "--version", "999999"}).exit_code == 1);
   block_with_directory(n.perms);
   write_atomically(n.source, "users:\n  alice: {password: " + alice_pw + "}\n");
+  // Unhealthy at once (the files hold version 1 of 2, an attempt in
+  // progress), then retrying once the first rename has failed.
   run_result sick;
   CHECK(eventually([&] {
     sick = n.ctl({"health"});
-    return sick.exit_code == 1;
+    return sick.exit_code == 1
+           && contains(sick.out, "unhealthy: " + n.perms + ": retrying");
   }));
+  CHECK(sick.exit_code == 1);
   CHECK(contains(sick.out, "unhealthy: " + n.perms + ": retrying"));
   fs::remove_all(n.perms);
   CHECK(eventually([&] { return n.ctl({"health"}).exit_code == 0; }));
