@@ -7,7 +7,8 @@
 // - a loaded config keeps what node_config.hpp promises: absolute, lexically
 //   normal paths, each naming a file (not `dir/`, so not `..` either); at
 //   least one file; no two files on one path or on each
-//   other's temporary file, none on the source; modes without group/other
+//   other's temporary or lock file (checked here pair by pair, the loader's
+//   check is linear), none on the source; modes without group/other
 //   write (and without world read for the passwords file); positive
 //   durations; a signal refresh names a pidfile, a command refresh has argv.
 #include <cstddef>
@@ -59,6 +60,7 @@ void check_config(const mcfg::node_config& cfg) {
       const auto& g = cfg.files[j];
       FUZZ_CHECK(f.path != g.path);
       FUZZ_CHECK(f.path != g.path + ".tmp" && g.path != f.path + ".tmp");
+      FUZZ_CHECK(f.path != g.path + ".lock" && g.path != f.path + ".lock");
     }
     if (auto sig = std::get_if<mcfg::refresh_signal>(&f.refresh)) {
       FUZZ_CHECK(sig->signal > 0);
@@ -79,7 +81,8 @@ void check_config(const mcfg::node_config& cfg) {
   FUZZ_CHECK(control.socket.size() < 108);
   FUZZ_CHECK(control.socket != cfg.source && control.socket != cfg.config_file);
   for (auto& f : cfg.files)
-    FUZZ_CHECK(control.socket != f.path && control.socket != f.path + ".tmp");
+    FUZZ_CHECK(control.socket != f.path && control.socket != f.path + ".tmp"
+               && control.socket != f.path + ".lock");
   FUZZ_CHECK(control.listen.has_value() == !control.token_file.empty());
   if (control.listen) {
     FUZZ_CHECK(!control.listen->host.empty());
