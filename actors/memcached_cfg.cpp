@@ -1,6 +1,7 @@
 #include "memcached_cfg/actors/memcached_cfg.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -61,6 +62,13 @@ struct attempt_ticket {
   const char* step = "queued";
   bool abandoned = false;
   bool finished = false;
+
+  /// Whether the new content is in place (or the attempt is over): work
+  /// that comes now is news to a current file, not a burst.
+  bool past_rename() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return finished || std::strcmp(step, "fsync") == 0;
+  }
 };
 
 std::string parent_directory(const std::string& path) {
@@ -105,9 +113,15 @@ struct writer_state {
   uint64_t last_timer_id = 0;
 
   bool write_owed = false;
-  /// A `write` is in our mailbox; changes queued before it are coalesced.
+  /// A `write` is in our mailbox or on its way (a burst's held write);
+  /// changes queued before it are coalesced.
   bool write_queued = false;
+  /// More work arrived while the last attempt ran: the next one is held
+  /// (writer_settings::coalesce_quiet).
+  bool burst = false;
   clock_time last_change;
+  /// Since when the write owed now has been owed.
+  clock_time owed_since;
   std::optional<clock_time> last_write;
   /// Failed attempts since the last change.
   uint32_t attempts = 0;
@@ -119,6 +133,8 @@ struct writer_state {
   /// whether new work came while it ran (then another attempt follows).
   std::shared_ptr<attempt_ticket> in_flight;
   bool changed_in_flight = false;
+  /// Work came before its rename: its content was stale once in place.
+  bool missed_by_flight = false;
   /// The last failed attempt (meaningful while `attempts` > 0): what a give
   /// up at the deadline names when an attempt, the retry of that failure, is
   /// still running then.
@@ -214,6 +230,15 @@ struct writer_state {
 
 using writer_self = writer_actor::stateful_pointer<writer_state>;
 
+/// Queues a `write` behind what is in the mailbox, unless one is queued.
+void queue_write(writer_self self) {
+  auto& st = self->state;
+  if (!st.write_queued) {
+    st.write_queued = true;
+    self->send(self, write_atom::value);
+  }
+}
+
 /// New work (a change, reload_file, full_reset, start-up): cancel the retry
 /// timer, restart the deadline, and owe a write of the latest state.
 void new_work(writer_self self) {
@@ -221,13 +246,33 @@ void new_work(writer_self self) {
   st.retry_timer.reset();
   st.last_change = self->clock().now();
   st.attempts = 0;
+  if (!st.write_owed)
+    st.owed_since = st.last_change;
   st.write_owed = true;
-  if (st.in_flight)
+  if (st.in_flight) {
     st.changed_in_flight = true; // the attempt renders an older state
-  if (!st.write_queued) {
-    st.write_queued = true;
-    self->send(self, write_atom::value);
+    if (!st.missed_by_flight && !st.in_flight->past_rename())
+      st.missed_by_flight = true;
   }
+  queue_write(self);
+}
+
+/// In a burst, holds the owed write until no change has come for
+/// coalesce_quiet (or coalesce_max since it became owed): true while held,
+/// with a `write` queued for the moment it is due.
+bool hold_for_burst(writer_self self) {
+  auto& st = self->state;
+  if (!st.burst)
+    return false;
+  auto& settings = st.spec->settings;
+  auto due = std::min(st.last_change + settings.coalesce_quiet,
+                      st.owed_since + settings.coalesce_max);
+  auto now = self->clock().now();
+  if (now >= due)
+    return false;
+  st.write_queued = true;
+  self->delayed_send(self, due - now, write_atom::value);
+  return true;
 }
 
 void arm_retry_timer(writer_self self) {
@@ -270,12 +315,6 @@ replace_file(file_port& files, const writer_settings& settings,
                    describe(make_file_error("fsync", dir, ec.value())));
   }
   return std::nullopt;
-}
-
-std::optional<attempt_failure> replace_file(writer_state& st,
-                                            const std::string& bytes) {
-  return replace_file(*st.spec->files, st.spec->settings, bytes,
-                      [](const char*) { return true; });
 }
 
 /// The file holds `version` now: counted, refreshed, and the record of
@@ -435,6 +474,7 @@ void submit_attempt(writer_self self, std::string bytes) {
   ticket->started = self->clock().now();
   st.in_flight = ticket;
   st.changed_in_flight = false;
+  st.missed_by_flight = false;
   arm_deadline(self);
   // Not the spec: it holds the pool, whose last owner must never be one of
   // its own jobs (its destructor joins its threads).
@@ -463,7 +503,9 @@ void on_attempt_done(writer_self self, uint64_t id, const std::string& op,
   if (!st.in_flight || st.in_flight->id != id)
     return; // cannot happen: a writer gives up only by exiting
   auto version = st.in_flight->version;
+  auto started = st.in_flight->started;
   st.in_flight.reset();
+  st.burst = st.missed_by_flight;
   if (!op.empty()) {
     on_failure(self, attempt_failure{step_name(op), path,
                                      std::error_code{os_errno,
@@ -475,11 +517,12 @@ void on_attempt_done(writer_self self, uint64_t id, const std::string& op,
     return;
   }
   record_write(self, true, version);
+  st.owed_since = started; // what is owed now came since
   st.settle_held_syncs(caf::ok_atom::value,
                        [&st](const writer_state::held_sync& x) {
                          return x.version && *x.version <= st.file_version;
                        });
-  attempt(self);
+  queue_write(self); // held while the burst goes on
 }
 
 /// The deadline of attempt `id` is due: if it still runs, the writer gives
@@ -535,7 +578,23 @@ void attempt(writer_self self) {
     submit_attempt(self, out.text());
     return;
   }
-  if (auto failure = replace_file(st, out.text()))
+  // Work that came before the new content was in place makes it a burst;
+  // looked at before the directory fsync and the refresh, which a reader
+  // may answer with the next change.
+  bool looked = false;
+  auto look = [&] {
+    st.burst = !self->mailbox().empty();
+    looked = true;
+  };
+  auto failure = replace_file(*st.spec->files, st.spec->settings, out.text(),
+                              [&](const char* step) {
+                                if (std::strcmp(step, "fsync") == 0)
+                                  look();
+                                return true;
+                              });
+  if (!looked)
+    look();
+  if (failure)
     on_failure(self, *failure);
   else
     on_success(self, true);
@@ -657,7 +716,7 @@ writer_actor::behavior_type writer(writer_self self,
       auto& st = self->state;
       st.write_queued = false;
       // With an attempt in flight the next one follows its outcome.
-      if (st.write_owed && !st.in_flight)
+      if (st.write_owed && !st.in_flight && !hold_for_burst(self))
         attempt(self);
       publish(self);
     },

@@ -54,6 +54,14 @@ struct writer_settings {
   caf::timespan retry_interval = std::chrono::milliseconds(100);
   /// How long attempts may keep failing since the last change.
   caf::timespan deadline = std::chrono::seconds(10);
+  /// Coalescing a burst. A change to a writer whose last attempt saw no
+  /// other work arrive is written at once. After an attempt during which
+  /// more work arrived (a burst: each write would be stale at once), the
+  /// next one waits until no change has come for `coalesce_quiet`, but no
+  /// longer than `coalesce_max` since the write became owed, so that a
+  /// steady stream is still written. A zero `coalesce_quiet` writes at once.
+  caf::timespan coalesce_quiet = std::chrono::milliseconds(5);
+  caf::timespan coalesce_max = std::chrono::seconds(1);
   mode_t mode = 0600;
   /// fsync the file and its directory (off only to measure what it costs).
   bool durable = true;

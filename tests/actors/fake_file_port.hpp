@@ -2,6 +2,7 @@
 // An in-memory file system with scripted faults, for writers run under the
 // test_coordinator. It records every rename into place, so tests can check
 // that content never goes back in time.
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -26,6 +27,12 @@ public:
   /// errno a rename onto one of these targets fails with (one file's fault).
   std::map<std::string, int> rename_errors_for;
 
+  /// Called in every write_file, after the temp file holds its bytes: what
+  /// happens while a write runs (the test sends changes from there).
+  std::function<void()> during_write;
+  /// The same for sync_directory: past the rename, the new content in place.
+  std::function<void()> during_sync;
+
   size_t write_calls = 0;
   size_t rename_calls = 0;
   size_t sync_calls = 0;
@@ -42,6 +49,8 @@ public:
       return fail_with(write_error);
     files[path] = std::string{bytes};
     modes[path] = mode;
+    if (during_write)
+      during_write();
     return {};
   }
 
@@ -64,6 +73,8 @@ public:
 
   std::error_code sync_directory(const std::string&) override {
     ++sync_calls;
+    if (during_sync)
+      during_sync();
     return fail_with(sync_error);
   }
 

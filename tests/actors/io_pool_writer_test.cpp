@@ -105,7 +105,8 @@ TEST_CASE_FIXTURE(pool_fixture,
 
 TEST_CASE_FIXTURE(pool_fixture,
                   "updates during an attempt coalesce into one next attempt "
-                  "rendered from the latest state") {
+                  "rendered from the latest state, held until no change has "
+                  "come for coalesce_quiet") {
   start_with_pool();
   REQUIRE(renamed().size() == 1);
   auto v1 = change({{"cfg/a", 1}});
@@ -123,7 +124,13 @@ TEST_CASE_FIXTURE(pool_fixture,
   run();
   CHECK(held_v1->answered());
   CHECK_FALSE(held_v3->answered());
-  REQUIRE(pool->jobs.size() == 1); // the next attempt, at once
+  // A burst: the next attempt waits until the changes have stopped.
+  CHECK(pool->jobs.empty());
+  CHECK(status().phase == writer_phase::pending);
+  advance(4ms);
+  CHECK(pool->jobs.empty());
+  advance(1ms); // 5 ms since the last change
+  REQUIRE(pool->jobs.size() == 1);
   pool->take(0)();
   run();
   CHECK(held_v3->answered());
@@ -131,6 +138,30 @@ TEST_CASE_FIXTURE(pool_fixture,
   CHECK(status().phase == writer_phase::idle);
   CHECK(pool->jobs.empty());
   CHECK(*refreshes == 3);
+}
+
+TEST_CASE_FIXTURE(pool_fixture,
+                  "a change handled while the attempt fsyncs the directory "
+                  "(its content in place) is no burst: the next attempt "
+                  "follows the outcome at once") {
+  start_with_pool();
+  auto once = std::make_shared<int>(1);
+  files->during_sync = [this, once] {
+    if ((*once)-- > 0) {
+      change("cfg/a", 2);
+      run(); // the writer handles it while the job is in its fsync
+    }
+  };
+  change("cfg/a", 1);
+  run();
+  REQUIRE(pool->jobs.size() == 1);
+  pool->take(0)();
+  run();
+  REQUIRE(pool->jobs.size() == 1); // not held: no advance of the clock
+  pool->take(0)();
+  run();
+  CHECK(renamed() == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=2\n"});
+  CHECK(status().phase == writer_phase::idle);
 }
 
 TEST_CASE_FIXTURE(pool_fixture,

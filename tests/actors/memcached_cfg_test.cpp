@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cerrno>
+#include <functional>
 #include <random>
 
 #include "memcached_cfg/messages/errors.hpp"
@@ -63,6 +64,119 @@ TEST_CASE_FIXTURE(
   auto s = sync();
   run();
   CHECK(s->value.has_value());
+}
+
+namespace {
+
+/// A hook that runs `f` the first time it is called, and then nothing (as
+/// changes that arrive during one real fsync).
+std::function<void()> once(std::function<void()> f) {
+  auto left = std::make_shared<int>(1);
+  return [left, f = std::move(f)] {
+    if ((*left)-- > 0)
+      f();
+  };
+}
+
+/// The fixture's next write, and only that one, sees `during` happen while
+/// it writes the temp file.
+void once_during_next_write(writer_fixture& f, std::function<void()> during) {
+  f.files->during_write = once(std::move(during));
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "changes that come while a write runs (a burst) are written "
+                  "once none has come for coalesce_quiet, not before, and a "
+                  "change after a write with no such change is written at "
+                  "once") {
+  start();
+  once_during_next_write(*this, [this] {
+    change("cfg/a", 2);
+    change("cfg/a", 3);
+  });
+  change("cfg/a", 1);
+  run();
+  // The first change of the burst went out at once.
+  REQUIRE(renamed() == std::vector<std::string>{"", "cfg/a=1\n"});
+  CHECK(status().phase == writer_phase::pending);
+  advance(4ms);
+  CHECK(renamed().size() == 2);
+  change("cfg/a", 4); // the burst goes on: the quiet period starts again
+  run();
+  advance(4ms);
+  CHECK(renamed().size() == 2);
+  CHECK(files->write_calls == 2);
+  advance(1ms); // 5 ms after the last change
+  CHECK(renamed()
+        == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=4\n"});
+  CHECK(status().phase == writer_phase::idle);
+  CHECK(*refreshes == 3);
+  // Nothing came while that write ran: the next change is not held.
+  change("cfg/a", 5);
+  run();
+  CHECK(renamed().back() == "cfg/a=5\n");
+  CHECK(renamed().size() == 4);
+  CHECK(status().changes == 5);
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "a change that comes once the new content is in place "
+                  "(during the directory fsync) is no burst: it is written "
+                  "right after, without waiting") {
+  start();
+  files->during_sync = once([this] { change("cfg/a", 2); });
+  change("cfg/a", 1);
+  run();
+  CHECK(renamed()
+        == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=2\n"});
+  CHECK(status().phase == writer_phase::idle);
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "a burst's write is held no longer than coalesce_max since "
+                  "it became owed, however steady the stream") {
+  auto s = spec();
+  s.settings.coalesce_max = 20ms;
+  writer = spawn_memcached_cfg(sys, s);
+  exits = watch(sys, writer);
+  run();
+  once_during_next_write(*this, [this] { change("cfg/a", 1); });
+  change("cfg/b", 1);
+  run(); // cfg/b=1 written; cfg/a=1 owed since now, in a burst
+  REQUIRE(renamed().size() == 2);
+  int64_t sent = 1;
+  // A change every 3 ms: the stream is never quiet for 5 ms.
+  for (int ms = 3; ms <= 18; ms += 3) {
+    advance(3ms);
+    change("cfg/a", ++sent);
+    run();
+    CAPTURE(ms);
+    CHECK(renamed().size() == 2);
+  }
+  advance(3ms); // 21 ms: the write held since 0 ms was due at 20 ms
+  REQUIRE(renamed().size() == 3);
+  CHECK(renamed().back()
+        == "cfg/a=" + std::to_string(sent) + "\ncfg/b=1\n"); // the latest
+  CHECK(files->write_calls == 3);
+  CHECK(status().phase == writer_phase::idle);
+}
+
+TEST_CASE_FIXTURE(writer_fixture,
+                  "with coalesce_quiet zero the changes a write missed are "
+                  "written right after it, without waiting") {
+  auto s = spec();
+  s.settings.coalesce_quiet = caf::timespan{0};
+  writer = spawn_memcached_cfg(sys, s);
+  exits = watch(sys, writer);
+  run();
+  once_during_next_write(*this, [this] { change("cfg/a", 2); });
+  change("cfg/a", 1);
+  run();
+  CHECK(renamed()
+        == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=2\n"});
+  CHECK(status().phase == writer_phase::idle);
 }
 
 TEST_CASE_FIXTURE(writer_fixture,
@@ -354,6 +468,9 @@ TEST_CASE("randomised mailbox orders: a two-key update is never rendered "
       }
     }
     f.files->rename_error = 0;
+    // What is queued, then a retry interval: a retry, or a write held for
+    // the end of a burst (coalesce_quiet), is due within it.
+    f.run();
     f.advance(100ms);
     REQUIRE_FALSE(f.exits.down());
     for (auto& content : f.renamed()) {
