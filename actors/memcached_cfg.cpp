@@ -63,11 +63,14 @@ struct attempt_ticket {
   bool abandoned = false;
   bool finished = false;
 
-  /// Whether the new content is in place (or the attempt is over): work
-  /// that comes now is news to a current file, not a burst.
-  bool past_rename() {
+  /// Whether the rename has begun (or the attempt is over): work that
+  /// comes now may be news to a reader of the new content, not a burst
+  /// that content missed. (A reader woken by the rename may be answered
+  /// before the job's thread runs again: so the rename's start, not end.)
+  bool renaming() {
     std::lock_guard<std::mutex> guard{mtx};
-    return finished || std::strcmp(step, "fsync") == 0;
+    return finished || std::strcmp(step, "rename") == 0
+           || std::strcmp(step, "fsync") == 0;
   }
 };
 
@@ -133,7 +136,7 @@ struct writer_state {
   /// whether new work came while it ran (then another attempt follows).
   std::shared_ptr<attempt_ticket> in_flight;
   bool changed_in_flight = false;
-  /// Work came before its rename: its content was stale once in place.
+  /// Work came before its rename began: its content was stale once in place.
   bool missed_by_flight = false;
   /// The last failed attempt (meaningful while `attempts` > 0): what a give
   /// up at the deadline names when an attempt, the retry of that failure, is
@@ -251,7 +254,7 @@ void new_work(writer_self self) {
   st.write_owed = true;
   if (st.in_flight) {
     st.changed_in_flight = true; // the attempt renders an older state
-    if (!st.missed_by_flight && !st.in_flight->past_rename())
+    if (!st.missed_by_flight && !st.in_flight->renaming())
       st.missed_by_flight = true;
   }
   queue_write(self);
@@ -578,9 +581,9 @@ void attempt(writer_self self) {
     submit_attempt(self, out.text());
     return;
   }
-  // Work that came before the new content was in place makes it a burst;
-  // looked at before the directory fsync and the refresh, which a reader
-  // may answer with the next change.
+  // Work that came before the rename began makes it a burst; looked at
+  // then, not after the rename, which a reader may answer with the next
+  // change at once.
   bool looked = false;
   auto look = [&] {
     st.burst = !self->mailbox().empty();
@@ -588,7 +591,7 @@ void attempt(writer_self self) {
   };
   auto failure = replace_file(*st.spec->files, st.spec->settings, out.text(),
                               [&](const char* step) {
-                                if (std::strcmp(step, "fsync") == 0)
+                                if (std::strcmp(step, "rename") == 0)
                                   look();
                                 return true;
                               });

@@ -154,7 +154,7 @@ const std::vector<row> rows = {
    "durable off"},
   {"burst", "events -> writes (min-max)",
    "{events:n} -> {writes:n} ({writes_min:n}-{writes_max:n})",
-   at_most("writes", 3, 'n')},
+   at_most("writes_max", 2, 'n')},
   {"burst", "settle, events/s", "{settle_ms} ms, {events_per_s:n}/s",
    at_least("events_per_s", 1e6, 'n', "/s")},
   {"throughput", "no-op events/s (min-max)",

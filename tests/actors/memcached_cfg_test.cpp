@@ -109,8 +109,7 @@ TEST_CASE_FIXTURE(writer_fixture,
   CHECK(renamed().size() == 2);
   CHECK(files->write_calls == 2);
   advance(1ms); // 5 ms after the last change
-  CHECK(renamed()
-        == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=4\n"});
+  CHECK(renamed() == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=4\n"});
   CHECK(status().phase == writer_phase::idle);
   CHECK(*refreshes == 3);
   // Nothing came while that write ran: the next change is not held.
@@ -129,8 +128,7 @@ TEST_CASE_FIXTURE(writer_fixture,
   files->during_sync = once([this] { change("cfg/a", 2); });
   change("cfg/a", 1);
   run();
-  CHECK(renamed()
-        == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=2\n"});
+  CHECK(renamed() == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=2\n"});
   CHECK(status().phase == writer_phase::idle);
 }
 
@@ -174,8 +172,7 @@ TEST_CASE_FIXTURE(writer_fixture,
   once_during_next_write(*this, [this] { change("cfg/a", 2); });
   change("cfg/a", 1);
   run();
-  CHECK(renamed()
-        == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=2\n"});
+  CHECK(renamed() == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=2\n"});
   CHECK(status().phase == writer_phase::idle);
 }
 
