@@ -84,6 +84,17 @@ void once_during_next_write(writer_fixture& f, std::function<void()> during) {
   f.files->during_write = once(std::move(during));
 }
 
+/// Sends cfg/a=1 with `hook` (a step of the fake port) sending cfg/a=2 the
+/// first time it runs; both must land one after the other, no time passing.
+void check_written_back_to_back(writer_fixture& f,
+                                std::function<void()>& hook) {
+  hook = once([&f] { f.change("cfg/a", 2); });
+  f.change("cfg/a", 1);
+  f.run();
+  CHECK(f.renamed() == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=2\n"});
+  CHECK(f.status().phase == writer_phase::idle);
+}
+
 } // namespace
 
 TEST_CASE_FIXTURE(writer_fixture,
@@ -125,11 +136,7 @@ TEST_CASE_FIXTURE(writer_fixture,
                   "(during the directory fsync) is no burst: it is written "
                   "right after, without waiting") {
   start();
-  files->during_sync = once([this] { change("cfg/a", 2); });
-  change("cfg/a", 1);
-  run();
-  CHECK(renamed() == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=2\n"});
-  CHECK(status().phase == writer_phase::idle);
+  check_written_back_to_back(*this, files->during_sync);
 }
 
 TEST_CASE_FIXTURE(writer_fixture,
@@ -137,9 +144,7 @@ TEST_CASE_FIXTURE(writer_fixture,
                   "it became owed, however steady the stream") {
   auto s = spec();
   s.settings.coalesce_max = 20ms;
-  writer = spawn_memcached_cfg(sys, s);
-  exits = watch(sys, writer);
-  run();
+  start(s);
   once_during_next_write(*this, [this] { change("cfg/a", 1); });
   change("cfg/b", 1);
   run(); // cfg/b=1 written; cfg/a=1 owed since now, in a burst
@@ -166,14 +171,8 @@ TEST_CASE_FIXTURE(writer_fixture,
                   "written right after it, without waiting") {
   auto s = spec();
   s.settings.coalesce_quiet = caf::timespan{0};
-  writer = spawn_memcached_cfg(sys, s);
-  exits = watch(sys, writer);
-  run();
-  once_during_next_write(*this, [this] { change("cfg/a", 2); });
-  change("cfg/a", 1);
-  run();
-  CHECK(renamed() == std::vector<std::string>{"", "cfg/a=1\n", "cfg/a=2\n"});
-  CHECK(status().phase == writer_phase::idle);
+  start(s);
+  check_written_back_to_back(*this, files->during_write);
 }
 
 TEST_CASE_FIXTURE(writer_fixture,

@@ -40,7 +40,12 @@ struct writer_fixture : coordinator_fixture {
 
   /// Spawns the writer and lets it make its initial write.
   void start() {
-    writer = spawn_memcached_cfg(sys, spec());
+    start(spec());
+  }
+
+  /// The same with a spec of the test's own (other settings).
+  void start(writer_spec s) {
+    writer = spawn_memcached_cfg(sys, std::move(s));
     exits = watch(sys, writer);
     run();
   }
