@@ -12,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "memcached_cfg/actors/detail/attempt.hpp"
 #include "memcached_cfg/actors/detail/writer_atoms.hpp"
 #include "memcached_cfg/messages/duration.hpp"
 #include "memcached_cfg/messages/errors.hpp"
@@ -21,6 +22,8 @@ namespace mcfg {
 
 namespace {
 
+using detail::attempt_failure;
+using detail::attempt_ticket;
 using detail::deadline_atom;
 using detail::io_done_atom;
 using detail::retry_atom;
@@ -35,44 +38,6 @@ using writer_actor = memcached_cfg_actor::extend<
   caf::reacts_to<deadline_atom, uint64_t>>;
 
 using clock_time = caf::actor_clock::time_point;
-
-/// Which step of an attempt failed, on which path, and what the OS said
-/// (or, for a step that never returned, `note`).
-struct attempt_failure {
-  const char* operation;
-  std::string path;
-  std::error_code os_error;
-  std::string note = {};
-
-  std::string what() const {
-    return note.empty() ? os_error.message() : note;
-  }
-};
-
-/// One attempt handed to the pool, shared by the writer and its job: the
-/// step the job is in, and whether the writer gave up on it. A job given
-/// up on renames nothing; whichever of the two finishes last removes the
-/// temp file.
-struct attempt_ticket {
-  uint64_t id = 0;
-  /// The source version the bytes render.
-  uint64_t version = 0;
-  clock_time started;
-  std::mutex mtx;
-  const char* step = "queued";
-  bool abandoned = false;
-  bool finished = false;
-
-  /// Whether the rename has begun (or the attempt is over): work that
-  /// comes now may be news to a reader of the new content, not a burst
-  /// that content missed. (A reader woken by the rename may be answered
-  /// before the job's thread runs again: so the rename's start, not end.)
-  bool renaming() {
-    std::lock_guard<std::mutex> guard{mtx};
-    return finished || std::strcmp(step, "rename") == 0
-           || std::strcmp(step, "fsync") == 0;
-  }
-};
 
 std::string parent_directory(const std::string& path) {
   auto pos = path.rfind('/');
@@ -109,12 +74,27 @@ struct writer_state {
     return "writer " + spec->settings.path;
   }
   std::unique_ptr<writer_module> module;
+  /// Null while the file is in step (writer_trouble).
+  std::unique_ptr<detail::writer_trouble> trouble;
 
-  // The TimerRef equivalent: the id of the one live retry timer. Cancelling
-  // clears it, so a retry that still arrives finds no match and is dropped.
-  std::optional<uint64_t> retry_timer;
-  uint64_t last_timer_id = 0;
+  // The TimerRef equivalent: the id of the one live retry timer, 0 for
+  // none. Cancelling clears it, so a retry that still arrives finds no
+  // match and is dropped.
+  uint64_t retry_timer = 0;
+  /// The last id given to a retry timer or an attempt (never 0).
+  uint64_t last_id = 0;
 
+  clock_time last_change;
+  /// Since when the write owed now has been owed.
+  clock_time owed_since;
+  /// Meaningful once `writes` > 0.
+  clock_time last_write;
+
+  /// The attempt the pool runs now, if any (writers with a pool only).
+  std::shared_ptr<attempt_ticket> in_flight;
+
+  /// Failed attempts since the last change.
+  uint32_t attempts = 0;
   bool write_owed = false;
   /// A `write` is in our mailbox or on its way (a burst's held write);
   /// changes queued before it are coalesced.
@@ -122,27 +102,10 @@ struct writer_state {
   /// More work arrived while the last attempt ran: the next one is held
   /// (writer_settings::coalesce_quiet).
   bool burst = false;
-  clock_time last_change;
-  /// Since when the write owed now has been owed.
-  clock_time owed_since;
-  std::optional<clock_time> last_write;
-  /// Failed attempts since the last change.
-  uint32_t attempts = 0;
-  std::string last_error;
-  /// Set while the module refuses to render its state.
-  caf::error refusal;
-
-  /// The attempt the pool runs now, if any (writers with a pool only), and
-  /// whether new work came while it ran (then another attempt follows).
-  std::shared_ptr<attempt_ticket> in_flight;
+  /// New work came while `in_flight` ran (then another attempt follows)...
   bool changed_in_flight = false;
-  /// Work came before its rename began: its content was stale once in place.
+  /// ...before its rename began: its content was stale once in place.
   bool missed_by_flight = false;
-  /// The last failed attempt (meaningful while `attempts` > 0): what a give
-  /// up at the deadline names when an attempt, the retry of that failure, is
-  /// still running then.
-  std::optional<attempt_failure> last_failure;
-  uint64_t last_attempt_id = 0;
 
   uint64_t changes = 0;
   uint64_t ignored = 0;
@@ -160,6 +123,16 @@ struct writer_state {
     caf::typed_response_promise<caf::ok_atom> promise;
   };
   std::vector<held_sync> held_syncs;
+
+  detail::writer_trouble& troubled() {
+    if (!trouble)
+      trouble = std::make_unique<detail::writer_trouble>();
+    return *trouble;
+  }
+
+  bool refused() const {
+    return trouble && trouble->refusal;
+  }
 
   ~writer_state() {
     // Runs on every exit the actor runs code for: giving up, an exit message
@@ -246,7 +219,7 @@ void queue_write(writer_self self) {
 /// timer, restart the deadline, and owe a write of the latest state.
 void new_work(writer_self self) {
   auto& st = self->state;
-  st.retry_timer.reset();
+  st.retry_timer = 0;
   st.last_change = self->clock().now();
   st.attempts = 0;
   if (!st.write_owed)
@@ -280,7 +253,7 @@ bool hold_for_burst(writer_self self) {
 
 void arm_retry_timer(writer_self self) {
   auto& st = self->state;
-  auto id = ++st.last_timer_id;
+  auto id = ++st.last_id;
   st.retry_timer = id;
   self->delayed_send(self, st.spec->settings.retry_interval, retry_atom::value,
                      id);
@@ -347,11 +320,10 @@ void record_write(writer_self self, bool wrote, uint64_t version) {
 void on_success(writer_self self, bool wrote) {
   auto& st = self->state;
   record_write(self, wrote, st.state_version);
-  st.retry_timer.reset();
+  st.retry_timer = 0;
   st.write_owed = false;
   st.attempts = 0;
-  st.last_error.clear();
-  st.refusal = caf::error{};
+  st.trouble.reset();
   st.answer_held_syncs();
 }
 
@@ -383,8 +355,9 @@ void on_failure(writer_self self, const attempt_failure& failure) {
   auto& st = self->state;
   ++st.attempts;
   ++st.failed_attempts;
-  st.last_failure = failure;
-  st.last_error = describe(
+  auto& trouble = st.troubled();
+  trouble.last_failure = failure;
+  trouble.last_error = describe(
     make_file_error(failure.operation, failure.path, failure.os_error.value()));
   if (!st.spec->history->failing_since)
     st.spec->history->failing_since = self->clock().now();
@@ -394,29 +367,31 @@ void on_failure(writer_self self, const attempt_failure& failure) {
   }
   if (st.attempts == 1)
     log::warning(st.log_name(),
-                 st.last_error + "; retrying every "
+                 trouble.last_error + "; retrying every "
                    + format_duration(st.spec->settings.retry_interval)
                    + " for up to "
                    + format_duration(st.spec->settings.deadline));
   else
-    log::debug(st.log_name(), st.last_error + " (attempt "
+    log::debug(st.log_name(), trouble.last_error + " (attempt "
                                 + std::to_string(st.attempts) + ")");
   arm_retry_timer(self);
 }
 
 void on_refused(writer_self self, const std::string& reason) {
   auto& st = self->state;
-  st.retry_timer.reset();
+  st.retry_timer = 0;
   st.write_owed = false;
   st.attempts = 0;
-  st.refusal = caf::make_error(errc::invalid_content, st.spec->settings.path,
-                               reason);
-  st.last_error = describe(st.refusal);
-  log::error(st.log_name(), st.last_error + "; the file in place is kept");
+  auto& trouble = st.troubled();
+  trouble.refusal = caf::make_error(errc::invalid_content,
+                                    st.spec->settings.path, reason);
+  trouble.last_error = describe(trouble.refusal);
+  log::error(st.log_name(), trouble.last_error + "; the file in place is kept");
   // A sync for a version not received yet may still be answered by it.
-  st.settle_held_syncs(st.refusal, [&st](const writer_state::held_sync& x) {
-    return !x.version || *x.version <= st.state_version;
-  });
+  st.settle_held_syncs(trouble.refusal,
+                       [&st](const writer_state::held_sync& x) {
+                         return !x.version || *x.version <= st.state_version;
+                       });
 }
 
 /// A pool job, in the file's strand: the steps of `ticket`'s attempt, then
@@ -472,7 +447,7 @@ void arm_deadline(writer_self self) {
 void submit_attempt(writer_self self, std::string bytes) {
   auto& st = self->state;
   auto ticket = std::make_shared<attempt_ticket>();
-  ticket->id = ++st.last_attempt_id;
+  ticket->id = ++st.last_id;
   ticket->version = st.state_version;
   ticket->started = self->clock().now();
   st.in_flight = ticket;
@@ -540,10 +515,10 @@ bool on_deadline(writer_self self, uint64_t id) {
     arm_deadline(self); // a change while it ran moved the deadline
     return true;
   }
-  if (st.attempts > 0 && st.last_failure) {
+  if (st.attempts > 0 && st.trouble && st.trouble->last_failure) {
     // A retry of a failure is what runs: the failure is the news, as when
     // attempts run inline and the last one fails at the deadline.
-    give_up(self, *st.last_failure);
+    give_up(self, *st.trouble->last_failure);
     return true;
   }
   const char* step = nullptr;
@@ -627,7 +602,7 @@ void on_update(writer_self self, const config_update& update) {
   }
   ++st.ignored;
   // Nothing of ours changed: a file that is current renders this version too.
-  if (!st.write_owed && !st.refusal) {
+  if (!st.write_owed && !st.refused()) {
     st.file_version = st.state_version;
     st.answer_held_syncs();
   }
@@ -644,8 +619,8 @@ caf::result<caf::ok_atom> on_sync(writer_self self,
     st.held_syncs.push_back({version, promise});
     return promise;
   }
-  if (st.refusal)
-    return st.refusal;
+  if (st.refused())
+    return st.trouble->refusal;
   return caf::ok_atom::value;
 }
 
@@ -658,12 +633,13 @@ writer_status make_status(writer_self self) {
                 ? writer_phase::retrying
                 : (st.write_owed ? writer_phase::pending : writer_phase::idle);
   out.attempts = st.attempts;
-  out.retry_timer = st.retry_timer.value_or(0);
-  out.last_error = st.last_error;
+  out.retry_timer = st.retry_timer;
+  if (st.trouble)
+    out.last_error = st.trouble->last_error;
   auto now = self->clock().now();
   out.since_last_change = now - st.last_change;
-  if (st.last_write)
-    out.since_last_write = now - *st.last_write;
+  if (st.writes > 0)
+    out.since_last_write = now - st.last_write;
   out.changes = st.changes;
   out.ignored = st.ignored;
   out.writes = st.writes;
@@ -730,7 +706,7 @@ writer_actor::behavior_type writer(writer_self self,
                    "dropped cancelled retry timer " + std::to_string(id));
         return;
       }
-      st.retry_timer.reset();
+      st.retry_timer = 0;
       if (!st.in_flight)
         attempt(self);
       publish(self);
