@@ -5,7 +5,7 @@
 //
 // Per N, one JSON line (`scale_<N>`), in the order they are taken:
 // - start_s: from starting mcfgd until every file holds the source's
-//   users; on the way, until the first lock file appears (locking_s:
+//   users; on the way, until the folder's lock file appears (locking_s:
 //   node.yaml read and checked, the control socket up) and until the first
 //   file holds them (first_file_s: the writers run);
 // - what the node costs once written: threads, open descriptors, resident
@@ -25,10 +25,10 @@
 //   (floor_start_s), and replacing them before each edit (floor_edit_s).
 //
 // Files are compared with what memcached_passwords renders (sorted
-// "user:password" lines), never printed. mcfgd keeps a lock file open per
-// file (lock_files in programs/mcfgd.cpp), so the group raises its own
-// RLIMIT_NOFILE, which mcfgd inherits, to what N needs (within the hard
-// limit).
+// "user:password" lines), never printed. mcfgd keeps one lock file open
+// per folder (lock_files in programs/mcfgd.cpp); the group raises its own
+// RLIMIT_NOFILE, which mcfgd inherits, for the files its floor and polling
+// hold (within the hard limit).
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
@@ -402,9 +402,9 @@ figures run_n(const options& opt, size_t n) {
   auto t0 = now_ns();
   node.start();
   try {
-    // The first lock file: node.yaml is read and checked, the control
+    // The folder's lock file: node.yaml is read and checked, the control
     // socket is up, and the node takes its files' locks (lock_files).
-    auto lock = node.paths().front() + ".lock";
+    auto lock = node.files_dir() + "/mcfgd.lock";
     while (!std::filesystem::exists(lock)) {
       require(now_ns() - t0 < 300 * second_ns, "no lock file within 300 s");
       require(node.alive(), "mcfgd exited");

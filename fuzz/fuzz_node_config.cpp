@@ -6,11 +6,12 @@
 // - errors come in document order (line, then column);
 // - a loaded config keeps what node_config.hpp promises: absolute, lexically
 //   normal paths, each naming a file (not `dir/`, so not `..` either); at
-//   least one file; no two files on one path or on each
-//   other's temporary or lock file (checked here pair by pair, the loader's
-//   check is linear), none on the source; modes without group/other
-//   write (and without world read for the passwords file); positive
-//   durations; a signal refresh names a pidfile, a command refresh has argv.
+//   least one file; no two files on one path or on each other's temporary
+//   file (checked here pair by pair, the loader's check is linear), none
+//   on its folder's lock file (mcfgd.lock) or the source; modes without
+//   group/other write (and without world read for the passwords file);
+//   positive durations; a signal refresh names a pidfile, a command
+//   refresh has argv.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -51,6 +52,8 @@ void check_config(const mcfg::node_config& cfg) {
   for (size_t i = 0; i < cfg.files.size(); ++i) {
     const auto& f = cfg.files[i];
     FUZZ_CHECK(names_a_file(f.path));
+    // No file on a folder's lock file (programs/mcfgd.cpp, lock_files).
+    FUZZ_CHECK(f.path != mcfg::folder_lock_of(f.path));
     FUZZ_CHECK(f.path != cfg.source);
     FUZZ_CHECK(f.mode <= 0777);
     FUZZ_CHECK((f.mode & 0022) == 0);
@@ -60,7 +63,6 @@ void check_config(const mcfg::node_config& cfg) {
       const auto& g = cfg.files[j];
       FUZZ_CHECK(f.path != g.path);
       FUZZ_CHECK(f.path != g.path + ".tmp" && g.path != f.path + ".tmp");
-      FUZZ_CHECK(f.path != g.path + ".lock" && g.path != f.path + ".lock");
     }
     if (auto sig = std::get_if<mcfg::refresh_signal>(&f.refresh)) {
       FUZZ_CHECK(sig->signal > 0);
@@ -82,7 +84,7 @@ void check_config(const mcfg::node_config& cfg) {
   FUZZ_CHECK(control.socket != cfg.source && control.socket != cfg.config_file);
   for (auto& f : cfg.files)
     FUZZ_CHECK(control.socket != f.path && control.socket != f.path + ".tmp"
-               && control.socket != f.path + ".lock");
+               && control.socket != mcfg::folder_lock_of(f.path));
   FUZZ_CHECK(control.listen.has_value() == !control.token_file.empty());
   if (control.listen) {
     FUZZ_CHECK(!control.listen->host.empty());

@@ -75,16 +75,7 @@ private:
                      } else if (name == "control") {
                        control(k, v);
                      } else if (name == "log_level") {
-                       std::optional<log::level> lvl;
-                       if (v.IsScalar())
-                         lvl = log::parse_level(v.Scalar());
-                       if (lvl)
-                         cfg_.log_level = *lvl;
-                       else
-                         fail_value(k, v, "log_level",
-                                    "expected one of error, warning, info, "
-                                    "debug, got "
-                                      + got(v));
+                       log_level(k, v);
                      } else if (name == "io_threads") {
                        io_threads(k, v);
                      } else if (name == "allow_empty_users") {
@@ -117,10 +108,16 @@ private:
          });
   }
 
+  void log_level(const YAML::Node& k, const YAML::Node& v) {
+    if (auto lvl = v.IsScalar() ? log::parse_level(v.Scalar()) : std::nullopt)
+      cfg_.log_level = *lvl;
+    else
+      fail_value(k, v, "log_level",
+                 "expected one of error, warning, info, debug, got " + got(v));
+  }
+
   void io_threads(const YAML::Node& k, const YAML::Node& v) {
-    std::optional<uint64_t> n;
-    if (v.IsScalar())
-      n = parse_uint(v.Scalar(), 1024);
+    auto n = v.IsScalar() ? parse_uint(v.Scalar(), 1024) : std::nullopt;
     if (n && *n > 0)
       cfg_.io_threads = static_cast<size_t>(*n);
     else
@@ -137,9 +134,8 @@ private:
                cfg_.supervisor_period = *d;
              return;
            }
-           std::optional<uint64_t> n;
-           if (v.IsScalar())
-             n = parse_uint(v.Scalar(), 1'000'000);
+           auto n = v.IsScalar() ? parse_uint(v.Scalar(), 1'000'000)
+                                 : std::nullopt;
            if (n)
              cfg_.supervisor_intensity = static_cast<size_t>(*n);
            else
@@ -167,9 +163,8 @@ private:
              if (auto str = scalar(k, v, path, "a group name or gid"))
                out.group = group_id(k, v, *str);
            } else if (name == "listen") {
-             std::optional<listen_address> addr;
-             if (v.IsScalar())
-               addr = parse_listen_address(v.Scalar());
+             auto addr = v.IsScalar() ? parse_listen_address(v.Scalar())
+                                      : std::nullopt;
              if (!addr)
                fail_value(k, v, path,
                           "expected \"host:port\" (or \":port\") with a "
@@ -729,12 +724,16 @@ private:
       fail(socket_mark_, "control.socket",
            "is the source or this node.yaml, which must never be replaced");
     // Against all earlier files' names at once: linear (pairs: 17 s at 10k).
-    static const char* const uses[] = {"file", "temporary file", "lock file"};
+    static const char* const uses[] = {"file", "temporary file"};
     std::unordered_map<std::string, std::pair<size_t, int>> used;
     used.reserve(3 * cfg_.files.size());
     for (size_t i = 0; i < cfg_.files.size(); ++i) {
       const auto& [key, mark] = path_marks_[i];
       const auto& p = cfg_.files[i].path;
+      if (fs::path{p}.filename() == folder_lock_name) // its own folder's lock
+        fail(mark, key + ".path",
+             std::string{"is named "} + folder_lock_name
+               + ", the lock file mcfgd keeps in each folder it writes to");
       if (!cfg_.source.empty() && p == cfg_.source)
         fail(mark, key + ".path",
              "is the source of truth itself (`source`), which must never be "
@@ -742,11 +741,11 @@ private:
       if (p == cfg_.config_file)
         fail(mark, key + ".path",
              "is this node.yaml itself, which must never be overwritten");
-      const std::string names[] = {p, p + ".tmp", p + ".lock"};
-      for (int use = 0; use < 3; ++use) {
+      const std::string names[] = {p, p + ".tmp", folder_lock_of(p)};
+      for (int use = 0; use < 2; ++use) {
         auto it = used.find(names[use]);
-        // Two temp or lock files can only meet when the files do.
-        if (it == used.end() || (use > 0 && it->second.second > 0))
+        // Temp files meet only where files do; a lock, by its name (above).
+        if (it == used.end() || use + it->second.second > 1)
           continue;
         auto [j, their_use] = it->second;
         const auto& other = path_marks_[j].first;
@@ -762,7 +761,8 @@ private:
     }
     if (auto it = used.find(socket); it != used.end())
       fail(socket_mark_, "control.socket",
-           "collides with the maintained file "
+           (it->second.second == 2 ? "is the lock file of the folder of "
+                                   : "collides with the maintained file ")
              + cfg_.files[it->second.first].path);
   }
 

@@ -134,6 +134,16 @@ struct control_config {
   std::optional<server_tls_files> tls;
 };
 
+/// The lock file mcfgd keeps in each folder it writes files to, with one
+/// byte locked per file (programs/mcfgd.cpp, lock_files). No maintained
+/// file may bear this name.
+inline constexpr const char folder_lock_name[] = "mcfgd.lock";
+
+/// The folder lock of the file at `path`: mcfgd.lock beside it.
+inline std::string folder_lock_of(const std::string& path) {
+  return path.substr(0, path.rfind('/') + 1) + folder_lock_name;
+}
+
 /// Everything in node.yaml, resolved: absolute paths, durations as
 /// caf::timespan, defaults filled in.
 struct node_config {

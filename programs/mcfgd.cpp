@@ -27,10 +27,6 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <sys/file.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
@@ -50,6 +46,7 @@
 #include "memcached_cfg/node/node_tree.hpp"
 #include "memcached_cfg/node/private_file.hpp"
 #include "memcached_cfg/programs/command_line.hpp"
+#include "memcached_cfg/programs/node_locks.hpp"
 #include "memcached_cfg/programs/readiness.hpp"
 #include "memcached_cfg/programs/start_wait.hpp"
 #include "memcached_cfg/programs/supervisor_log.hpp"
@@ -245,150 +242,6 @@ open_control(const mcfg::node_config& cfg,
   return out;
 }
 
-// -- one node per set of files -----------------------------------------------
-
-/// The locks that make this the only node on its node.yaml and on each of
-/// its files, held (open, flock'ed) for the process's life. The kernel
-/// drops them when it exits, however it exits, so no stale lock outlives a
-/// crash.
-class node_locks {
-public:
-  node_locks() = default;
-  node_locks(const node_locks&) = delete;
-  node_locks& operator=(const node_locks&) = delete;
-  ~node_locks() {
-    for (int fd : fds_)
-      ::close(fd);
-  }
-  void hold(int fd) {
-    fds_.push_back(fd);
-  }
-
-private:
-  std::vector<int> fds_;
-};
-
-/// ", pid N": the process holding a flock on `st`'s file, as /proc/locks
-/// shows it ("1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF"); "" when
-/// it cannot tell.
-std::string lock_holder(const struct stat& st) {
-  std::ifstream in{"/proc/locks"};
-  char id[64];
-  std::snprintf(id, sizeof(id), "%02x:%02x:%ju", major(st.st_dev),
-                minor(st.st_dev), static_cast<uintmax_t>(st.st_ino));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream words{line};
-    std::string number, kind, advisory, mode, pid, where;
-    words >> number >> kind >> advisory >> mode >> pid >> where;
-    if (kind == "FLOCK" && where == id) // "->" lines are waiters: skipped
-      return ", pid " + pid;
-  }
-  return {};
-}
-
-/// Takes an exclusive flock on `path`, opened with `flags`, for `subject`
-/// (node.yaml, or the file `path` is the lock of). False when `path` does
-/// not exist and `flags` do not create it.
-mcfg::result<bool, startup_failure> lock(const std::string& path, int flags,
-                                         const std::string& subject,
-                                         node_locks& held) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == ENOENT && (flags & O_CREAT) == 0)
-    return false;
-  if (fd < 0)
-    return startup_failure{"could not start: cannot open " + path
-                           + " to lock it: " + std::strerror(errno)};
-  held.hold(fd);
-  if (::flock(fd, LOCK_EX | LOCK_NB) == 0)
-    return true;
-  if (errno != EWOULDBLOCK)
-    return startup_failure{"could not start: cannot lock " + path + ": "
-                           + std::strerror(errno)};
-  struct stat st {};
-  auto holder = ::fstat(fd, &st) == 0 ? lock_holder(st) : std::string{};
-  auto lock_file = path == subject ? std::string{} : " (lock " + path + ")";
-  return startup_failure{"could not start: " + subject
-                         + " is in use by another mcfgd" + holder + lock_file
-                         + "; nothing written"};
-}
-
-/// One node per node.yaml and per file: a second mcfgd on either would
-/// race the first through the same temp files and control socket. The lock
-/// on node.yaml is the file itself (read-only: /etc may be), taken before
-/// the control socket is touched.
-mcfg::result<void, startup_failure> lock_node_yaml(const mcfg::node_config& cfg,
-                                                   node_locks& held) {
-  // node.yaml may be a link that configuration management keeps.
-  auto locked = lock(cfg.config_file, O_RDONLY, cfg.config_file, held);
-  if (!locked)
-    return locked.error();
-  return {};
-}
-
-/// Each file's lock stays open for the node's life, beside the control
-/// sockets, etcd's connections and the pool's files in flight: raises the
-/// soft limit of open files (1,024 under systemd, hard 524,288) to what that
-/// needs, so that a node of thousands of files starts, and says so plainly
-/// when the hard limit is too low for it.
-mcfg::result<void, startup_failure>
-raise_open_files_limit(const mcfg::node_config& cfg) {
-  // Per pool thread a temp file and a folder at most; the rest is headroom
-  // for connections (API clients, etcd, memcached probes) and libraries.
-  rlim_t need = cfg.files.size() + 2 * cfg.io_threads + 256;
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= need)
-    return {};
-  if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < need)
-    return startup_failure{
-      "could not start: " + std::to_string(cfg.files.size())
-      + " files need up to " + std::to_string(need)
-      + " open files, and the hard limit (RLIMIT_NOFILE) is "
-      + std::to_string(lim.rlim_max)
-      + "; raise it (LimitNOFILE= in the unit, or ulimit -Hn); nothing "
-        "written"};
-  lim.rlim_cur = need;
-  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0)
-    return startup_failure{"could not start: cannot raise the open files "
-                           "limit to "
-                           + std::to_string(need) + ": " + std::strerror(errno)
-                           + "; nothing written"};
-  return {};
-}
-
-/// The lock of each file is "<file>.lock" beside it (the file itself is
-/// replaced by each write), a file of this program's own, never a link.
-/// Taken once the control API is up (a certificate that does not load is
-/// bad configuration, found before this writes anything) and before any
-/// writer starts. The lock files that exist are locked first, so that a
-/// second node is refused before it creates one of its own (or a folder).
-mcfg::result<void, startup_failure> lock_files(const mcfg::node_config& cfg,
-                                               node_locks& held) {
-  std::vector<bool> done;
-  for (auto& file : cfg.files) {
-    auto locked = lock(file.path + ".lock", O_RDONLY | O_NOFOLLOW, file.path,
-                       held);
-    if (!locked)
-      return locked.error();
-    done.push_back(*locked);
-  }
-  auto files = mcfg::make_posix_file_port();
-  for (size_t i = 0; i < cfg.files.size(); ++i) {
-    auto& file = cfg.files[i];
-    if (done[i])
-      continue;
-    auto dir = std::string{std::filesystem::path{file.path}.parent_path()};
-    if (auto ec = files->make_directories(dir))
-      return startup_failure{"could not start: mkdir " + dir + ": "
-                             + ec.message()};
-    auto created = lock(file.path + ".lock", O_RDWR | O_CREAT | O_NOFOLLOW,
-                        file.path, held);
-    if (!created)
-      return created.error();
-  }
-  return {};
-}
-
 /// Requests from the API wait this long for the node's actors; a sync owes
 /// at most a retry deadline, plus its refresh.
 caf::timespan backend_timeout(const mcfg::node_config& cfg) {
@@ -499,7 +352,7 @@ private:
 class node_process {
 public:
   node_process(const mcfg::node_config& cfg, sigset_t signals,
-               node_locks& locks)
+               mcfg::node_locks& locks)
     : cfg_(cfg), signals_(signals), locks_(locks) {
   }
 
@@ -520,7 +373,9 @@ public:
   open(std::vector<mcfg::control_listener> listeners) {
     if (auto api = start_control(std::move(listeners)); !api)
       return api;
-    return lock_files(cfg_, locks_);
+    if (auto why = mcfg::lock_files(cfg_, locks_))
+      return startup_failure{*why};
+    return {};
   }
 
   /// What status shows as the source until start().
@@ -610,7 +465,7 @@ private:
   std::optional<mcfg::node_source> src_;
   sigset_t signals_;
   /// node.yaml's and the files' locks: released last, after every job.
-  node_locks& locks_;
+  mcfg::node_locks& locks_;
   /// Read by the control actor: declared before it, so it outlives it.
   mcfg::startup_note note_;
   /// The writers' I/O: declared before the actor system, so that it is
@@ -656,11 +511,11 @@ int run(const mcfg::node_config& cfg, mcfg::node_source_read read) {
   auto secrets = read_control_secrets(cfg);
   if (!secrets)
     return report(secrets.error());
-  if (auto raised = raise_open_files_limit(cfg); !raised)
-    return report(raised.error());
-  node_locks locks;
-  if (auto locked = lock_node_yaml(cfg, locks); !locked)
-    return report(locked.error());
+  if (auto why = mcfg::raise_open_files_limit(cfg))
+    return report({*why});
+  mcfg::node_locks locks;
+  if (auto why = mcfg::lock_node_yaml(cfg, locks))
+    return report({*why});
   auto signals = handled_signals();
   auto listeners = open_control(cfg, std::move(secrets).value());
   if (!listeners)

@@ -1,14 +1,16 @@
 // One node per set of files, on the real binary: a second mcfgd on the same
 // node.yaml, or on another node.yaml naming one of the same files, is
 // refused at start, says who holds the lock, and writes nothing; the first
-// node and its files carry on untouched. A lock per file is an open file per
-// file: more than the default limit of them start too, or are refused
-// plainly when the hard limit is too low. Time is real here; every wait is
-// bounded.
+// node and its files carry on untouched. Each file is a byte of its folder's
+// lock file (mcfgd.lock), so two nodes may share a folder, never a file. A
+// lock per folder is an open file per folder: more than the default limit of
+// them start too, or are refused plainly when the hard limit is too low.
+// Time is real here; every wait is bounded.
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -142,7 +144,8 @@ TEST_CASE("a second mcfgd whose node.yaml shares one file with a running "
   CHECK(second.exit_code == 1);
   CHECK(contains(second.err, shared + " is in use by another mcfgd, pid "
                                + std::to_string(first.mcfgd.pid()) + " (lock "
-                               + shared + ".lock); nothing written"));
+                               + dir / "out/mcfgd.lock"
+                               + "); nothing written"));
   CHECK(file_state::of(shared) == before);
   CHECK(read_file(shared) == "alice:Pw-lock-a\n");
   // Not even a lock file or a folder for its own file.
@@ -167,10 +170,40 @@ TEST_CASE("a second mcfgd whose node.yaml shares one file with a running "
     contains(second.err + read_file(first.err) + read_file(err), "Pw-lock"));
 }
 
+TEST_CASE("two nodes writing different files of one folder both run, "
+          "sharing one lock file in it and creating none per file") {
+  temp_dir dir;
+  write_text(dir / "a.yaml", "users:\n  alice: {password: Pw-lock-a}\n");
+  write_text(dir / "b.yaml", "users:\n  bob: {password: Pw-lock-b}\n");
+  auto mine = dir / "out/a.auth";
+  auto theirs = dir / "out/b.auth";
+  first_node first{dir, write_node_yaml(dir, "n1", dir / "a.yaml", {mine})};
+  auto err = dir / "second.err";
+  child_process second{{MCFGD, "--config",
+                        write_node_yaml(dir, "n2", dir / "b.yaml", {theirs})},
+                       dir / "second.out",
+                       err};
+  REQUIRE(eventually(
+    [&] { return contains(read_file(err), "ready: 1 files written"); }, 20s));
+  CHECK(read_file(mine) == "alice:Pw-lock-a\n");
+  CHECK(read_file(theirs) == "bob:Pw-lock-b\n");
+  std::vector<std::string> names;
+  for (auto& entry : fs::directory_iterator(dir / "out"))
+    names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"a.auth", "b.auth", "mcfgd.lock"});
+  CHECK(process_alive(first.mcfgd.pid()));
+  second.signal(SIGTERM);
+  CHECK(second.wait_exit_code(20s) == 0);
+  first.mcfgd.signal(SIGTERM);
+  CHECK(first.mcfgd.wait_exit_code(20s) == 0);
+}
+
 namespace {
 
-/// 1,200 files, more than the 1,024 open files a process gets by default:
-/// each holds its lock open for the node's life.
+/// 1,200 files, each in a folder of its own: more than the 1,024 open files
+/// a process gets by default, as each folder's lock stays open for the
+/// node's life.
 std::vector<std::string> many_files(const temp_dir& dir) {
   std::vector<std::string> files;
   for (int i = 0; i < 1200; ++i)
@@ -214,7 +247,8 @@ TEST_CASE("mcfgd with more files than the default 1,024 open files raises "
   REQUIRE(eventually(
     [&] { return contains(read_file(err), "ready: 1200 files written"); },
     60s));
-  // 1,200 locks, 2 per pool thread and 256 to spare: no more than it needs.
+  // 1,200 folder locks, 2 per pool thread and 256 to spare: no more than it
+  // needs.
   CHECK(soft_open_files_limit(mcfgd.pid()) == std::to_string(1200 + 32 + 256));
   for (auto& f : {files.front(), files[600], files.back()})
     CHECK(read_file(f) == "alice:Pw-nofile-a\n");
@@ -237,9 +271,9 @@ TEST_CASE("mcfgd whose files need more open files than the hard limit "
   auto out = run(
     dir, {"prlimit", "--nofile=1024:1024", MCFGD, "--config", yaml}, 20s);
   CHECK(out.exit_code == 1);
-  CHECK(contains(out.err, "could not start: 1200 files need up to 1488 open "
-                          "files, and the hard limit (RLIMIT_NOFILE) is "
-                          "1024; raise it"));
+  CHECK(contains(out.err, "could not start: the files' 1200 folders need up "
+                          "to 1488 open files, and the hard limit "
+                          "(RLIMIT_NOFILE) is 1024; raise it"));
   CHECK_FALSE(fs::exists(dir / "out"));
   CHECK_FALSE(fs::exists(dir / "n1/mcfgd.sock"));
 }

@@ -608,25 +608,46 @@ TEST_CASE("node.yaml: two files on one path are refused") {
     CHECK(r.errors[0].key == "files[1].path");
     CHECK(contains(r.errors[0].message, "temporary file of files[0]"));
   }
-  SUBCASE("a path on another's lock file") {
-    auto r = parse("source: c.yaml\n"
-                   "files:\n"
-                   "  - {module: memcached_passwords, path: auth.lock}\n"
-                   "  - {module: memcached_permissions, path: auth}\n");
-    REQUIRE(r.errors.size() == 1);
+  SUBCASE("a path named like the folder's lock file, in any folder") {
+    auto r = parse(
+      "source: c.yaml\n"
+      "files:\n"
+      "  - {module: memcached_passwords, path: run/auth}\n"
+      "  - {module: memcached_permissions, path: run/mcfgd.lock}\n"
+      "  - {module: memcached_permissions, path: elsewhere/mcfgd.lock}\n"
+      "  - {module: memcached_permissions, path: run/auth.lock}\n");
+    REQUIRE(r.errors.size() == 2); // auth.lock is just a file now
     CHECK(r.errors[0].key == "files[1].path");
-    CHECK(contains(r.errors[0].message, "lock file of files[0]"));
+    CHECK(r.errors[1].key == "files[2].path");
+    CHECK(contains(r.errors[0].message,
+                   "is named mcfgd.lock, the lock file mcfgd keeps in each "
+                   "folder it writes to"));
+  }
+  SUBCASE("the control socket on a folder's lock file") {
+    auto r = parse("source: c.yaml\n"
+                   "control: {socket: run/mcfgd.lock}\n"
+                   "files:\n"
+                   "  - {module: memcached_passwords, path: run/auth}\n");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].key == "control.socket");
+    CHECK(contains(r.errors[0].message, "is the lock file of the folder of "));
+    CHECK(ok("source: c.yaml\n" // no file of this node in that folder
+             "control: {socket: sock/mcfgd.lock}\n"
+             "files:\n"
+             "  - {module: memcached_passwords, path: run/auth}\n")
+            .files.size()
+          == 1);
   }
   SUBCASE("among 2,000 files, only the last collides: with the first") {
     std::string yaml = "source: c.yaml\nfiles:\n";
     for (int i = 0; i < 1999; ++i)
       yaml += "  - {module: memcached_passwords, path: run/" + std::to_string(i)
               + "}\n";
-    yaml += "  - {module: memcached_passwords, path: run/0.lock}\n";
+    yaml += "  - {module: memcached_passwords, path: run/0.tmp}\n";
     auto r = parse(yaml);
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].key == "files[1999].path");
-    CHECK(contains(r.errors[0].message, "lock file of files[0]"));
+    CHECK(contains(r.errors[0].message, "temporary file of files[0]"));
   }
   SUBCASE("a file on the source of truth") {
     auto r = parse("source: c.yaml\n"
