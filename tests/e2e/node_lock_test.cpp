@@ -66,6 +66,12 @@ std::string write_node_yaml(const temp_dir& dir, const std::string& name,
   return path;
 }
 
+/// Two sources in `dir`: a.yaml with alice, b.yaml with bob.
+void write_two_sources(const temp_dir& dir) {
+  write_text(dir / "a.yaml", "users:\n  alice: {password: Pw-lock-a}\n");
+  write_text(dir / "b.yaml", "users:\n  bob: {password: Pw-lock-b}\n");
+}
+
 /// The first node: running, ready, its file written.
 struct first_node {
   temp_dir& dir;
@@ -129,8 +135,7 @@ TEST_CASE("a second mcfgd on the same node.yaml exits 1 naming the file and "
 TEST_CASE("a second mcfgd whose node.yaml shares one file with a running "
           "node is refused and writes none of its files") {
   temp_dir dir;
-  write_text(dir / "a.yaml", "users:\n  alice: {password: Pw-lock-a}\n");
-  write_text(dir / "b.yaml", "users:\n  bob: {password: Pw-lock-b}\n");
+  write_two_sources(dir);
   auto shared = dir / "out/memcached.auth";
   auto own = dir / "other/memcached.auth";
   auto first_yaml = write_node_yaml(dir, "n1", dir / "a.yaml", {shared});
@@ -173,8 +178,7 @@ TEST_CASE("a second mcfgd whose node.yaml shares one file with a running "
 TEST_CASE("two nodes writing different files of one folder both run, "
           "sharing one lock file in it and creating none per file") {
   temp_dir dir;
-  write_text(dir / "a.yaml", "users:\n  alice: {password: Pw-lock-a}\n");
-  write_text(dir / "b.yaml", "users:\n  bob: {password: Pw-lock-b}\n");
+  write_two_sources(dir);
   auto mine = dir / "out/a.auth";
   auto theirs = dir / "out/b.auth";
   first_node first{dir, write_node_yaml(dir, "n1", dir / "a.yaml", {mine})};
