@@ -26,7 +26,7 @@
 //
 // Files are compared with what memcached_passwords renders (sorted
 // "user:password" lines), never printed. mcfgd keeps one lock file open
-// per folder (lock_files in programs/mcfgd.cpp); the group raises its own
+// per folder (lock_files in programs/node_locks.cpp); the group raises its own
 // RLIMIT_NOFILE, which mcfgd inherits, for the files its floor and polling
 // hold (within the hard limit).
 #include <dirent.h>

@@ -52,7 +52,7 @@ void check_config(const mcfg::node_config& cfg) {
   for (size_t i = 0; i < cfg.files.size(); ++i) {
     const auto& f = cfg.files[i];
     FUZZ_CHECK(names_a_file(f.path));
-    // No file on a folder's lock file (programs/mcfgd.cpp, lock_files).
+    // No file on a folder's lock file (programs/node_locks.cpp, lock_files).
     FUZZ_CHECK(f.path != mcfg::folder_lock_of(f.path));
     FUZZ_CHECK(f.path != cfg.source);
     FUZZ_CHECK(f.mode <= 0777);

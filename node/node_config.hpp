@@ -135,7 +135,7 @@ struct control_config {
 };
 
 /// The lock file mcfgd keeps in each folder it writes files to, with one
-/// byte locked per file (programs/mcfgd.cpp, lock_files). No maintained
+/// byte locked per file (programs/node_locks.cpp, lock_files). No maintained
 /// file may bear this name.
 inline constexpr const char folder_lock_name[] = "mcfgd.lock";
 

@@ -45,14 +45,19 @@ std::string flock_holder(const struct stat& st) {
   return {};
 }
 
-/// A POSIX record lock request on [start, start + len) of a folder lock
+/// A POSIX record lock of `type` on [start, start + len) of a folder lock
 /// (len 0: to the end of every possible offset).
-bool set_lock(int fd, short type, off_t start, off_t len) {
+struct flock range_of(short type, off_t start, off_t len) {
   struct flock range {};
   range.l_type = type;
   range.l_whence = SEEK_SET;
   range.l_start = start;
   range.l_len = len;
+  return range;
+}
+
+bool set_lock(int fd, short type, off_t start, off_t len) {
+  auto range = range_of(type, start, len);
   return ::fcntl(fd, F_SETLK, &range) == 0;
 }
 
@@ -73,11 +78,7 @@ std::optional<std::string> lock_one_byte(int fd, const std::string& path) {
       break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  struct flock who {};
-  who.l_type = F_WRLCK;
-  who.l_whence = SEEK_SET;
-  who.l_start = byte;
-  who.l_len = 1;
+  auto who = range_of(F_WRLCK, byte, 1);
   std::string holder;
   if (::fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK)
     holder = ", pid " + std::to_string(who.l_pid);

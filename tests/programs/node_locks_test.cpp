@@ -125,10 +125,12 @@ TEST_CASE("a file held by another process is refused with its pid and the "
                + std::to_string(child) + " (lock " + dir / "out/mcfgd.lock"
                + "); nothing written");
   }
+  // Asked before this process locks anything there: closing holder_of's
+  // descriptor would drop this process's own locks on the file.
+  CHECK(holder_of(dir / "out/mcfgd.lock", lock_byte_of(shared)) == child);
   {
     node_locks held;
     CHECK_FALSE(lock_files(config_of({other}), held).has_value());
-    CHECK(holder_of(dir / "out/mcfgd.lock", lock_byte_of(shared)) == child);
   }
   REQUIRE(::write(done[1], "x", 1) == 1);
   int status = 0;
